@@ -1,0 +1,43 @@
+import { CallDirection, CallOutcome, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
+import { Violations } from "@leadmesh/platform";
+
+export type ActivityDetail = NonNullable<LeadActivity["detail"]>;
+
+function known(enumObject: Record<string, string | number>, value: number): boolean {
+  return typeof enumObject[value] === "string" && value !== 0 && enumObject[value] !== "UNRECOGNIZED";
+}
+
+/** Validates the detail of a client-recorded activity: a note or a call. */
+export function clientActivity(activity: LeadActivity | undefined): ActivityDetail {
+  const violations = new Violations();
+  const detail = activity?.detail;
+  if (!detail) {
+    violations.add("activity", "must set exactly one of note or call");
+    violations.throwIfAny();
+  }
+  switch (detail!.$case) {
+    case "note": {
+      const text = detail!.value.text.trim();
+      if (text === "") violations.add("activity.note.text", "is required");
+      if (text.length > 5000) violations.add("activity.note.text", "must be at most 5000 characters");
+      violations.throwIfAny();
+      return { $case: "note", value: { text } };
+    }
+    case "call": {
+      const call = detail!.value;
+      if (!known(CallDirection, call.direction)) violations.add("activity.call.direction", "must be OUTBOUND or INBOUND");
+      if (!known(CallOutcome, call.outcome)) violations.add("activity.call.outcome", "must be CONNECTED, VOICEMAIL, NO_ANSWER or WRONG_NUMBER");
+      if (!Number.isInteger(call.durationSeconds) || call.durationSeconds < 0 || call.durationSeconds > 86400) {
+        violations.add("activity.call.duration_seconds", "must be between 0 and 86400");
+      }
+      if (call.summary.length > 5000) violations.add("activity.call.summary", "must be at most 5000 characters");
+      violations.throwIfAny();
+      return { $case: "call", value: { ...call, summary: call.summary.trim() } };
+    }
+    case "statusChange":
+      violations.add("activity.status_change", "is recorded by the service when UpdateLead changes the status; send a note or a call");
+      break;
+  }
+  violations.throwIfAny();
+  return detail!;
+}

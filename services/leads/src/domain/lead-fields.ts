@@ -1,0 +1,146 @@
+/**
+ * The mutable fields of a lead and how each is validated. One table serves
+ * create validation, update masks and the implicit mask of an update without
+ * update_mask, so a new field is added in one place.
+ */
+import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+import type { Violations } from "@leadmesh/platform";
+
+/** Lead as the domain sees it: only the fields a client may set. */
+export type LeadInput = Pick<
+  Lead,
+  | "firstName"
+  | "lastName"
+  | "email"
+  | "phone"
+  | "company"
+  | "source"
+  | "status"
+  | "assigneeId"
+  | "score"
+  | "tags"
+  | "attributes"
+  | "countryCode"
+  | "postalCode"
+>;
+
+export type LeadFieldName = keyof LeadInput;
+
+interface FieldRule<K extends LeadFieldName> {
+  /** proto field name, used in update masks and field violations. */
+  protoName: string;
+  isSet(value: LeadInput[K]): boolean;
+  /** Returns a description of what is wrong, or undefined when valid. */
+  check(value: LeadInput[K]): string | undefined;
+}
+
+const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const E164 = /^\+[1-9]\d{6,14}$/;
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+const TAG = /^[a-z0-9_-]{1,50}$/;
+const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,62}$/;
+const COUNTRY = /^[A-Z]{2}$/;
+const POSTAL = /^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$/;
+
+function text(max: number, required: boolean) {
+  return {
+    isSet: (value: string) => value !== "",
+    check(value: string) {
+      if (required && value.trim() === "") return "is required";
+      if (value.length > max) return `must be at most ${max} characters (got ${value.length})`;
+      if (/[\u0000-\u001f\u007f]/.test(value)) return "must not contain control characters";
+      return undefined;
+    },
+  };
+}
+
+function isKnown(enumObject: Record<string, string | number>, value: number): boolean {
+  return typeof enumObject[value] === "string" && value !== 0 && enumObject[value] !== "UNRECOGNIZED";
+}
+
+export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
+  firstName: { protoName: "first_name", ...text(100, true) },
+  lastName: { protoName: "last_name", ...text(100, false) },
+  email: {
+    protoName: "email",
+    isSet: (value) => value !== "",
+    check: (value) =>
+      value === "" || (value.length <= 254 && EMAIL.test(value)) ? undefined : "must be a valid email address such as ada@example.com",
+  },
+  phone: {
+    protoName: "phone",
+    isSet: (value) => value !== "",
+    check: (value) => (value === "" || E164.test(value) ? undefined : "must be in E.164 format, e.g. +14155550123"),
+  },
+  company: { protoName: "company", ...text(200, false) },
+  source: {
+    protoName: "source",
+    isSet: (value) => value !== LeadSource.LEAD_SOURCE_UNSPECIFIED,
+    check: (value) => (isKnown(LeadSource, value) ? undefined : `must be one of ${enumNames(LeadSource)}`),
+  },
+  status: {
+    protoName: "status",
+    isSet: (value) => value !== LeadStatus.LEAD_STATUS_UNSPECIFIED,
+    check: (value) => (isKnown(LeadStatus, value) ? undefined : `must be one of ${enumNames(LeadStatus)}`),
+  },
+  assigneeId: {
+    protoName: "assignee_id",
+    isSet: (value) => value !== "",
+    check: (value) => (value === "" || ID.test(value) ? undefined : "must be a user id of 1-64 characters [A-Za-z0-9_-]"),
+  },
+  score: {
+    protoName: "score",
+    isSet: (value) => value !== 0,
+    check: (value) => (Number.isInteger(value) && value >= 0 && value <= 100 ? undefined : "must be between 0 and 100"),
+  },
+  tags: {
+    protoName: "tags",
+    isSet: (value) => value.length > 0,
+    check(value) {
+      if (value.length > 20) return `must have at most 20 entries (got ${value.length})`;
+      const bad = value.find((tag) => !TAG.test(tag));
+      if (bad !== undefined) return `"${bad}" is not a valid tag: 1-50 characters of [a-z0-9_-]`;
+      if (new Set(value).size !== value.length) return "must not repeat a tag";
+      return undefined;
+    },
+  },
+  attributes: {
+    protoName: "attributes",
+    isSet: (value) => Object.keys(value).length > 0,
+    check(value) {
+      const entries = Object.entries(value);
+      if (entries.length > 50) return `must have at most 50 entries (got ${entries.length})`;
+      for (const [key, item] of entries) {
+        if (!ATTRIBUTE_KEY.test(key)) return `key "${key.slice(0, 70)}" must match [a-z][a-z0-9_]{0,62}`;
+        if (item.length > 1000) return `value of "${key}" must be at most 1000 characters`;
+        if (item.includes("\u0000")) return `value of "${key}" must not contain NUL`;
+      }
+      return undefined;
+    },
+  },
+  countryCode: {
+    protoName: "country_code",
+    isSet: (value) => value !== "",
+    check: (value) => (value === "" || COUNTRY.test(value) ? undefined : "must be an ISO 3166-1 alpha-2 code in capitals, e.g. US"),
+  },
+  postalCode: {
+    protoName: "postal_code",
+    isSet: (value) => value !== "",
+    check: (value) => (value === "" || POSTAL.test(value) ? undefined : "must be 1-20 characters of letters, digits, spaces and dashes"),
+  },
+};
+
+export const LEAD_FIELD_NAMES = Object.keys(LEAD_FIELDS) as LeadFieldName[];
+
+export const FIELD_BY_PROTO_NAME = new Map(LEAD_FIELD_NAMES.map((name) => [LEAD_FIELDS[name].protoName, name]));
+
+function enumNames(enumObject: Record<string, string | number>): string {
+  return Object.keys(enumObject)
+    .filter((key) => Number.isNaN(Number(key)) && !key.endsWith("_UNSPECIFIED") && key !== "UNRECOGNIZED")
+    .join(", ");
+}
+
+export function checkField<K extends LeadFieldName>(name: K, value: LeadInput[K], violations: Violations, prefix: string): void {
+  const problem = LEAD_FIELDS[name].check(value);
+  if (problem) violations.add(`${prefix}.${LEAD_FIELDS[name].protoName}`, problem);
+}

@@ -1,0 +1,201 @@
+/**
+ * leads.v1.LeadService: one function per RPC. Each validates the request,
+ * calls the store / domain rules and maps the result; errors are thrown as
+ * platform DomainErrors and mapped to gRPC statuses by the kernel.
+ */
+import type { CallContext } from "nice-grpc-common";
+import { LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+import type { LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
+import {
+  compileFilter,
+  decodePageToken,
+  enumFilterValues,
+  EtagMismatchError,
+  FailedPreconditionError,
+  IdempotencyKeys,
+  NotFoundError,
+  parseOrderBy,
+  queryFingerprint,
+  resolvePageSize,
+  Violations,
+  type CallerContext,
+  type FilterFields,
+  type OrderableField,
+} from "@leadmesh/platform";
+import { clientActivity } from "./domain/activity-rules";
+import { LeadSource } from "@leadmesh/contracts/leads/v1/lead";
+import { applyUpdate, newLead } from "./domain/lead-rules";
+import { etagOf, inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
+
+type Context = CallContext & CallerContext;
+
+const LEAD_FILTER_FIELDS: FilterFields = {
+  status: { path: "status", type: { kind: "enum", values: enumFilterValues(LeadStatus, "LEAD_STATUS_") } },
+  source: { path: "source", type: { kind: "enum", values: enumFilterValues(LeadSource, "LEAD_SOURCE_") } },
+  assignee_id: { path: "assigneeId", type: { kind: "string" } },
+  country_code: { path: "countryCode", type: { kind: "string" } },
+  score: { path: "score", type: { kind: "integer" } },
+  create_time: { path: "createTime", type: { kind: "timestamp" } },
+  update_time: { path: "updateTime", type: { kind: "timestamp" } },
+};
+
+const LEAD_ORDER_FIELDS: Record<string, OrderableField> = {
+  create_time: { path: "createTime", kind: "date" },
+  update_time: { path: "updateTime", kind: "date" },
+  score: { path: "score", kind: "number" },
+};
+
+const ACTIVITY_ORDER = { path: "createTime", kind: "date", descending: true } as const;
+const MAX_BATCH = 1000;
+/** Concurrent writers retry this often before reporting ABORTED. */
+const MAX_WRITE_ATTEMPTS = 3;
+
+function requireId(id: string, field: string): string {
+  const violations = new Violations();
+  if (id.trim() === "") violations.add(field, "is required");
+  else if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) violations.add(field, "is not a valid id");
+  violations.throwIfAny();
+  return id;
+}
+
+export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, clock: () => Date = () => new Date()): LeadServiceImplementation<CallerContext> {
+  async function existing(context: Context, id: string): Promise<LeadDocument> {
+    const document = await store.get(context.caller.tenantId, id);
+    if (!document) throw new NotFoundError("lead", id);
+    return document;
+  }
+
+  /**
+   * Read-modify-write with optimistic concurrency. With a client etag, a
+   * concurrent change is the client's conflict (ABORTED). Without one, the
+   * change is re-applied to the newer version a few times.
+   */
+  async function writeLead(
+    context: Context,
+    id: string,
+    clientEtag: string,
+    change: (current: LeadDocument) => Partial<LeadDocument> | undefined,
+  ): Promise<{ before: LeadDocument; after: LeadDocument }> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await existing(context, id);
+      if (clientEtag !== "" && clientEtag !== etagOf(current)) throw new EtagMismatchError("lead", id, etagOf(current));
+      const changes = change(current);
+      if (!changes) return { before: current, after: current };
+      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, { ...changes, updateTime: clock() });
+      if (after) return { before: current, after };
+      if (clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
+        const latest = await existing(context, id);
+        throw new EtagMismatchError("lead", id, etagOf(latest));
+      }
+    }
+  }
+
+  return {
+    async getLead(request, context) {
+      const document = await existing(context, requireId(request.id, "id"));
+      return { lead: toLead(document) };
+    },
+
+    async listLeads(request, context) {
+      const violations = new Violations();
+      const pageSize = resolvePageSize(request.pageSize, violations);
+      const order = parseOrderBy(request.orderBy, LEAD_ORDER_FIELDS, "create_time desc", violations);
+      violations.throwIfAny();
+      const query = compileFilter(request.filter, LEAD_FILTER_FIELDS);
+      const fingerprint = queryFingerprint(context.caller.tenantId, request.filter.trim(), order, request.showDeleted);
+      const cursor = decodePageToken(request.pageToken, fingerprint);
+      const page = await store.list(context.caller.tenantId, query, request.showDeleted, order, pageSize, cursor, fingerprint);
+      return { leads: page.items.map(toLead), nextPageToken: page.nextPageToken };
+    },
+
+    async createLead(request, context) {
+      const violations = new Violations();
+      IdempotencyKeys.validate(request.requestId, violations);
+      violations.throwIfAny();
+      const input = newLead(request.lead);
+      const tenantId = context.caller.tenantId;
+      if (request.requestId === "") return { lead: toLead(await store.insert(tenantId, input, clock())) };
+
+      const claim = await requestIds.claim(tenantId, request.requestId);
+      if (claim.kind === "completed") return { lead: toLead(await existing(context, claim.resultId)) };
+      try {
+        const document = await store.insert(tenantId, input, clock());
+        await requestIds.complete(tenantId, request.requestId, document._id);
+        return { lead: toLead(document) };
+      } catch (error) {
+        await requestIds.release(tenantId, request.requestId).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async updateLead(request, context) {
+      if (!request.lead) {
+        const violations = new Violations();
+        violations.add("lead", "is required");
+        violations.throwIfAny();
+      }
+      const patch = request.lead as Lead;
+      const id = requireId(patch.id, "lead.id");
+      const { before, after } = await writeLead(context, id, patch.etag, (current) => {
+        if (current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is deleted; undelete it first`, { resource_id: id });
+        const { next, changed } = applyUpdate(inputOfDocument(current), patch, request.updateMask);
+        return changed.length === 0 ? undefined : storedFields(next);
+      });
+      if (before.status !== after.status) {
+        const from = inputOfDocument(before).status;
+        const to = inputOfDocument(after).status;
+        // Deterministic id: a retried write records the change once.
+        await store.insertActivity(context.caller.tenantId, id, context.caller.actorId, { $case: "statusChange", value: { fromStatus: from, toStatus: to } }, after.updateTime, `${id}-r${after.revision}`);
+      }
+      return { lead: toLead(after) };
+    },
+
+    async deleteLead(request, context) {
+      const id = requireId(request.id, "id");
+      const { after } = await writeLead(context, id, request.etag, (current) => (current.deleteTime ? undefined : { deleteTime: clock() }));
+      return { lead: toLead(after) };
+    },
+
+    async undeleteLead(request, context) {
+      const id = requireId(request.id, "id");
+      const { after } = await writeLead(context, id, "", (current) => {
+        if (!current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is not deleted`, { resource_id: id });
+        return { deleteTime: null };
+      });
+      return { lead: toLead(after) };
+    },
+
+    async listLeadActivities(request, context) {
+      const violations = new Violations();
+      const leadId = requireId(request.leadId, "lead_id");
+      const pageSize = resolvePageSize(request.pageSize, violations);
+      violations.throwIfAny();
+      await existing(context, leadId);
+      const fingerprint = queryFingerprint(context.caller.tenantId, leadId);
+      const cursor = decodePageToken(request.pageToken, fingerprint);
+      return store.listActivities(context.caller.tenantId, leadId, ACTIVITY_ORDER, pageSize, cursor, fingerprint);
+    },
+
+    async createLeadActivity(request, context) {
+      const leadId = requireId(request.leadId, "lead_id");
+      const detail = clientActivity(request.activity);
+      const lead = await existing(context, leadId);
+      if (lead.deleteTime) throw new FailedPreconditionError(`lead "${leadId}" is deleted; undelete it first`, { resource_id: leadId });
+      const activity = await store.insertActivity(context.caller.tenantId, leadId, context.caller.actorId, detail, clock());
+      return { activity };
+    },
+
+    async batchGetLeads(request, context) {
+      const violations = new Violations();
+      if (request.tenantId !== context.caller.tenantId) violations.add("tenant_id", "must be the caller's tenant");
+      if (request.ids.length === 0) violations.add("ids", "is required");
+      if (request.ids.length > MAX_BATCH) violations.add("ids", `must have at most ${MAX_BATCH} entries`);
+      request.ids.forEach((id, index) => {
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) violations.add(`ids[${index}]`, "is not a valid id");
+      });
+      violations.throwIfAny();
+      const found = new Map((await store.getMany(context.caller.tenantId, request.ids)).map((document) => [document._id, document]));
+      return { leads: request.ids.flatMap((id) => (found.has(id) ? [toLead(found.get(id)!)] : [])) };
+    },
+  };
+}

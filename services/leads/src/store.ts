@@ -1,0 +1,246 @@
+/**
+ * The collections the leads service owns: `leads` and `lead_activities`.
+ * Enums are stored by name (LEAD_STATUS_NEW) so documents stay readable and
+ * survive enum renumbering. Every query carries tenantId: there is no method
+ * here that can read across tenants.
+ *
+ * Writes are single-document and conditional on `revision` (findOneAndUpdate)
+ * because multi-document transactions are not available on FerretDB.
+ */
+import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
+import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
+import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
+import { fetchPage, type MongoQuery, type SortOrder } from "@leadmesh/platform";
+import type { LeadInput } from "./domain/lead-fields";
+import type { ActivityDetail } from "./domain/activity-rules";
+
+export interface LeadDocument {
+  _id: string;
+  tenantId: string;
+  firstName: string;
+  lastName: string;
+  email: string;
+  phone: string;
+  company: string;
+  source: string;
+  status: string;
+  assigneeId: string;
+  score: number;
+  tags: string[];
+  attributes: Record<string, string>;
+  countryCode: string;
+  postalCode: string;
+  createTime: Date;
+  updateTime: Date;
+  deleteTime: Date | null;
+  /** Incremented on every write; the etag is derived from it. */
+  revision: number;
+}
+
+interface ActivityDocument {
+  _id: string;
+  tenantId: string;
+  leadId: string;
+  authorId: string;
+  kind: "note" | "call" | "statusChange";
+  note?: { text: string };
+  call?: { direction: string; outcome: string; durationSeconds: number; summary: string };
+  statusChange?: { fromStatus: string; toStatus: string };
+  createTime: Date;
+}
+
+export function newId(): string {
+  return new ObjectId().toHexString();
+}
+
+export async function ensureLeadIndexes(db: Db): Promise<void> {
+  await db.collection("leads").createIndexes([
+    { key: { tenantId: 1, createTime: -1, _id: -1 }, name: "tenant_create_time" },
+    { key: { tenantId: 1, updateTime: -1, _id: -1 }, name: "tenant_update_time" },
+    { key: { tenantId: 1, status: 1, createTime: -1 }, name: "tenant_status" },
+    { key: { tenantId: 1, assigneeId: 1, createTime: -1 }, name: "tenant_assignee" },
+    { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
+  ]);
+  await db.collection("lead_activities").createIndexes([
+    { key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" },
+  ]);
+}
+
+export class LeadStore {
+  private readonly leads: Collection<LeadDocument>;
+  private readonly activities: Collection<ActivityDocument>;
+
+  constructor(db: Db) {
+    this.leads = db.collection<LeadDocument>("leads");
+    this.activities = db.collection<ActivityDocument>("lead_activities");
+  }
+
+  async insert(tenantId: string, input: LeadInput, now: Date): Promise<LeadDocument> {
+    const document: LeadDocument = {
+      _id: newId(),
+      tenantId,
+      ...storedFields(input),
+      createTime: now,
+      updateTime: now,
+      deleteTime: null,
+      revision: 1,
+    };
+    await this.leads.insertOne(document);
+    return document;
+  }
+
+  get(tenantId: string, id: string): Promise<LeadDocument | null> {
+    return this.leads.findOne({ _id: id, tenantId });
+  }
+
+  async getMany(tenantId: string, ids: string[]): Promise<LeadDocument[]> {
+    return this.leads.find({ tenantId, _id: { $in: ids } }).toArray();
+  }
+
+  list(tenantId: string, query: MongoQuery, showDeleted: boolean, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
+    const scope: MongoQuery = showDeleted ? { tenantId } : { tenantId, deleteTime: null };
+    const combined = Object.keys(query).length === 0 ? scope : { $and: [scope, query] };
+    return fetchPage<LeadDocument>(
+      (filter, sort, limit) => this.leads.find(filter as Filter<LeadDocument>).sort(sort).limit(limit).toArray(),
+      combined,
+      order,
+      pageSize,
+      cursor,
+      fingerprint,
+    );
+  }
+
+  /**
+   * Writes `changes` only if the stored revision is still `revision`;
+   * returns the new document, or null when someone else wrote first (or the
+   * lead is gone).
+   */
+  async updateAtRevision(
+    tenantId: string,
+    id: string,
+    revision: number,
+    changes: Partial<Omit<LeadDocument, "_id" | "tenantId" | "revision">>,
+  ): Promise<LeadDocument | null> {
+    return this.leads.findOneAndUpdate(
+      { _id: id, tenantId, revision },
+      { $set: changes, $inc: { revision: 1 } },
+      { returnDocument: "after" },
+    );
+  }
+
+  async insertActivity(tenantId: string, leadId: string, authorId: string, detail: ActivityDetail, now: Date, id = newId()): Promise<LeadActivity> {
+    const document: ActivityDocument = { _id: id, tenantId, leadId, authorId, kind: detail.$case, createTime: now };
+    if (detail.$case === "note") document.note = { text: detail.value.text };
+    if (detail.$case === "call") {
+      document.call = {
+        direction: CallDirection[detail.value.direction],
+        outcome: CallOutcome[detail.value.outcome],
+        durationSeconds: detail.value.durationSeconds,
+        summary: detail.value.summary,
+      };
+    }
+    if (detail.$case === "statusChange") {
+      document.statusChange = { fromStatus: LeadStatus[detail.value.fromStatus], toStatus: LeadStatus[detail.value.toStatus] };
+    }
+    try {
+      await this.activities.insertOne(document);
+    } catch (error) {
+      // A retried status-change write reuses its deterministic id: already recorded.
+      if ((error as { code?: number }).code !== 11000) throw error;
+    }
+    return toActivity(document);
+  }
+
+  async listActivities(tenantId: string, leadId: string, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
+    const page = await fetchPage<ActivityDocument>(
+      (filter, sort, limit) => this.activities.find(filter as Filter<ActivityDocument>).sort(sort).limit(limit).toArray(),
+      { tenantId, leadId },
+      order,
+      pageSize,
+      cursor,
+      fingerprint,
+    );
+    return { activities: page.items.map(toActivity), nextPageToken: page.nextPageToken };
+  }
+}
+
+export function storedFields(input: LeadInput): Omit<LeadDocument, "_id" | "tenantId" | "createTime" | "updateTime" | "deleteTime" | "revision"> {
+  return {
+    ...input,
+    source: LeadSource[input.source],
+    status: LeadStatus[input.status],
+    tags: [...input.tags],
+    attributes: { ...input.attributes },
+  };
+}
+
+export function inputOfDocument(document: LeadDocument): LeadInput {
+  return {
+    firstName: document.firstName,
+    lastName: document.lastName,
+    email: document.email,
+    phone: document.phone,
+    company: document.company,
+    source: enumValue(LeadSource, document.source),
+    status: enumValue(LeadStatus, document.status),
+    assigneeId: document.assigneeId,
+    score: document.score,
+    tags: document.tags ?? [],
+    attributes: document.attributes ?? {},
+    countryCode: document.countryCode,
+    postalCode: document.postalCode,
+  };
+}
+
+export function toLead(document: LeadDocument): Lead {
+  return {
+    id: document._id,
+    tenantId: document.tenantId,
+    ...inputOfDocument(document),
+    createTime: document.createTime,
+    updateTime: document.updateTime,
+    deleteTime: document.deleteTime ?? undefined,
+    etag: etagOf(document),
+  };
+}
+
+export function etagOf(document: Pick<LeadDocument, "revision">): string {
+  return String(document.revision);
+}
+
+function toActivity(document: ActivityDocument): LeadActivity {
+  const base = { id: document._id, leadId: document.leadId, tenantId: document.tenantId, authorId: document.authorId, createTime: document.createTime };
+  switch (document.kind) {
+    case "note":
+      return { ...base, detail: { $case: "note", value: { text: document.note?.text ?? "" } } };
+    case "call":
+      return {
+        ...base,
+        detail: {
+          $case: "call",
+          value: {
+            direction: enumValue(CallDirection, document.call?.direction),
+            outcome: enumValue(CallOutcome, document.call?.outcome),
+            durationSeconds: document.call?.durationSeconds ?? 0,
+            summary: document.call?.summary ?? "",
+          },
+        },
+      };
+    case "statusChange":
+      return {
+        ...base,
+        detail: {
+          $case: "statusChange",
+          value: {
+            fromStatus: enumValue(LeadStatus, document.statusChange?.fromStatus),
+            toStatus: enumValue(LeadStatus, document.statusChange?.toStatus),
+          },
+        },
+      };
+  }
+}
+
+function enumValue<E extends Record<string, string | number>>(enumObject: E, name: string | undefined): number {
+  const value = name === undefined ? undefined : enumObject[name];
+  return typeof value === "number" ? value : 0;
+}

@@ -1,0 +1,70 @@
+import { AbortError, isAbortError } from "abort-controller-x";
+import { ServerError, Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
+import { BadRequest, ErrorInfo, RichServerError } from "nice-grpc-error-details";
+import { DependencyUnavailableError, DomainError } from "./errors";
+import type { Logger } from "./logger";
+import { activeTraceIds } from "./telemetry";
+
+export const ERROR_DOMAIN = "leadmesh.io";
+
+/**
+ * Maps whatever a handler throws to a gRPC status. Must sit inside
+ * errorDetailsServerMiddleware, which serialises the details into
+ * grpc-status-details-bin (Envoy turns that into the JSON error body).
+ */
+export function errorMappingMiddleware(logger: Logger): ServerMiddleware {
+  return async function* mapErrors(call, context) {
+    try {
+      return yield* call.next(call.request, context);
+    } catch (error) {
+      throw toServerError(error, call.method.path, context, logger);
+    }
+  };
+}
+
+function toServerError(error: unknown, path: string, context: CallContext, logger: Logger): unknown {
+  if (isAbortError(error) || error instanceof RichServerError) return error;
+  if (error instanceof ServerError) return error;
+  const domainError = error instanceof DomainError ? error : asDependencyError(error);
+  if (domainError) {
+    if (domainError.code === Status.UNAVAILABLE) logger.warn({ err: error, rpc: path }, "dependency unavailable");
+    return richError(domainError);
+  }
+  if (context.signal.aborted) return new AbortError("call cancelled by the client");
+  const traceId = activeTraceIds()?.trace_id ?? "none";
+  logger.error({ err: error, rpc: path }, "unhandled error in handler");
+  return new RichServerError(Status.INTERNAL, `internal error (trace ${traceId})`, [
+    ErrorInfo.fromPartial({ reason: "INTERNAL", domain: ERROR_DOMAIN, metadata: { trace_id: traceId } }),
+  ]);
+}
+
+function richError(error: DomainError): RichServerError {
+  const details: (ErrorInfo | BadRequest)[] = [
+    ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata }),
+  ];
+  if (error.fieldViolations.length > 0) details.push(BadRequest.fromPartial({ fieldViolations: error.fieldViolations }));
+  return new RichServerError(error.code, error.message, details);
+}
+
+/**
+ * Driver errors that mean "the database/cache is not reachable right now".
+ * Matched by class name so the kernel needs no hard dependency on which
+ * driver raised it; they become UNAVAILABLE, which clients may retry.
+ */
+const MONGO_UNAVAILABLE = new Set([
+  "MongoServerSelectionError",
+  "MongoNetworkError",
+  "MongoNetworkTimeoutError",
+  "MongoNotConnectedError",
+  "MongoTopologyClosedError",
+  "MongoPoolClearedError",
+]);
+
+function asDependencyError(error: unknown): DomainError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (MONGO_UNAVAILABLE.has(error.name)) return new DependencyUnavailableError("database");
+  if (error.name === "MaxRetriesPerRequestError" || /Connection is closed|enableOfflineQueue/.test(error.message)) {
+    return new DependencyUnavailableError("cache");
+  }
+  return undefined;
+}

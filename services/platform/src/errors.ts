@@ -1,0 +1,115 @@
+/**
+ * The error model. Domain code throws these; the error middleware turns them
+ * into gRPC statuses with google.rpc details (ErrorInfo always, BadRequest for
+ * field violations). Anything else becomes INTERNAL with only the trace id:
+ * stack traces and driver messages never reach callers.
+ */
+import { Status } from "nice-grpc-common";
+
+export interface FieldViolation {
+  /** Path of the field in the request, e.g. "lead.email". */
+  field: string;
+  /** What is wrong and what would be right. */
+  description: string;
+}
+
+/** Reason names of common.v1.ErrorReason, without the prefix. */
+export type ErrorReason =
+  | "INVALID_FIELDS"
+  | "NOT_FOUND"
+  | "ALREADY_EXISTS"
+  | "ETAG_MISMATCH"
+  | "FAILED_PRECONDITION"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "DEPENDENCY_UNAVAILABLE"
+  | "INVALID_PAGE_TOKEN"
+  | "INTERNAL";
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: Status,
+    readonly reason: ErrorReason,
+    message: string,
+    readonly metadata: Record<string, string> = {},
+    readonly fieldViolations: FieldViolation[] = [],
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+export class InvalidArgumentError extends DomainError {
+  constructor(fieldViolations: FieldViolation[], message = describeViolations(fieldViolations)) {
+    super(Status.INVALID_ARGUMENT, "INVALID_FIELDS", message, {}, fieldViolations);
+  }
+}
+
+export class InvalidPageTokenError extends DomainError {
+  constructor(detail: string) {
+    super(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", `page_token is invalid: ${detail}`, {}, [
+      { field: "page_token", description: detail },
+    ]);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(resourceType: string, id: string) {
+    super(Status.NOT_FOUND, "NOT_FOUND", `${resourceType} "${id}" not found`, { resource_type: resourceType, resource_id: id });
+  }
+}
+
+export class AlreadyExistsError extends DomainError {
+  constructor(resourceType: string, key: string) {
+    super(Status.ALREADY_EXISTS, "ALREADY_EXISTS", `${resourceType} ${key} already exists`, { resource_type: resourceType });
+  }
+}
+
+export class EtagMismatchError extends DomainError {
+  constructor(resourceType: string, id: string, currentEtag: string) {
+    super(
+      Status.ABORTED,
+      "ETAG_MISMATCH",
+      `${resourceType} "${id}" was changed by someone else (current etag ${currentEtag}); re-read it and retry`,
+      { resource_type: resourceType, resource_id: id, current_etag: currentEtag },
+    );
+  }
+}
+
+export class FailedPreconditionError extends DomainError {
+  constructor(message: string, metadata: Record<string, string> = {}) {
+    super(Status.FAILED_PRECONDITION, "FAILED_PRECONDITION", message, metadata);
+  }
+}
+
+export class DependencyUnavailableError extends DomainError {
+  constructor(dependency: string) {
+    super(Status.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", `${dependency} is unavailable; retry later`, { dependency });
+  }
+}
+
+function describeViolations(violations: FieldViolation[]): string {
+  const shown = violations.slice(0, 3).map((v) => `${v.field}: ${v.description}`);
+  const more = violations.length > 3 ? ` (and ${violations.length - 3} more)` : "";
+  return `invalid request: ${shown.join("; ")}${more}`;
+}
+
+/**
+ * Collects field violations while validating a request, then throws them all
+ * at once so the caller sees every problem in one round trip.
+ */
+export class Violations {
+  private readonly list: FieldViolation[] = [];
+
+  add(field: string, description: string): void {
+    this.list.push({ field, description });
+  }
+
+  get count(): number {
+    return this.list.length;
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) throw new InvalidArgumentError([...this.list]);
+  }
+}

@@ -1,0 +1,15 @@
+export * from "./caller";
+export * from "./config";
+export * from "./errors";
+export * from "./filter";
+export * from "./health";
+export * from "./logger";
+export * from "./main";
+export * from "./mongo";
+export * from "./pagination";
+export * from "./redis";
+export * from "./server";
+export * from "./service-config";
+export * from "./telemetry";
+export { ERROR_DOMAIN } from "./error-middleware";
+export * from "./idempotency";

@@ -1,0 +1,48 @@
+/**
+ * MongoDB access. One database per service. The same code runs on MongoDB /
+ * Atlas in production and on FerretDB (SQLite backend) locally, so stores
+ * must stay within what both support: single-document atomic writes
+ * (findOneAndUpdate), no multi-document transactions, no change streams.
+ */
+import { MongoClient, type Db } from "mongodb";
+import type { DependencyCheck } from "./health";
+
+export interface MongoHandle {
+  client: MongoClient;
+  db: Db;
+  /** Ping plus one-time index creation; the service is not ready before both succeed. */
+  healthCheck: DependencyCheck;
+  close(): Promise<void>;
+}
+
+export function connectMongo(url: string, database: string, appName: string, ensureIndexes: (db: Db) => Promise<void>): MongoHandle {
+  // No explicit connect(): the driver connects lazily and reconnects by
+  // itself, so a service can start while the database is still down and just
+  // report NOT_SERVING until it appears. Short timeouts make calls fail fast
+  // with UNAVAILABLE instead of hanging while the database is away.
+  const client = new MongoClient(url, {
+    appName,
+    serverSelectionTimeoutMS: 2000,
+    connectTimeoutMS: 2000,
+    socketTimeoutMS: 15000,
+    heartbeatFrequencyMS: 2000,
+    maxPoolSize: 50,
+  });
+  const db = client.db(database);
+  let indexesReady = false;
+  return {
+    client,
+    db,
+    healthCheck: {
+      name: "mongodb",
+      async check() {
+        await db.command({ ping: 1 });
+        if (!indexesReady) {
+          await ensureIndexes(db);
+          indexesReady = true;
+        }
+      },
+    },
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * Service bootstrap: one call wires a service's handlers into a nice-grpc
+ * server with the platform middleware, health (main and probe port),
+ * reflection and metrics, and returns a handle whose shutdown() drains.
+ *
+ * Middleware order (outermost first): tracing → RED metrics → error details
+ * → error mapping → caller resolution (API services only). Tracing is
+ * outermost so that metrics, logs and error messages all see the span.
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type CompatServiceDefinition, type ServiceImplementation } from "nice-grpc";
+import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
+import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
+import { prometheusServerMiddleware } from "nice-grpc-prometheus";
+import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
+import { callerMiddleware, metadataCallerResolver, type CallerContext, type CallerResolver } from "./caller";
+import { errorMappingMiddleware } from "./error-middleware";
+import { HealthMonitor, type DependencyCheck } from "./health";
+import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
+import type { Logger } from "./logger";
+import { startMetricsServer } from "./metrics";
+import type { ServiceConfig } from "./service-config";
+import { initTelemetry, shutdownTelemetry } from "./telemetry";
+
+export interface ApiService<S extends CompatServiceDefinition = CompatServiceDefinition> {
+  definition: S;
+  implementation: ServiceImplementation<S, CallerContext>;
+}
+
+/** Pairs a generated definition with its handlers, keeping the handler types checked. */
+export function apiService<S extends CompatServiceDefinition>(definition: S, implementation: ServiceImplementation<S, CallerContext>): ApiService {
+  return { definition, implementation } as unknown as ApiService;
+}
+
+export interface ServiceSpec {
+  name: string;
+  config: ServiceConfig;
+  logger: Logger;
+  services: ApiService[];
+  dependencies: DependencyCheck[];
+  /** Closes clients after the server drained. */
+  closeDependencies(): Promise<void>;
+  resolveCaller?: CallerResolver;
+}
+
+export interface RunningService {
+  grpcPort: number;
+  healthPort: number;
+  metricsPort: number;
+  health: HealthMonitor;
+  shutdown(): Promise<void>;
+}
+
+function descriptorSet(): Uint8Array {
+  return readFileSync(require.resolve("@leadmesh/contracts/descriptor"));
+}
+
+export async function startService(spec: ServiceSpec): Promise<RunningService> {
+  const { config, logger } = spec;
+  initTelemetry(spec.name);
+  const health = new HealthMonitor(spec.dependencies, logger);
+  const apiNames = spec.services.map((service) => fullName(service.definition));
+
+  const server = createServer({
+    // Bounded connection age makes long-lived HTTP/2 clients reconnect, so
+    // new replicas behind a per-connection balancer receive traffic.
+    "grpc.max_connection_age_ms": 5 * 60_000,
+    "grpc.max_connection_age_grace_ms": 30_000,
+    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+  })
+    .use(openTelemetryServerMiddleware())
+    .use(prometheusServerMiddleware())
+    .use(errorDetailsServerMiddleware)
+    .use(errorMappingMiddleware(logger));
+
+  server.add(HealthDefinition, mainPortHealth(health, apiNames));
+  server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
+  const api = server.with(callerMiddleware(spec.resolveCaller ?? metadataCallerResolver(config.defaultTenantId)));
+  for (const service of spec.services) api.add(service.definition, service.implementation);
+
+  await health.start();
+  const grpcPort = await server.listen(`${config.bindHost}:${config.grpcPort}`);
+  const probe = await startProbeServer(health, apiNames, config.bindHost, config.healthPort);
+  const metrics = await startMetricsServer(config.bindHost, config.metricsPort);
+  logger.info({ grpcPort, healthPort: probe.port, metricsPort: metrics.port, status: health.status }, `${spec.name} listening`);
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    (stopping ??= (async () => {
+      logger.info("shutting down: NOT_SERVING, draining in-flight calls");
+      health.drain();
+      const drained = await settleWithin(server.shutdown(), config.shutdownGraceMs);
+      if (!drained) {
+        logger.warn({ graceMs: config.shutdownGraceMs }, "calls still running after the grace period; cancelling them");
+        server.forceShutdown();
+      }
+      if (!(await settleWithin(probe.close(), 1000))) probe.forceClose();
+      await metrics.close();
+      await spec.closeDependencies();
+      await shutdownTelemetry();
+      logger.info("stopped");
+    })());
+
+  return { grpcPort, healthPort: probe.port, metricsPort: metrics.port, health, shutdown };
+}
+
+function fullName(definition: CompatServiceDefinition): string {
+  const name = (definition as { fullName?: string }).fullName;
+  if (!name) throw new Error("service definitions must be generated with outputServices=generic-definitions (fullName missing)");
+  return name;
+}
+
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const result = await Promise.race([promise.then(() => true), timedOut]);
+  clearTimeout(timer);
+  return result;
+}

@@ -1,0 +1,39 @@
+/**
+ * OpenTelemetry wiring. Services only use `@opentelemetry/api`; this module
+ * registers the SDK pieces behind it once per process: an AsyncLocalStorage
+ * context manager (so the active span follows async handlers), the W3C
+ * trace-context propagator (traceparent arrives from Envoy and from other
+ * services and is forwarded on outgoing calls) and a tracer provider.
+ *
+ * Spans are exported only when OTEL_EXPORTER is set to "console"; otherwise
+ * they are still created (trace ids reach the logs and are propagated) but
+ * dropped at the end, which keeps the local mesh light.
+ */
+import { context, propagation, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+
+let provider: BasicTracerProvider | undefined;
+
+export function initTelemetry(serviceName: string, env = process.env): void {
+  if (provider) return;
+  const spanProcessors: SpanProcessor[] = [];
+  if (env.OTEL_EXPORTER === "console") spanProcessors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
+  provider = new BasicTracerProvider({ resource: resourceFromAttributes({ "service.name": serviceName }), spanProcessors });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+}
+
+export async function shutdownTelemetry(): Promise<void> {
+  await provider?.shutdown();
+}
+
+/** Trace and span id of the active span, for log lines and error messages. */
+export function activeTraceIds(): { trace_id: string; span_id: string } | undefined {
+  const spanContext = trace.getActiveSpan()?.spanContext();
+  if (!spanContext || !trace.isSpanContextValid(spanContext)) return undefined;
+  return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
+}
