@@ -19,18 +19,11 @@ export const protobufFileName = "auth/v1/auth.proto";
 
 /** Request of Login. */
 export interface LoginRequest {
-  /** The tenant to sign in to; exactly one is required. */
-  tenant:
-    | //
-    /** Id of the tenant. */
-    { $case: "tenantId"; value: string }
-    | //
-    /**
-     * Slug of the tenant (users.v1.Tenant.slug, e.g. "acme"), which the
-     * sign-in page knows from its URL.
-     */
-    { $case: "tenantSlug"; value: string }
-    | undefined;
+  /**
+   * Id of the tenant to sign in to (users.v1.Tenant.id, e.g. "acme"), which
+   * the sign-in page typically knows from its URL.
+   */
+  tenantId: string;
   /** Sign-in email address, compared case-insensitively. */
   email: string;
   /** The password, 1-128 characters. Never logged or stored. */
@@ -246,24 +239,19 @@ export interface DeleteCredentialsResponse {
 }
 
 function createBaseLoginRequest(): LoginRequest {
-  return { tenant: undefined, email: "", password: "" };
+  return { tenantId: "", email: "", password: "" };
 }
 
 export const LoginRequest: MessageFns<LoginRequest> = {
   encode(message: LoginRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    switch (message.tenant?.$case) {
-      case "tenantId":
-        writer.uint32(10).string(message.tenant.value);
-        break;
-      case "tenantSlug":
-        writer.uint32(18).string(message.tenant.value);
-        break;
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
     }
     if (message.email !== "") {
-      writer.uint32(26).string(message.email);
+      writer.uint32(18).string(message.email);
     }
     if (message.password !== "") {
-      writer.uint32(34).string(message.password);
+      writer.uint32(26).string(message.password);
     }
     return writer;
   },
@@ -286,7 +274,7 @@ export const LoginRequest: MessageFns<LoginRequest> = {
               break;
             }
 
-            message.tenant = { $case: "tenantId", value: reader.string() };
+            message.tenantId = reader.string();
             continue;
           }
           case 2: {
@@ -294,19 +282,11 @@ export const LoginRequest: MessageFns<LoginRequest> = {
               break;
             }
 
-            message.tenant = { $case: "tenantSlug", value: reader.string() };
+            message.email = reader.string();
             continue;
           }
           case 3: {
             if (tag !== 26) {
-              break;
-            }
-
-            message.email = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
               break;
             }
 
@@ -327,15 +307,11 @@ export const LoginRequest: MessageFns<LoginRequest> = {
 
   fromJSON(object: any): LoginRequest {
     return {
-      tenant: isSet(object.tenantId)
-        ? { $case: "tenantId", value: globalThis.String(object.tenantId) }
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
         : isSet(object.tenant_id)
-        ? { $case: "tenantId", value: globalThis.String(object.tenant_id) }
-        : isSet(object.tenantSlug)
-        ? { $case: "tenantSlug", value: globalThis.String(object.tenantSlug) }
-        : isSet(object.tenant_slug)
-        ? { $case: "tenantSlug", value: globalThis.String(object.tenant_slug) }
-        : undefined,
+        ? globalThis.String(object.tenant_id)
+        : "",
       email: isSet(object.email) ? globalThis.String(object.email) : "",
       password: isSet(object.password) ? globalThis.String(object.password) : "",
     };
@@ -343,10 +319,8 @@ export const LoginRequest: MessageFns<LoginRequest> = {
 
   toJSON(message: LoginRequest): unknown {
     const obj: any = {};
-    if (message.tenant?.$case === "tenantId") {
-      obj.tenantId = message.tenant.value;
-    } else if (message.tenant?.$case === "tenantSlug") {
-      obj.tenantSlug = message.tenant.value;
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
     }
     if (message.email !== "") {
       obj.email = message.email;
@@ -362,20 +336,7 @@ export const LoginRequest: MessageFns<LoginRequest> = {
   },
   fromPartial(object: DeepPartial<LoginRequest>): LoginRequest {
     const message = createBaseLoginRequest();
-    switch (object.tenant?.$case) {
-      case "tenantId": {
-        if (object.tenant?.value !== undefined && object.tenant?.value !== null) {
-          message.tenant = { $case: "tenantId", value: object.tenant.value };
-        }
-        break;
-      }
-      case "tenantSlug": {
-        if (object.tenant?.value !== undefined && object.tenant?.value !== null) {
-          message.tenant = { $case: "tenantSlug", value: object.tenant.value };
-        }
-        break;
-      }
-    }
+    message.tenantId = object.tenantId ?? "";
     message.email = object.email ?? "";
     message.password = object.password ?? "";
     return message;

@@ -18,14 +18,13 @@ export const protobufFileName = "users/v1/tenant.proto";
  * crosses tenants.
  */
 export interface Tenant {
-  /** Server-assigned id; the `tid` claim of access tokens. */
-  id: string;
   /**
-   * URL-safe unique handle used on the sign-in page (e.g. "acme" in
-   * acme.leadmesh.io): 3-40 characters of [a-z0-9-], starting with a letter.
-   * Unique across all tenants; cannot be changed after creation.
+   * Id chosen at creation (CreateTenantRequest.tenant_id) and never changed:
+   * a URL-safe handle matching [a-z0-9][a-z0-9-]{0,62}, e.g. "acme". It is
+   * what the sign-in page sends to Login (typically taken from the URL, as in
+   * acme.leadmesh.io) and the `tid` claim of access tokens.
    */
-  slug: string;
+  id: string;
   /** Name shown in the UI, 1-200 characters. */
   displayName: string;
   /**
@@ -56,7 +55,6 @@ export interface Tenant {
 function createBaseTenant(): Tenant {
   return {
     id: "",
-    slug: "",
     displayName: "",
     timeZone: "",
     currencyCode: "",
@@ -71,17 +69,14 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
-    if (message.slug !== "") {
-      writer.uint32(18).string(message.slug);
-    }
     if (message.displayName !== "") {
-      writer.uint32(26).string(message.displayName);
+      writer.uint32(18).string(message.displayName);
     }
     if (message.timeZone !== "") {
-      writer.uint32(34).string(message.timeZone);
+      writer.uint32(26).string(message.timeZone);
     }
     if (message.currencyCode !== "") {
-      writer.uint32(42).string(message.currencyCode);
+      writer.uint32(34).string(message.currencyCode);
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
@@ -121,7 +116,7 @@ export const Tenant: MessageFns<Tenant> = {
               break;
             }
 
-            message.slug = reader.string();
+            message.displayName = reader.string();
             continue;
           }
           case 3: {
@@ -129,19 +124,11 @@ export const Tenant: MessageFns<Tenant> = {
               break;
             }
 
-            message.displayName = reader.string();
+            message.timeZone = reader.string();
             continue;
           }
           case 4: {
             if (tag !== 34) {
-              break;
-            }
-
-            message.timeZone = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
               break;
             }
 
@@ -187,7 +174,6 @@ export const Tenant: MessageFns<Tenant> = {
   fromJSON(object: any): Tenant {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "",
-      slug: isSet(object.slug) ? globalThis.String(object.slug) : "",
       displayName: isSet(object.displayName)
         ? globalThis.String(object.displayName)
         : isSet(object.display_name)
@@ -222,9 +208,6 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.id !== "") {
       obj.id = message.id;
     }
-    if (message.slug !== "") {
-      obj.slug = message.slug;
-    }
     if (message.displayName !== "") {
       obj.displayName = message.displayName;
     }
@@ -252,7 +235,6 @@ export const Tenant: MessageFns<Tenant> = {
   fromPartial(object: DeepPartial<Tenant>): Tenant {
     const message = createBaseTenant();
     message.id = object.id ?? "";
-    message.slug = object.slug ?? "";
     message.displayName = object.displayName ?? "";
     message.timeZone = object.timeZone ?? "";
     message.currencyCode = object.currencyCode ?? "";

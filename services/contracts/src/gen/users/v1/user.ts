@@ -14,7 +14,7 @@ export const protobufFileName = "users/v1/user.proto";
 
 /**
  * What a user may do within their tenant. Each role includes the rights of
- * the roles above it.
+ * the roles listed before it.
  */
 export enum Role {
   /** ROLE_UNSPECIFIED - Not set; treated as AGENT on create. */

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Everything a fresh clone needs before the mesh can start or the tests run:
+# npm dependencies, the pinned toolchain (.tools/) and a TypeScript build.
+# Safe to run repeatedly; it only does what is missing or out of date.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+for tool in node npm go python3; do
+  command -v "$tool" >/dev/null || { echo "leadmesh setup: MISSING: $tool is required (Node 20.19+, Go 1.22+, Python 3.10+)" >&2; exit 1; }
+done
+
+if [ ! -d node_modules ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm install --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/install-tools.sh
+node_modules/.bin/tsc -b services/leads
