@@ -20,7 +20,7 @@ import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-ser
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics";
 import type { ServiceConfig } from "./service-config";
-import { initTelemetry, shutdownTelemetry } from "./telemetry";
+import { initTelemetry, shutdownTelemetry, traceIdHeaderMiddleware } from "./telemetry";
 
 export interface ApiService<S extends CompatServiceDefinition = CompatServiceDefinition> {
   definition: S;
@@ -69,6 +69,7 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
   })
     .use(openTelemetryServerMiddleware())
+    .use(traceIdHeaderMiddleware)
     .use(prometheusServerMiddleware())
     .use(errorDetailsServerMiddleware)
     .use(errorMappingMiddleware(logger));

@@ -10,6 +10,7 @@
  * dropped at the end, which keeps the local mesh light.
  */
 import { context, propagation, trace } from "@opentelemetry/api";
+import type { ServerMiddleware } from "nice-grpc-common";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -37,3 +38,13 @@ export function activeTraceIds(): { trace_id: string; span_id: string } | undefi
   if (!spanContext || !trace.isSpanContextValid(spanContext)) return undefined;
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }
+
+/**
+ * Returns the trace id to every caller as `x-trace-id`, so a frontend
+ * developer or SRE can quote it and find the request's logs and spans.
+ */
+export const traceIdHeaderMiddleware: ServerMiddleware = async function* traceIdHeader(call, context) {
+  const ids = activeTraceIds();
+  if (ids) context.header.set("x-trace-id", ids.trace_id);
+  return yield* call.next(call.request, context);
+};

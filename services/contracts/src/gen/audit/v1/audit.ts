@@ -481,20 +481,7 @@ export const AuditServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              40,
-              98,
-              11,
-              97,
-              117,
-              100,
-              105,
-              116,
-              95,
-              101,
-              110,
-              116,
-              114,
-              121,
+              27,
               18,
               25,
               47,

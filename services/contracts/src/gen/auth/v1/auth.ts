@@ -2339,16 +2339,7 @@ export const AuthServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              37,
-              98,
-              7,
-              115,
-              101,
-              115,
-              115,
-              105,
-              111,
-              110,
+              28,
               42,
               26,
               47,

@@ -2016,14 +2016,7 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              28,
-              98,
-              5,
-              98,
-              117,
-              121,
-              101,
-              114,
+              21,
               18,
               19,
               47,
@@ -2077,15 +2070,8 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              30,
+              23,
               58,
-              5,
-              98,
-              117,
-              121,
-              101,
-              114,
-              98,
               5,
               98,
               117,
@@ -2130,15 +2116,8 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              41,
+              34,
               58,
-              5,
-              98,
-              117,
-              121,
-              101,
-              114,
-              98,
               5,
               98,
               117,
@@ -2194,14 +2173,7 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              28,
-              98,
-              5,
-              98,
-              117,
-              121,
-              101,
-              114,
+              21,
               42,
               19,
               47,
@@ -2239,17 +2211,10 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              40,
+              33,
               58,
               1,
               42,
-              98,
-              5,
-              98,
-              117,
-              121,
-              101,
-              114,
               34,
               28,
               47,
@@ -2351,18 +2316,7 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              31,
-              98,
-              9,
-              108,
-              101,
-              97,
-              100,
-              95,
-              115,
-              97,
-              108,
-              101,
+              20,
               18,
               18,
               47,
@@ -2404,21 +2358,10 @@ export const BuyerServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              41,
+              30,
               58,
               1,
               42,
-              98,
-              9,
-              108,
-              101,
-              97,
-              100,
-              95,
-              115,
-              97,
-              108,
-              101,
               34,
               25,
               47,

@@ -1685,13 +1685,7 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              26,
-              98,
-              4,
-              108,
-              101,
-              97,
-              100,
+              20,
               18,
               18,
               47,
@@ -1742,14 +1736,8 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              27,
+              21,
               58,
-              4,
-              108,
-              101,
-              97,
-              100,
-              98,
               4,
               108,
               101,
@@ -1790,14 +1778,8 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              37,
+              31,
               58,
-              4,
-              108,
-              101,
-              97,
-              100,
-              98,
               4,
               108,
               101,
@@ -1848,13 +1830,7 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              26,
-              98,
-              4,
-              108,
-              101,
-              97,
-              100,
+              20,
               42,
               18,
               47,
@@ -1891,16 +1867,10 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              38,
+              32,
               58,
               1,
               42,
-              98,
-              4,
-              108,
-              101,
-              97,
-              100,
               34,
               27,
               47,
@@ -2003,18 +1973,8 @@ export const LeadServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              56,
+              46,
               58,
-              8,
-              97,
-              99,
-              116,
-              105,
-              118,
-              105,
-              116,
-              121,
-              98,
               8,
               97,
               99,

@@ -652,15 +652,7 @@ export const TenantServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              30,
-              98,
-              6,
-              116,
-              101,
-              110,
-              97,
-              110,
-              116,
+              22,
               18,
               20,
               47,
@@ -703,18 +695,10 @@ export const TenantServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              28,
+              20,
               58,
               1,
               42,
-              98,
-              6,
-              116,
-              101,
-              110,
-              97,
-              110,
-              116,
               34,
               15,
               47,
@@ -753,16 +737,8 @@ export const TenantServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              45,
+              37,
               58,
-              6,
-              116,
-              101,
-              110,
-              97,
-              110,
-              116,
-              98,
               6,
               116,
               101,

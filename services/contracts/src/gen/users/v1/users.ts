@@ -1321,13 +1321,7 @@ export const UserServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              26,
-              98,
-              4,
-              117,
-              115,
-              101,
-              114,
+              20,
               18,
               18,
               47,
@@ -1381,33 +1375,7 @@ export const UserServiceDefinition = {
       options: {
         _unknownFields: {
           578365826: [
-            Buffer.from([
-              24,
-              58,
-              1,
-              42,
-              98,
-              4,
-              117,
-              115,
-              101,
-              114,
-              34,
-              13,
-              47,
-              97,
-              112,
-              105,
-              47,
-              118,
-              49,
-              47,
-              117,
-              115,
-              101,
-              114,
-              115,
-            ]) as Buffer,
+            Buffer.from([18, 58, 1, 42, 34, 13, 47, 97, 112, 105, 47, 118, 49, 47, 117, 115, 101, 114, 115]) as Buffer,
           ],
         },
       },
@@ -1430,14 +1398,8 @@ export const UserServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              37,
+              31,
               58,
-              4,
-              117,
-              115,
-              101,
-              114,
-              98,
               4,
               117,
               115,
@@ -1490,13 +1452,7 @@ export const UserServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              26,
-              98,
-              4,
-              117,
-              115,
-              101,
-              114,
+              20,
               42,
               18,
               47,
@@ -1536,16 +1492,10 @@ export const UserServiceDefinition = {
         _unknownFields: {
           578365826: [
             Buffer.from([
-              38,
+              32,
               58,
               1,
               42,
-              98,
-              4,
-              117,
-              115,
-              101,
-              114,
               34,
               27,
               47,
