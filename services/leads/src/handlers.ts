@@ -81,7 +81,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       if (clientEtag !== "" && clientEtag !== etagOf(current)) throw new EtagMismatchError("lead", id, etagOf(current));
       const changes = change(current);
       if (!changes) return { before: current, after: current };
-      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, { ...changes, updateTime: clock() });
+      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, context.caller.actorId, { ...changes, updateTime: clock() });
       if (after) return { before: current, after };
       if (clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
         const latest = await existing(context, id);

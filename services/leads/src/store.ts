@@ -4,8 +4,14 @@
  * survive enum renumbering. Every query carries tenantId: there is no method
  * here that can read across tenants.
  *
- * Writes are single-document and conditional on `revision` (findOneAndUpdate)
- * because multi-document transactions are not available on FerretDB.
+ * Concurrency control without transactions or a reliable compare-and-set:
+ * FerretDB v1 implements findOneAndUpdate/updateOne as "query, then write by
+ * _id", so two writers conditioned on the same revision can both succeed (a
+ * lost update; the concurrency test caught it). The one atomic primitive
+ * both FerretDB and MongoDB give is a unique-key insert, so every write
+ * first claims its target revision in `lead_revisions` (_id
+ * "<lead>:<revision>"); only the claimant may then move the lead to that
+ * revision. The claims double as the lead's change history.
  */
 import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
 import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
@@ -37,6 +43,25 @@ export interface LeadDocument {
   revision: number;
 }
 
+interface RevisionClaim {
+  _id: string;
+  tenantId: string;
+  leadId: string;
+  revision: number;
+  actorId: string;
+  /** Document fields written by this revision. */
+  fields: string[];
+  createTime: Date;
+}
+
+/**
+ * A claim whose lead never reached its revision (writer crashed between
+ * claim and write) is abandoned after this long. It exceeds the driver's
+ * socket timeout, so the original writer cannot still be writing.
+ */
+const ABANDONED_CLAIM_MS = 20_000;
+const DUPLICATE_KEY = 11000;
+
 interface ActivityDocument {
   _id: string;
   tenantId: string;
@@ -61,6 +86,7 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
     { key: { tenantId: 1, assigneeId: 1, createTime: -1 }, name: "tenant_assignee" },
     { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
   ]);
+  await db.collection("lead_revisions").createIndexes([{ key: { tenantId: 1, leadId: 1, revision: -1 }, name: "tenant_lead_revision" }]);
   await db.collection("lead_activities").createIndexes([
     { key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" },
   ]);
@@ -69,10 +95,12 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
 export class LeadStore {
   private readonly leads: Collection<LeadDocument>;
   private readonly activities: Collection<ActivityDocument>;
+  private readonly revisions: Collection<RevisionClaim>;
 
   constructor(db: Db) {
     this.leads = db.collection<LeadDocument>("leads");
     this.activities = db.collection<ActivityDocument>("lead_activities");
+    this.revisions = db.collection<RevisionClaim>("lead_revisions");
   }
 
   async insert(tenantId: string, input: LeadInput, now: Date): Promise<LeadDocument> {
@@ -111,21 +139,36 @@ export class LeadStore {
   }
 
   /**
-   * Writes `changes` only if the stored revision is still `revision`;
-   * returns the new document, or null when someone else wrote first (or the
-   * lead is gone).
+   * Writes `changes` only if the lead is still at `revision`; returns the new
+   * document, or null when another writer got there first.
    */
   async updateAtRevision(
     tenantId: string,
     id: string,
     revision: number,
+    actorId: string,
     changes: Partial<Omit<LeadDocument, "_id" | "tenantId" | "revision">>,
   ): Promise<LeadDocument | null> {
-    return this.leads.findOneAndUpdate(
-      { _id: id, tenantId, revision },
-      { $set: changes, $inc: { revision: 1 } },
-      { returnDocument: "after" },
-    );
+    const next = revision + 1;
+    const claim: RevisionClaim = { _id: `${id}:${next}`, tenantId, leadId: id, revision: next, actorId, fields: Object.keys(changes), createTime: new Date() };
+    try {
+      await this.revisions.insertOne(claim);
+    } catch (error) {
+      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      await this.releaseIfAbandoned(claim._id, tenantId, id, revision);
+      return null;
+    }
+    const updated = await this.leads.findOneAndUpdate({ _id: id, tenantId, revision }, { $set: { ...changes, revision: next } }, { returnDocument: "after" });
+    if (!updated) await this.revisions.deleteOne({ _id: claim._id });
+    return updated;
+  }
+
+  private async releaseIfAbandoned(claimId: string, tenantId: string, id: string, revision: number): Promise<void> {
+    const claim = await this.revisions.findOne({ _id: claimId });
+    const lead = await this.leads.findOne({ _id: id, tenantId }, { projection: { revision: 1 } });
+    if (claim && lead?.revision === revision && Date.now() - claim.createTime.getTime() > ABANDONED_CLAIM_MS) {
+      await this.revisions.deleteOne({ _id: claimId, createTime: claim.createTime });
+    }
   }
 
   async insertActivity(tenantId: string, leadId: string, authorId: string, detail: ActivityDetail, now: Date, id = newId()): Promise<LeadActivity> {
@@ -146,7 +189,7 @@ export class LeadStore {
       await this.activities.insertOne(document);
     } catch (error) {
       // A retried status-change write reuses its deterministic id: already recorded.
-      if ((error as { code?: number }).code !== 11000) throw error;
+      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
     }
     return toActivity(document);
   }

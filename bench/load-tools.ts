@@ -1,0 +1,168 @@
+/**
+ * Runs the pinned load generators and turns their reports into one shape:
+ * ghz (gRPC, JSON report) and hey (HTTP/1.1, text report).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { TOOLS_BIN } from "../scripts/mesh/local-mesh";
+
+export interface LoadResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Completed requests, failed ones included. */
+  requests: number;
+  /** Non-OK gRPC statuses, non-2xx HTTP responses and transport errors. */
+  errors: number;
+}
+
+export interface LoadShape {
+  durationS: number;
+  concurrency: number;
+}
+
+/** A run with more failures than this measured an error path, not the scenario. */
+const MAX_ERROR_RATIO = 0.01;
+
+// Load generators are plain children, not ManagedProcesses: their report is
+// their stdout, which must be read in full ('close', not 'exit'). They are
+// still killed if the bench itself exits early.
+const runningTools = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of runningTools) child.kill("SIGKILL");
+});
+
+function runTool(name: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(TOOLS_BIN, name), args, { stdio: ["ignore", "pipe", "pipe"] });
+    runningTools.add(child);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      runningTools.delete(child);
+      if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
+      const output = Buffer.concat([...stderr, ...stdout]).toString("utf8").trim().slice(-2000);
+      reject(new Error(`${name} ${args.join(" ")} failed (${signal ?? `exit ${code}`}):\n${output}`));
+    });
+  });
+}
+
+/** Generous: the run itself plus connection set-up and report writing. */
+const toolTimeoutMs = (shape: LoadShape) => (shape.durationS + 60) * 1000;
+
+function checkErrors(what: string, result: LoadResult): LoadResult {
+  if (result.requests === 0 || result.errors > result.requests * MAX_ERROR_RATIO) {
+    throw new Error(`${what}: ${result.errors} of ${result.requests} requests failed`);
+  }
+  return result;
+}
+
+export interface GhzTarget {
+  address: string;
+  /** package.Service.Method */
+  call: string;
+  data: unknown;
+  /** Exactly one of proto (a .proto file) or protoset (a descriptor set). */
+  proto?: string;
+  protoset?: string;
+}
+
+export interface GhzShape extends LoadShape {
+  connections: number;
+}
+
+interface GhzReport {
+  count: number;
+  rps: number;
+  statusCodeDistribution?: Record<string, number>;
+  latencyDistribution: { percentage: number; latency: number }[] | null;
+}
+
+export async function ghz(target: GhzTarget, shape: GhzShape, reportFile: string): Promise<LoadResult> {
+  const schema = target.proto ? ["--proto", target.proto] : ["--protoset", target.protoset ?? ""];
+  await runTool(
+    "ghz",
+    [
+      "--insecure",
+      ...schema,
+      "--call", target.call,
+      "--data", JSON.stringify(target.data),
+      "--concurrency", String(shape.concurrency),
+      "--connections", String(shape.connections),
+      "--duration", `${shape.durationS}s`,
+      // Let in-flight calls finish instead of counting them as cancelled errors.
+      "--duration-stop", "wait",
+      // The JSON report lists every request; a file keeps it out of our pipe.
+      "--format", "json",
+      "--output", reportFile,
+      target.address,
+    ],
+    toolTimeoutMs(shape),
+  );
+  return checkErrors(`ghz ${target.call}`, parseGhzReport(JSON.parse(readFileSync(reportFile, "utf8")) as GhzReport));
+}
+
+export function parseGhzReport(report: GhzReport): LoadResult {
+  // Latencies are Go durations, i.e. nanoseconds.
+  const percentile = (percentage: number) => {
+    const entry = report.latencyDistribution?.find((candidate) => candidate.percentage === percentage);
+    return entry ? entry.latency / 1e6 : Number.NaN;
+  };
+  const ok = report.statusCodeDistribution?.OK ?? 0;
+  return { rps: report.rps, p50Ms: percentile(50), p99Ms: percentile(99), requests: report.count, errors: report.count - ok };
+}
+
+export interface HeyRequest {
+  url: string;
+  method?: "GET" | "POST";
+  /** JSON body, sent with Content-Type application/json. */
+  body?: string;
+}
+
+export interface HeyShape extends LoadShape {
+  /** Per-worker rate limit (hey -q); total rate is qpsPerWorker × concurrency. */
+  qpsPerWorker?: number;
+}
+
+export async function hey(request: HeyRequest, shape: HeyShape): Promise<LoadResult> {
+  const args = ["-z", `${shape.durationS}s`, "-c", String(shape.concurrency)];
+  if (shape.qpsPerWorker !== undefined) args.push("-q", shape.qpsPerWorker.toFixed(2));
+  if (request.method) args.push("-m", request.method);
+  if (request.body !== undefined) args.push("-T", "application/json", "-d", request.body);
+  args.push(request.url);
+  const output = await runTool("hey", args, toolTimeoutMs(shape));
+  return checkErrors(`hey ${request.method ?? "GET"} ${request.url}`, parseHeyReport(output));
+}
+
+export function parseHeyReport(text: string): LoadResult {
+  const number = (pattern: RegExp) => {
+    const match = text.match(pattern);
+    return match ? Number(match[1]) : Number.NaN;
+  };
+  const section = (title: string) => text.split(`${title}:`)[1]?.split(/\n\s*\n/)[0] ?? "";
+  let requests = 0;
+  let errors = 0;
+  for (const [, code, count] of section("Status code distribution").matchAll(/\[(\d+)\]\s+(\d+) responses/g)) {
+    requests += Number(count);
+    if (!code.startsWith("2")) errors += Number(count);
+  }
+  // Transport errors (refused, reset, timeout) have no status code.
+  for (const [, count] of section("Error distribution").matchAll(/\[(\d+)\]\s+\S/g)) {
+    requests += Number(count);
+    errors += Number(count);
+  }
+  return {
+    rps: number(/Requests\/sec:\s+([\d.]+)/),
+    // hey prints seconds with four decimals: 0.1 ms resolution.
+    p50Ms: number(/^\s*50%+ in ([\d.]+) secs/m) * 1000,
+    p99Ms: number(/^\s*99%+ in ([\d.]+) secs/m) * 1000,
+    requests,
+    errors,
+  };
+}

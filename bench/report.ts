@@ -1,0 +1,68 @@
+/**
+ * The bench's output: a table of scenarios, the targets with met/MISSED, and
+ * the same data as JSON for tracking over time. Targets are reported, never
+ * enforced: a missed target does not change the exit code.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname } from "node:path";
+import type { LoadResult } from "./load-tools";
+import type { UsageByProcess } from "./proc-stats";
+
+export interface ScenarioResult extends LoadResult {
+  name: string;
+  tool: "ghz" | "hey";
+  /** Server-side processes during the measured run. */
+  usage: UsageByProcess;
+}
+
+export interface TargetCheck {
+  name: string;
+  value: number;
+  comparator: ">=" | "<=";
+  target: number;
+  unit: "x" | "ms" | "MB";
+  met: boolean;
+}
+
+export function target(name: string, value: number, comparator: TargetCheck["comparator"], goal: number, unit: TargetCheck["unit"]): TargetCheck {
+  const met = comparator === ">=" ? value >= goal : value <= goal;
+  return { name, value, comparator, target: goal, unit, met };
+}
+
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
+
+function usageSummary(usage: UsageByProcess): string {
+  return Object.entries(usage)
+    .map(([name, { cpuPercent }]) => `${name} ${Math.round(cpuPercent)}%`)
+    .join(", ");
+}
+
+export function formatTable(scenarios: ScenarioResult[]): string {
+  const width = Math.max(...scenarios.map((scenario) => scenario.name.length), "scenario".length);
+  const row = (cells: string[]) => `${cells[0].padEnd(width)}  ${cells[1].padStart(9)}  ${cells[2].padStart(7)}  ${cells[3].padStart(7)}  ${cells[4]}`;
+  return [
+    row(["scenario", "req/s", "p50 ms", "p99 ms", "server CPU (100% = 1 core)"]),
+    ...scenarios.map((scenario) =>
+      row([scenario.name, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), usageSummary(scenario.usage)]),
+    ),
+  ].join("\n");
+}
+
+export function formatTargets(checks: TargetCheck[]): string {
+  const width = Math.max(...checks.map((check) => check.name.length));
+  const show = (value: number, unit: TargetCheck["unit"]) => (unit === "x" ? `${fixed(value, 2)}x` : `${fixed(value, unit === "ms" ? 2 : 0)} ${unit}`);
+  return checks
+    .map((check) => {
+      const goal = `${check.comparator === ">=" ? "≥" : "≤"} ${show(check.target, check.unit)}`;
+      return `${check.name.padEnd(width)}  ${show(check.value, check.unit).padStart(8)}  (target ${goal})  ${check.met ? "met" : "MISSED"}`;
+    })
+    .join("\n");
+}
+
+export function writeResults(path: string, settings: Record<string, unknown>, scenarios: ScenarioResult[], checks: TargetCheck[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version };
+  const document = { generatedAt: new Date().toISOString(), machine, settings, scenarios, targets: checks };
+  writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
+}

@@ -1,0 +1,162 @@
+/**
+ * `npm run bench`: throughput and latency of the gRPC stack and the mesh, in
+ * one bounded run on loopback, compared with the performance targets.
+ *
+ *   1. bare @grpc/grpc-js echo and nice-grpc echo (ghz): the ceiling of the RPC stack;
+ *   2. leads GetLead over gRPC, directly on the service port (ghz);
+ *   3. GetLead and CreateLead over REST through Envoy's transcoder (hey);
+ *   4. GetLead over REST at half its maximum rate, for latency without queueing.
+ *
+ * Servers run one at a time, each in its own process, so a scenario never
+ * shares the two cores with an idle-but-present server of another one.
+ * BENCH_DURATION sets the seconds per scenario (default 10; 2-3 for a smoke run).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DESCRIPTOR_PATH } from "../scripts/mesh/descriptor";
+import { startMesh, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { REPO_ROOT } from "../scripts/mesh/topology";
+import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
+import { ghz, hey, type GhzShape, type LoadResult } from "./load-tools";
+import { watchProcesses } from "./proc-stats";
+import { formatTable, formatTargets, target, writeResults, type ScenarioResult, type TargetCheck } from "./report";
+
+const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
+/** Short unmeasured run first, so JIT compilation and connection set-up stay out of the numbers. */
+const WARMUP_S = Math.min(3, Math.max(1, Math.round(DURATION_S / 5)));
+const CONCURRENCY = 50;
+/** Several HTTP/2 connections, as a real client pool (or Envoy) would use. */
+const GHZ_CONNECTIONS = 4;
+const HALF_RATE_WORKERS = 10;
+const RESULTS_FILE = join(REPO_ROOT, ".run", "bench", "results.json");
+const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com", source: "LEAD_SOURCE_WEB_FORM" });
+
+function durationFromEnv(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const seconds = Number(text);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 60) throw new Error(`BENCH_DURATION must be whole seconds between 1 and 60, got "${text}"`);
+  return seconds;
+}
+
+const log = (line: string) => console.log(`bench: ${line}`);
+
+type Load = (durationS: number) => Promise<LoadResult>;
+
+/** Warms up, then measures `load` while watching the server processes. */
+async function measure(name: string, tool: ScenarioResult["tool"], pids: Record<string, number>, load: Load, warmup = true): Promise<ScenarioResult> {
+  if (warmup) await load(WARMUP_S);
+  log(`measuring ${name} for ${DURATION_S}s`);
+  const watch = watchProcesses(pids);
+  const result = await load(DURATION_S).catch((error: unknown) => {
+    watch.cancel();
+    throw error;
+  });
+  const usage = watch.stop();
+  log(`  ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`);
+  return { name, tool, ...result, usage };
+}
+
+function pidOf(process: { pid: number | undefined }, name: string): number {
+  if (process.pid === undefined) throw new Error(`${name} has no pid; did it start?`);
+  return process.pid;
+}
+
+const ghzShape = (durationS: number): GhzShape => ({ durationS, concurrency: CONCURRENCY, connections: GHZ_CONNECTIONS });
+
+async function echoScenario(kind: EchoKind, name: string, runDir: string): Promise<ScenarioResult> {
+  const server = await startEchoServer(kind, runDir);
+  try {
+    const echo = { address: `127.0.0.1:${server.port}`, call: ECHO_CALL, proto: ECHO_PROTO, data: { message: "bench" } };
+    return await measure(name, "ghz", { [`echo-${kind}`]: pidOf(server.process, name) }, (durationS) =>
+      ghz(echo, ghzShape(durationS), join(runDir, `ghz-echo-${kind}.json`)),
+    );
+  } finally {
+    await server.process.stop();
+  }
+}
+
+async function createLead(ingressUrl: string): Promise<string> {
+  const response = await fetch(`${ingressUrl}/api/v1/leads`, { method: "POST", headers: { "content-type": "application/json" }, body: LEAD_BODY });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`creating the bench lead failed: HTTP ${response.status} ${text}`);
+  const id = (JSON.parse(text) as { lead?: { id?: string } }).lead?.id;
+  if (!id) throw new Error(`creating the bench lead returned no lead id: ${text}`);
+  return id;
+}
+
+async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<ScenarioResult[]> {
+  const ingressUrl = mesh.ingressUrl ?? "";
+  const leadId = await createLead(ingressUrl);
+  log(`created lead ${leadId}`);
+  // Everything that serves a request; leads' RSS is the one with a target.
+  const pids = Object.fromEntries(["leads", "envoy", "ferretdb"].map((name) => [name, pidOf(mesh.processes[name], name)]));
+  const getLead = { address: `127.0.0.1:${mesh.services.leads.grpc}`, call: "leads.v1.LeadService.GetLead", protoset: DESCRIPTOR_PATH, data: { id: leadId } };
+  const getLeadUrl = `${ingressUrl}/api/v1/leads/${leadId}`;
+
+  const direct = await measure("GetLead gRPC direct", "ghz", pids, (durationS) => ghz(getLead, ghzShape(durationS), join(runDir, "ghz-getlead.json")));
+  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: CONCURRENCY }));
+  // Half of the measured maximum, spread over a few rate-limited workers:
+  // latency of a loaded but not saturated service.
+  const halfRate = rest.rps / 2;
+  const paced = await measure(
+    `GetLead REST @ ${Math.round(halfRate)} req/s`,
+    "hey",
+    pids,
+    (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: HALF_RATE_WORKERS, qpsPerWorker: halfRate / HALF_RATE_WORKERS }),
+    false,
+  );
+  // Last, because it grows the collection the reads above run against.
+  const create = await measure("CreateLead REST via Envoy", "hey", pids, (durationS) =>
+    hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY }, { durationS, concurrency: CONCURRENCY }),
+  );
+  return [direct, rest, paced, create];
+}
+
+function checkTargets(bare: ScenarioResult, nice: ScenarioResult, [direct, rest, paced]: ScenarioResult[]): TargetCheck[] {
+  const leadsRssMb = Math.max(direct.usage.leads.maxRssMb, rest.usage.leads.maxRssMb);
+  return [
+    target("nice-grpc echo / bare grpc-js echo", nice.rps / bare.rps, ">=", 0.95, "x"),
+    target("GetLead gRPC direct / bare echo", direct.rps / bare.rps, ">=", 0.6, "x"),
+    target("GetLead REST via Envoy / gRPC direct", rest.rps / direct.rps, ">=", 0.7, "x"),
+    target("p99 of REST GetLead at half max rate", paced.p99Ms, "<=", 5, "ms"),
+    target("leads RSS under load (max)", leadsRssMb, "<=", 150, "MB"),
+  ];
+}
+
+async function main(): Promise<void> {
+  const runDir = mkdtempSync(join(tmpdir(), "leadmesh-bench-"));
+  log(`${DURATION_S}s per scenario (+${WARMUP_S}s warm-up), concurrency ${CONCURRENCY}; logs in ${runDir}`);
+  try {
+    const bare = await echoScenario("bare", "echo bare grpc-js", runDir);
+    const nice = await echoScenario("nice", "echo nice-grpc", runDir);
+    log("starting the mesh");
+    const mesh = await startMesh({ ports: "random", runDir, log: (line) => log(`  ${line}`) });
+    let meshResults: ScenarioResult[];
+    try {
+      meshResults = await meshScenarios(mesh, runDir);
+    } finally {
+      await mesh.stop();
+    }
+    const scenarios = [bare, nice, ...meshResults];
+    const checks = checkTargets(bare, nice, meshResults);
+    console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(checks)}`);
+    writeResults(RESULTS_FILE, { durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, ghzConnections: GHZ_CONNECTIONS }, scenarios, checks);
+    console.log(`\nresults: ${RESULTS_FILE}`);
+  } catch (error) {
+    console.error(`bench: logs kept in ${runDir}`);
+    throw error;
+  }
+  rmSync(runDir, { recursive: true, force: true });
+}
+
+// Exiting runs the 'exit' hooks that kill every child we started.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(130));
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`bench failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

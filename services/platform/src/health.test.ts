@@ -1,0 +1,53 @@
+import { pino } from "pino";
+import { HealthMonitor, type ServingStatus } from "./health";
+
+const silent = pino({ level: "silent" });
+
+describe("HealthMonitor", () => {
+  it("is SERVING only while every dependency answers, and follows failures and recovery", async () => {
+    let databaseUp = true;
+    const monitor = new HealthMonitor(
+      [
+        { name: "db", check: async () => (databaseUp ? "pong" : Promise.reject(new Error("connection refused"))) },
+        { name: "cache", check: async () => "PONG" },
+      ],
+      silent,
+      { intervalMs: 20, timeoutMs: 50 },
+    );
+    const changes: ServingStatus[] = [];
+    monitor.on("change", (status) => changes.push(status));
+    await monitor.start();
+    expect(monitor.status).toBe("SERVING");
+
+    databaseUp = false;
+    await waitFor(() => monitor.status === "NOT_SERVING");
+    expect(monitor.failures.get("db")).toBe("connection refused");
+
+    databaseUp = true;
+    await waitFor(() => monitor.status === "SERVING");
+    monitor.stop();
+    expect(changes).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+  });
+
+  it("counts a check that hangs past its timeout as failed", async () => {
+    const monitor = new HealthMonitor([{ name: "slow", check: () => new Promise(() => undefined) }], silent, { intervalMs: 10, timeoutMs: 30 });
+    await monitor.start();
+    monitor.stop();
+    expect(monitor.status).toBe("NOT_SERVING");
+    expect(monitor.failures.get("slow")).toMatch(/did not answer within 30 ms/);
+  });
+
+  it("stays NOT_SERVING once draining, whatever the checks say", async () => {
+    const monitor = new HealthMonitor([{ name: "ok", check: async () => "ok" }], silent, { intervalMs: 10, timeoutMs: 30 });
+    await monitor.start();
+    expect(monitor.status).toBe("SERVING");
+    monitor.drain();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(monitor.status).toBe("NOT_SERVING");
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(condition()).toBe(true);
+}

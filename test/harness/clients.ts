@@ -1,0 +1,40 @@
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { createChannel, createClientFactory, Metadata, type Channel } from "nice-grpc";
+import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
+import { REPO_ROOT } from "../../scripts/mesh/topology";
+
+export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
+
+export function leadClient(address: string, tenantId?: string) {
+  const channel: Channel = createChannel(address);
+  const client = createClientFactory()
+    .use(errorDetailsClientMiddleware)
+    .use((call, options) => call.next(call.request, { ...options, metadata: withTenant(options.metadata, tenantId) }))
+    .create(LeadServiceDefinition, channel);
+  return { client, close: () => channel.close() };
+}
+
+function withTenant(metadata: Metadata | undefined, tenantId: string | undefined): Metadata {
+  const result = Metadata(metadata);
+  if (tenantId) result.set("x-tenant-id", tenantId);
+  return result;
+}
+
+/** Runs a pinned CLI tool from .tools/bin; resolves with stdout/stderr and exit code (never throws on non-zero). */
+export async function runTool(tool: string, args: string[], timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(join(TOOLS_BIN, tool), args, { timeout: timeoutMs });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failure.code === "number" ? failure.code : 1, stdout: failure.stdout ?? "", stderr: failure.stderr ?? String(error) };
+  }
+}
+
+/** A unique tenant id per test, so tests never see each other's data. */
+export function uniqueTenant(label: string): string {
+  return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase().slice(0, 63);
+}

@@ -1,0 +1,28 @@
+/**
+ * Starts one real local mesh (FerretDB, Redis, every implemented service,
+ * Envoy) on random loopback ports for the whole test run, and publishes its
+ * addresses to the test workers through a JSON file named in the environment.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startMesh } from "../../scripts/mesh/local-mesh";
+import { MESH_INFO_ENV, type MeshInfo } from "./mesh-info";
+
+export default async function globalSetup(): Promise<void> {
+  const runDir = mkdtempSync(join(tmpdir(), "leadmesh-test-"));
+  const mesh = await startMesh({ ports: "random", runDir });
+  const info: MeshInfo = {
+    runDir,
+    mongoUrl: mesh.mongoUrl,
+    redisUrl: mesh.redisUrl,
+    ingressUrl: mesh.ingressUrl!,
+    adminUrl: mesh.adminUrl!,
+    envoyConfigPath: mesh.envoyConfigPath!,
+    services: mesh.services,
+  };
+  const infoPath = join(runDir, "mesh.json");
+  writeFileSync(infoPath, JSON.stringify(info, null, 2));
+  process.env[MESH_INFO_ENV] = infoPath;
+  (globalThis as { __leadmeshMesh?: typeof mesh }).__leadmeshMesh = mesh;
+}
