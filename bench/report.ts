@@ -7,13 +7,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname } from "node:path";
 import type { LoadResult } from "./load-tools";
-import type { UsageByProcess } from "./proc-stats";
+import type { Usage } from "./proc-stats";
 
 export interface ScenarioResult extends LoadResult {
   name: string;
   tool: "ghz" | "hey";
-  /** Server-side processes during the measured run. */
-  usage: UsageByProcess;
+  /** Host and server-side processes during the measured run. */
+  usage: Usage;
 }
 
 export interface TargetCheck {
@@ -32,19 +32,24 @@ export function target(name: string, value: number, comparator: TargetCheck["com
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
 
-function usageSummary(usage: UsageByProcess): string {
-  return Object.entries(usage)
-    .map(([name, { cpuPercent }]) => `${name} ${Math.round(cpuPercent)}%`)
-    .join(", ");
+/**
+ * CPU share and CPU time per request of each server process: the per-request
+ * cost is what to compare when the box, not the server, limits throughput.
+ */
+function usageSummary({ hostCpuPercent, processes }: Usage, rps: number): string {
+  const perProcess = Object.entries(processes).map(
+    ([name, { cpuPercent }]) => `${name} ${Math.round(cpuPercent)}%/${Math.round((cpuPercent / 100 / rps) * 1e6)}µs`,
+  );
+  return [`host ${Math.round(hostCpuPercent)}%`, ...perProcess].join("  ");
 }
 
 export function formatTable(scenarios: ScenarioResult[]): string {
   const width = Math.max(...scenarios.map((scenario) => scenario.name.length), "scenario".length);
   const row = (cells: string[]) => `${cells[0].padEnd(width)}  ${cells[1].padStart(9)}  ${cells[2].padStart(7)}  ${cells[3].padStart(7)}  ${cells[4]}`;
   return [
-    row(["scenario", "req/s", "p50 ms", "p99 ms", "server CPU (100% = 1 core)"]),
+    row(["scenario", "req/s", "p50 ms", "p99 ms", "CPU (100% = 1 core) / CPU time per request"]),
     ...scenarios.map((scenario) =>
-      row([scenario.name, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), usageSummary(scenario.usage)]),
+      row([scenario.name, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), usageSummary(scenario.usage, scenario.rps)]),
     ),
   ].join("\n");
 }

@@ -114,7 +114,7 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<Scenari
 }
 
 function checkTargets(bare: ScenarioResult, nice: ScenarioResult, [direct, rest, paced]: ScenarioResult[]): TargetCheck[] {
-  const leadsRssMb = Math.max(direct.usage.leads.maxRssMb, rest.usage.leads.maxRssMb);
+  const leadsRssMb = Math.max(direct.usage.processes.leads.maxRssMb, rest.usage.processes.leads.maxRssMb);
   return [
     target("nice-grpc echo / bare grpc-js echo", nice.rps / bare.rps, ">=", 0.95, "x"),
     target("GetLead gRPC direct / bare echo", direct.rps / bare.rps, ">=", 0.6, "x"),

@@ -16,7 +16,7 @@
 import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
 import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
-import { fetchPage, type MongoQuery, type SortOrder } from "@leadmesh/platform";
+import { ensureIndexes, fetchPage, type MongoQuery, type SortOrder } from "@leadmesh/platform";
 import type { LeadInput } from "./domain/lead-fields";
 import type { ActivityDetail } from "./domain/activity-rules";
 
@@ -79,15 +79,15 @@ export function newId(): string {
 }
 
 export async function ensureLeadIndexes(db: Db): Promise<void> {
-  await db.collection("leads").createIndexes([
+  await ensureIndexes(db.collection("leads"), [
     { key: { tenantId: 1, createTime: -1, _id: -1 }, name: "tenant_create_time" },
     { key: { tenantId: 1, updateTime: -1, _id: -1 }, name: "tenant_update_time" },
     { key: { tenantId: 1, status: 1, createTime: -1 }, name: "tenant_status" },
     { key: { tenantId: 1, assigneeId: 1, createTime: -1 }, name: "tenant_assignee" },
     { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
   ]);
-  await db.collection("lead_revisions").createIndexes([{ key: { tenantId: 1, leadId: 1, revision: -1 }, name: "tenant_lead_revision" }]);
-  await db.collection("lead_activities").createIndexes([
+  await ensureIndexes(db.collection("lead_revisions"), [{ key: { tenantId: 1, leadId: 1, revision: -1 }, name: "tenant_lead_revision" }]);
+  await ensureIndexes(db.collection("lead_activities"), [
     { key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" },
   ]);
 }

@@ -5,7 +5,10 @@ import { Status } from "nice-grpc";
 import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
 import type { RunningService } from "@leadmesh/platform";
+import { MongoClient } from "mongodb";
 import { uniqueTenant } from "../../../test/harness/clients";
+import { meshInfo } from "../../../test/harness/mesh-info";
+import { ensureLeadIndexes } from "../src/store";
 import { leadClient, startLeadsForTest } from "./harness";
 
 let service: RunningService;
@@ -280,5 +283,17 @@ describe("BatchGetLeads", () => {
     expect(leads.map((lead) => lead.id)).toEqual([two.id, one.id]);
     expect(details(await rpcError(client.batchGetLeads({ tenantId: "someone-else", ids: [one.id] }))).fields).toEqual(["tenant_id"]);
     close();
+  });
+});
+
+describe("indexes", () => {
+  it("can be ensured again on an existing database (service restart)", async () => {
+    const client = new MongoClient(meshInfo().mongoUrl);
+    const db = client.db(`leads_idx_${Date.now().toString(36)}`);
+    await ensureLeadIndexes(db);
+    await ensureLeadIndexes(db);
+    const names = (await db.collection("leads").listIndexes().toArray()).map((index) => index.name);
+    expect(names).toEqual(expect.arrayContaining(["tenant_create_time", "tenant_status", "tenant_email"]));
+    await client.close();
   });
 });

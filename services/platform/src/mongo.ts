@@ -4,7 +4,7 @@
  * must stay within what both support: single-document atomic writes
  * (findOneAndUpdate), no multi-document transactions, no change streams.
  */
-import { MongoClient, type Db } from "mongodb";
+import { MongoClient, type Collection, type Db, type Document, type IndexDescription } from "mongodb";
 import type { DependencyCheck } from "./health";
 
 export interface MongoHandle {
@@ -45,4 +45,22 @@ export function connectMongo(url: string, database: string, appName: string, ens
     },
     close: () => client.close(),
   };
+}
+
+const NAMESPACE_NOT_FOUND = 26;
+
+/**
+ * Creates the named indexes that do not exist yet. Only missing ones are
+ * sent because FerretDB v1.24 crashes the connection on a createIndexes that
+ * repeats an existing index (MongoDB would accept it as a no-op).
+ */
+export async function ensureIndexes<T extends Document>(collection: Collection<T>, indexes: (IndexDescription & { name: string })[]): Promise<void> {
+  let existing: string[] = [];
+  try {
+    existing = (await collection.listIndexes().toArray()).map((index) => String(index.name));
+  } catch (error) {
+    if ((error as { code?: number }).code !== NAMESPACE_NOT_FOUND) throw error;
+  }
+  const missing = indexes.filter((index) => !existing.includes(index.name));
+  if (missing.length > 0) await collection.createIndexes(missing);
 }
