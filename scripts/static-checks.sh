@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Checks that need no running mesh: contracts (lint, format, breaking,
+# generated code up to date), the generated Envoy config, and types of every
+# TypeScript file including tests and scripts.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+node_modules/.bin/buf lint
+node_modules/.bin/buf format proto --diff --exit-code
+bash scripts/breaking.sh
+bash scripts/check-generated.sh
+node_modules/.bin/tsc -b services/leads
+node_modules/.bin/tsc -p tsconfig.test.json
+echo "static checks passed"

@@ -1,0 +1,98 @@
+/**
+ * The bootstrap in-process with a slow fake service: graceful shutdown must
+ * let accepted calls finish, refuse new ones, and report NOT_SERVING first;
+ * errors must map to statuses without leaking internals.
+ */
+import { createChannel, createClient, createClientFactory, Metadata, Status, type Channel } from "nice-grpc";
+import { ErrorInfo, errorDetailsClientMiddleware, RichClientError } from "nice-grpc-error-details";
+import { HealthDefinition } from "nice-grpc-server-health";
+import { pino } from "pino";
+import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
+import { apiService, NotFoundError, startService, type CallerContext, type RunningService } from "../src";
+import { loadServiceConfig } from "../src/service-config";
+
+const silent = pino({ level: "silent" });
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function fakeLeads(): LeadServiceImplementation<CallerContext> {
+  const unused = async (): Promise<never> => {
+    throw new Error("not used by this test");
+  };
+  return {
+    async getLead(request, context) {
+      if (request.id === "slow") await sleep(400);
+      if (request.id === "missing") throw new NotFoundError("lead", "missing");
+      if (request.id === "boom") throw new Error("secret connection string mongodb://user:pw@db");
+      return { lead: { id: request.id, tenantId: context.caller.tenantId } };
+    },
+    listLeads: unused,
+    createLead: unused,
+    updateLead: unused,
+    deleteLead: unused,
+    undeleteLead: unused,
+    listLeadActivities: unused,
+    createLeadActivity: unused,
+    batchGetLeads: unused,
+  };
+}
+
+async function start(): Promise<{ service: RunningService; channel: Channel }> {
+  const config = loadServiceConfig("fake", {
+    BIND_HOST: "127.0.0.1",
+    GRPC_PORT: "0",
+    HEALTH_PORT: "0",
+    METRICS_PORT: "0",
+    MONGO_URL: "mongodb://unused",
+    REDIS_URL: "redis://unused",
+    SHUTDOWN_GRACE_MS: "5000",
+  });
+  const service = await startService({
+    name: "fake",
+    config,
+    logger: silent,
+    services: [apiService(LeadServiceDefinition, fakeLeads())],
+    dependencies: [{ name: "always", check: async () => "ok" }],
+    closeDependencies: async () => undefined,
+  });
+  return { service, channel: createChannel(`127.0.0.1:${service.grpcPort}`) };
+}
+
+describe("startService", () => {
+  it("lets accepted calls finish on shutdown, refuses new ones and reports NOT_SERVING first", async () => {
+    const { service, channel } = await start();
+    const client = createClient(LeadServiceDefinition, channel);
+    const health = createClient(HealthDefinition, channel);
+    expect((await health.check({ service: "leads.v1.LeadService" })).status).toBe(1);
+
+    const accepted = Array.from({ length: 5 }, () => client.getLead({ id: "slow" }));
+    await sleep(100); // the calls are now inside the handler
+    const stopping = service.shutdown();
+    expect(service.health.status).toBe("NOT_SERVING");
+    const late = createClient(LeadServiceDefinition, createChannel(`127.0.0.1:${service.grpcPort}`));
+    await expect(late.getLead({ id: "fast" })).rejects.toMatchObject({ code: Status.UNAVAILABLE });
+
+    const results = await Promise.all(accepted);
+    expect(results.map((result) => result.lead?.id)).toEqual(["slow", "slow", "slow", "slow", "slow"]);
+    await stopping;
+    channel.close();
+  });
+
+  it("maps domain errors to codes with ErrorInfo, and hides unexpected errors behind INTERNAL with a trace id", async () => {
+    const { service, channel } = await start();
+    const client = createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, channel);
+    const missing = await client.getLead({ id: "missing" }).catch((error: RichClientError) => error);
+    expect(missing).toBeInstanceOf(RichClientError);
+    expect((missing as RichClientError).code).toBe(Status.NOT_FOUND);
+    expect(((missing as RichClientError).extra[0] as ErrorInfo).reason).toBe("NOT_FOUND");
+
+    const boom = (await client.getLead({ id: "boom" }).catch((error: RichClientError) => error)) as RichClientError;
+    expect(boom.code).toBe(Status.INTERNAL);
+    expect(boom.details).toMatch(/^internal error \(trace [0-9a-f]{32}\)$/);
+    expect(boom.details).not.toMatch(/mongodb|secret/);
+
+    const tenant = await client.getLead({ id: "x" }, { metadata: Metadata({ "x-tenant-id": "acme" }) });
+    expect(tenant.lead?.tenantId).toBe("acme");
+    channel.close();
+    await service.shutdown();
+  });
+});
