@@ -19,15 +19,15 @@ export interface EchoServer {
 
 export async function startEchoServer(kind: EchoKind, runDir: string): Promise<EchoServer> {
   const port = await freePort();
-  const process = new ManagedProcess({
+  const child = new ManagedProcess({
     name: `echo-${kind}`,
     // `--import tsx` (not the tsx CLI) keeps the server in this one process,
     // so its pid is the one whose CPU we sample.
-    command: globalThis.process.execPath,
+    command: process.execPath,
     args: ["--import", "tsx", join(__dirname, "echo-server.ts"), kind, String(port)],
     cwd: REPO_ROOT,
     logFile: join(runDir, `echo-${kind}.log`),
   }).start();
-  await waitUntil(`${kind} echo server on port ${port}`, () => tcpReachable(port), 30_000, process);
-  return { kind, port, process };
+  await waitUntil(`${kind} echo server on port ${port}`, () => tcpReachable(port), 30_000, child);
+  return { kind, port, process: child };
 }

@@ -1,9 +1,10 @@
 /**
- * Watches server processes during a load run through /proc: peak resident
- * memory (VmRSS, sampled) and average CPU use (utime+stime delta), plus the
- * whole host's CPU. On a 2-core box the load generator competes with the
- * servers: a server near 100% is the bottleneck; a server well below it
- * with the host near 200% means the box (often the load generator) is.
+ * Watches a load run through /proc: peak resident memory (VmRSS, sampled)
+ * and average CPU of each server process, of the load generator and of
+ * everything else on the host. On a 2-core box they all compete: a server
+ * near 100% is the bottleneck; a server well below it means the load
+ * generator or some other work on the host (a concurrent build or test
+ * run) took the cores, and the numbers should be read with that in mind.
  */
 import { readFileSync } from "node:fs";
 
@@ -19,18 +20,27 @@ export interface ProcessUsage {
 
 export type UsageByProcess = Record<string, ProcessUsage>;
 
+/** CPU shares are averages over the run, 100 = one core. */
 export interface Usage {
-  /** Busy CPU of the whole host, 100 = one core. */
   hostCpuPercent: number;
+  /** ghz or hey: children of the bench that exited during the run. */
+  loadGeneratorCpuPercent: number;
+  /** Host CPU not accounted for by the servers, the load generator or the bench itself. */
+  otherCpuPercent: number;
   processes: UsageByProcess;
 }
 
-function cpuTicks(pid: number): number {
+/** Fields of /proc/<pid>/stat from field 3 on (the command name may contain spaces). */
+function statFields(pid: number | "self"): number[] {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // The command name (field 2) may contain spaces; count fields after its ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
 }
+
+/** utime + stime (fields 14, 15). */
+const cpuTicks = (pid: number | "self") => statFields(pid).slice(11, 13).reduce((sum, ticks) => sum + ticks, 0);
+
+/** cutime + cstime (fields 16, 17): CPU of children already waited for, i.e. finished load generators. */
+const finishedChildrenTicks = () => statFields("self").slice(13, 15).reduce((sum, ticks) => sum + ticks, 0);
 
 /** Busy ticks of all cores together: everything but idle and iowait. */
 function hostBusyTicks(): number {
@@ -56,11 +66,19 @@ export interface ProcessWatch {
   cancel(): void;
 }
 
-/** Starts watching `pids` (name → pid) until stop() or cancel(). */
+/**
+ * Starts watching `pids` (name → pid) until stop() or cancel(). Call stop()
+ * after the load generator exited, so that its CPU is counted.
+ */
 export function watchProcesses(pids: Record<string, number>): ProcessWatch {
   const started = Date.now();
-  const hostStartTicks = hostBusyTicks();
-  const startTicks = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const ticksNow = () => ({
+    host: hostBusyTicks(),
+    self: cpuTicks("self"),
+    children: finishedChildrenTicks(),
+    processes: Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)])),
+  });
+  const before = ticksNow();
   const maxRss: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
   const sample = () => {
     for (const [name, pid] of Object.entries(pids)) maxRss[name] = Math.max(maxRss[name], rssMb(pid));
@@ -71,12 +89,16 @@ export function watchProcesses(pids: Record<string, number>): ProcessWatch {
   const stop = (): Usage => {
     cancel();
     sample();
+    const after = ticksNow();
     const elapsedS = (Date.now() - started) / 1000;
     const percentOf = (ticks: number) => (ticks / CLOCK_TICKS_PER_SECOND / elapsedS) * 100;
     const processes = Object.fromEntries(
-      Object.entries(pids).map(([name, pid]) => [name, { cpuPercent: percentOf(cpuTicks(pid) - startTicks[name]), maxRssMb: maxRss[name] }]),
+      Object.keys(pids).map((name) => [name, { cpuPercent: percentOf(after.processes[name] - before.processes[name]), maxRssMb: maxRss[name] }]),
     );
-    return { hostCpuPercent: percentOf(hostBusyTicks() - hostStartTicks), processes };
+    const hostCpuPercent = percentOf(after.host - before.host);
+    const loadGeneratorCpuPercent = percentOf(after.children - before.children);
+    const knownCpuPercent = Object.values(processes).reduce((sum, usage) => sum + usage.cpuPercent, loadGeneratorCpuPercent + percentOf(after.self - before.self));
+    return { hostCpuPercent, loadGeneratorCpuPercent, otherCpuPercent: Math.max(0, hostCpuPercent - knownCpuPercent), processes };
   };
   return { stop, cancel };
 }

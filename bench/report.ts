@@ -36,18 +36,27 @@ const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value
  * CPU share and CPU time per request of each server process: the per-request
  * cost is what to compare when the box, not the server, limits throughput.
  */
-function usageSummary({ hostCpuPercent, processes }: Usage, rps: number): string {
+function usageSummary({ loadGeneratorCpuPercent, otherCpuPercent, processes }: Usage, rps: number): string {
   const perProcess = Object.entries(processes).map(
     ([name, { cpuPercent }]) => `${name} ${Math.round(cpuPercent)}%/${Math.round((cpuPercent / 100 / rps) * 1e6)}µs`,
   );
-  return [`host ${Math.round(hostCpuPercent)}%`, ...perProcess].join("  ");
+  return [...perProcess, `loadgen ${Math.round(loadGeneratorCpuPercent)}%`, `other ${Math.round(otherCpuPercent)}%`].join("  ");
+}
+
+/** Above this, something besides the bench used a noticeable part of the 2 cores. */
+const OTHER_CPU_WARNING_PERCENT = 20;
+
+export function backgroundLoadWarning(scenarios: ScenarioResult[]): string | undefined {
+  const busiest = Math.max(...scenarios.map((scenario) => scenario.usage.otherCpuPercent));
+  if (busiest <= OTHER_CPU_WARNING_PERCENT) return undefined;
+  return `warning: other work on the host used up to ${Math.round(busiest)}% CPU during a scenario (column "other"); rerun on a quiet host to compare numbers`;
 }
 
 export function formatTable(scenarios: ScenarioResult[]): string {
   const width = Math.max(...scenarios.map((scenario) => scenario.name.length), "scenario".length);
   const row = (cells: string[]) => `${cells[0].padEnd(width)}  ${cells[1].padStart(9)}  ${cells[2].padStart(7)}  ${cells[3].padStart(7)}  ${cells[4]}`;
   return [
-    row(["scenario", "req/s", "p50 ms", "p99 ms", "CPU (100% = 1 core) / CPU time per request"]),
+    row(["scenario", "req/s", "p50 ms", "p99 ms", "CPU: server %/CPU time per request, load generator, other (100% = 1 core)"]),
     ...scenarios.map((scenario) =>
       row([scenario.name, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), usageSummary(scenario.usage, scenario.rps)]),
     ),

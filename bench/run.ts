@@ -20,7 +20,7 @@ import { REPO_ROOT } from "../scripts/mesh/topology";
 import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
 import { ghz, hey, type GhzShape, type LoadResult } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
-import { formatTable, formatTargets, target, writeResults, type ScenarioResult, type TargetCheck } from "./report";
+import { backgroundLoadWarning, formatTable, formatTargets, target, writeResults, type ScenarioResult, type TargetCheck } from "./report";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
 /** Short unmeasured run first, so JIT compilation and connection set-up stay out of the numbers. */
@@ -28,6 +28,12 @@ const WARMUP_S = Math.min(3, Math.max(1, Math.round(DURATION_S / 5)));
 const CONCURRENCY = 50;
 /** Several HTTP/2 connections, as a real client pool (or Envoy) would use. */
 const GHZ_CONNECTIONS = 4;
+/**
+ * Workers of the half-rate run. hey starts every worker's rate ticker at the
+ * same instant, so requests arrive in bursts of this many every
+ * 1/qpsPerWorker seconds: a larger value means bigger bursts and a higher p99
+ * at the same average rate.
+ */
 const HALF_RATE_WORKERS = 10;
 const RESULTS_FILE = join(REPO_ROOT, ".run", "bench", "results.json");
 const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com", source: "LEAD_SOURCE_WEB_FORM" });
@@ -35,8 +41,9 @@ const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com
 function durationFromEnv(text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
   const seconds = Number(text);
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 60) throw new Error(`BENCH_DURATION must be whole seconds between 1 and 60, got "${text}"`);
-  return seconds;
+  if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 60) return seconds;
+  console.error(`bench: BENCH_DURATION must be whole seconds between 1 and 60, got "${text}"`);
+  process.exit(2);
 }
 
 const log = (line: string) => console.log(`bench: ${line}`);
@@ -57,9 +64,9 @@ async function measure(name: string, tool: ScenarioResult["tool"], pids: Record<
   return { name, tool, ...result, usage };
 }
 
-function pidOf(process: { pid: number | undefined }, name: string): number {
-  if (process.pid === undefined) throw new Error(`${name} has no pid; did it start?`);
-  return process.pid;
+function pidOf(managed: { pid: number | undefined }, name: string): number {
+  if (managed.pid === undefined) throw new Error(`${name} has no pid; did it start?`);
+  return managed.pid;
 }
 
 const ghzShape = (durationS: number): GhzShape => ({ durationS, concurrency: CONCURRENCY, connections: GHZ_CONNECTIONS });
@@ -96,8 +103,7 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<Scenari
 
   const direct = await measure("GetLead gRPC direct", "ghz", pids, (durationS) => ghz(getLead, ghzShape(durationS), join(runDir, "ghz-getlead.json")));
   const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: CONCURRENCY }));
-  // Half of the measured maximum, spread over a few rate-limited workers:
-  // latency of a loaded but not saturated service.
+  // Half of the measured maximum: latency of a loaded but not saturated service.
   const halfRate = rest.rps / 2;
   const paced = await measure(
     `GetLead REST @ ${Math.round(halfRate)} req/s`,
@@ -141,6 +147,8 @@ async function main(): Promise<void> {
     const scenarios = [bare, nice, ...meshResults];
     const checks = checkTargets(bare, nice, meshResults);
     console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(checks)}`);
+    const warning = backgroundLoadWarning(scenarios);
+    if (warning) console.log(`\n${warning}`);
     writeResults(RESULTS_FILE, { durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, ghzConnections: GHZ_CONNECTIONS }, scenarios, checks);
     console.log(`\nresults: ${RESULTS_FILE}`);
   } catch (error) {

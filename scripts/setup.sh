@@ -11,7 +11,9 @@ for tool in node npm go python3; do
 done
 
 if [ ! -d node_modules ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm install rather than npm ci: npm 11 omits other platforms' optional
+  # binaries (buf, esbuild) from the lock file, which npm ci then rejects.
+  npm install --no-audit --no-fund --loglevel=error
 elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm install --no-audit --no-fund --loglevel=error
 fi
