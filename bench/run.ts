@@ -5,7 +5,7 @@
  *   1. bare @grpc/grpc-js echo and nice-grpc echo (ghz): the ceiling of the RPC stack;
  *   2. leads GetLead over gRPC, directly on the service port (ghz);
  *   3. GetLead and CreateLead over REST through Envoy's transcoder (hey);
- *   4. GetLead over REST at half its maximum rate, for latency without queueing.
+ *   4. GetLead over REST at half its maximum rate: latency below saturation.
  *
  * Servers run one at a time, each in its own process, so a scenario never
  * shares the two cores with an idle-but-present server of another one.
@@ -105,8 +105,9 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<Scenari
   const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: CONCURRENCY }));
   // Half of the measured maximum: latency of a loaded but not saturated service.
   const halfRate = rest.rps / 2;
+  log(`half of the REST GetLead maximum: ${Math.round(halfRate)} req/s`);
   const paced = await measure(
-    `GetLead REST @ ${Math.round(halfRate)} req/s`,
+    "GetLead REST @ half max rate",
     "hey",
     pids,
     (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: HALF_RATE_WORKERS, qpsPerWorker: halfRate / HALF_RATE_WORKERS }),

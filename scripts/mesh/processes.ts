@@ -44,6 +44,9 @@ export class ManagedProcess {
       cwd: this.spec.cwd,
       env: { ...process.env, ...this.spec.env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Own process group: a terminal's Ctrl-C reaches only the launcher,
+      // which then stops components in order (ingress first, databases last).
+      detached: true,
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

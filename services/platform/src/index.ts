@@ -13,3 +13,4 @@ export * from "./service-config";
 export * from "./telemetry";
 export { ERROR_DOMAIN } from "./error-middleware";
 export * from "./idempotency";
+export * from "./clients";

@@ -8,7 +8,8 @@ import { ErrorInfo, errorDetailsClientMiddleware, RichClientError } from "nice-g
 import { HealthDefinition } from "nice-grpc-server-health";
 import { pino } from "pino";
 import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
-import { apiService, NotFoundError, startService, type CallerContext, type RunningService } from "../src";
+import { trace } from "@opentelemetry/api";
+import { apiService, createServiceClient, NotFoundError, startService, type CallerContext, type RunningService } from "../src";
 import { loadServiceConfig } from "../src/service-config";
 
 const silent = pino({ level: "silent" });
@@ -92,6 +93,22 @@ describe("startService", () => {
 
     const tenant = await client.getLead({ id: "x" }, { metadata: Metadata({ "x-tenant-id": "acme" }) });
     expect(tenant.lead?.tenantId).toBe("acme");
+    channel.close();
+    await service.shutdown();
+  });
+
+  it("continues the caller's trace across a service-to-service call and enforces the client deadline", async () => {
+    const { service, channel } = await start();
+    const { client, close } = createServiceClient(LeadServiceDefinition, `127.0.0.1:${service.grpcPort}`, { defaultDeadlineMs: 100 });
+    const tracer = trace.getTracer("test");
+    await tracer.startActiveSpan("caller", async (span) => {
+      let calleeTraceId: string | undefined;
+      await client.getLead({ id: "fast" }, { onHeader: (header) => (calleeTraceId = header.get("x-trace-id")) });
+      expect(calleeTraceId).toBe(span.spanContext().traceId);
+      span.end();
+    });
+    await expect(client.getLead({ id: "slow" })).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    close();
     channel.close();
     await service.shutdown();
   });
