@@ -4,7 +4,7 @@
  * platform DomainErrors and mapped to gRPC statuses by the kernel.
  */
 import type { CallContext } from "nice-grpc-common";
-import { LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
 import type { LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import {
   compileFilter,
@@ -23,7 +23,6 @@ import {
   type OrderableField,
 } from "@leadmesh/platform";
 import { clientActivity } from "./domain/activity-rules";
-import { LeadSource } from "@leadmesh/contracts/leads/v1/lead";
 import { applyUpdate, newLead } from "./domain/lead-rules";
 import { etagOf, inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
 

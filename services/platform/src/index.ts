@@ -14,3 +14,4 @@ export * from "./telemetry";
 export { ERROR_DOMAIN } from "./error-middleware";
 export * from "./idempotency";
 export * from "./clients";
+export * from "./enums";

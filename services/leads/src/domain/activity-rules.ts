@@ -1,11 +1,7 @@
 import { CallDirection, CallOutcome, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
-import { Violations } from "@leadmesh/platform";
+import { isSpecifiedEnumValue, Violations } from "@leadmesh/platform";
 
 export type ActivityDetail = NonNullable<LeadActivity["detail"]>;
-
-function known(enumObject: Record<string, string | number>, value: number): boolean {
-  return typeof enumObject[value] === "string" && value !== 0 && enumObject[value] !== "UNRECOGNIZED";
-}
 
 /** Validates the detail of a client-recorded activity: a note or a call. */
 export function clientActivity(activity: LeadActivity | undefined): ActivityDetail {
@@ -25,8 +21,8 @@ export function clientActivity(activity: LeadActivity | undefined): ActivityDeta
     }
     case "call": {
       const call = detail!.value;
-      if (!known(CallDirection, call.direction)) violations.add("activity.call.direction", "must be OUTBOUND or INBOUND");
-      if (!known(CallOutcome, call.outcome)) violations.add("activity.call.outcome", "must be CONNECTED, VOICEMAIL, NO_ANSWER or WRONG_NUMBER");
+      if (!isSpecifiedEnumValue(CallDirection, call.direction)) violations.add("activity.call.direction", "must be OUTBOUND or INBOUND");
+      if (!isSpecifiedEnumValue(CallOutcome, call.outcome)) violations.add("activity.call.outcome", "must be CONNECTED, VOICEMAIL, NO_ANSWER or WRONG_NUMBER");
       if (!Number.isInteger(call.durationSeconds) || call.durationSeconds < 0 || call.durationSeconds > 86400) {
         violations.add("activity.call.duration_seconds", "must be between 0 and 86400");
       }

@@ -4,7 +4,7 @@
  * update_mask, so a new field is added in one place.
  */
 import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
-import type { Violations } from "@leadmesh/platform";
+import { isSpecifiedEnumValue, specifiedEnumNames, type Violations } from "@leadmesh/platform";
 
 /** Lead as the domain sees it: only the fields a client may set. */
 export type LeadInput = Pick<
@@ -54,10 +54,6 @@ function text(max: number, required: boolean) {
   };
 }
 
-function isKnown(enumObject: Record<string, string | number>, value: number): boolean {
-  return typeof enumObject[value] === "string" && value !== 0 && enumObject[value] !== "UNRECOGNIZED";
-}
-
 export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
   firstName: { protoName: "first_name", ...text(100, true) },
   lastName: { protoName: "last_name", ...text(100, false) },
@@ -76,12 +72,12 @@ export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
   source: {
     protoName: "source",
     isSet: (value) => value !== LeadSource.LEAD_SOURCE_UNSPECIFIED,
-    check: (value) => (isKnown(LeadSource, value) ? undefined : `must be one of ${enumNames(LeadSource)}`),
+    check: (value) => (isSpecifiedEnumValue(LeadSource, value) ? undefined : `must be one of ${specifiedEnumNames(LeadSource)}`),
   },
   status: {
     protoName: "status",
     isSet: (value) => value !== LeadStatus.LEAD_STATUS_UNSPECIFIED,
-    check: (value) => (isKnown(LeadStatus, value) ? undefined : `must be one of ${enumNames(LeadStatus)}`),
+    check: (value) => (isSpecifiedEnumValue(LeadStatus, value) ? undefined : `must be one of ${specifiedEnumNames(LeadStatus)}`),
   },
   assigneeId: {
     protoName: "assignee_id",
@@ -133,12 +129,6 @@ export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
 export const LEAD_FIELD_NAMES = Object.keys(LEAD_FIELDS) as LeadFieldName[];
 
 export const FIELD_BY_PROTO_NAME = new Map(LEAD_FIELD_NAMES.map((name) => [LEAD_FIELDS[name].protoName, name]));
-
-function enumNames(enumObject: Record<string, string | number>): string {
-  return Object.keys(enumObject)
-    .filter((key) => Number.isNaN(Number(key)) && !key.endsWith("_UNSPECIFIED") && key !== "UNRECOGNIZED")
-    .join(", ");
-}
 
 export function checkField<K extends LeadFieldName>(name: K, value: LeadInput[K], violations: Violations, prefix: string): void {
   const problem = LEAD_FIELDS[name].check(value);
