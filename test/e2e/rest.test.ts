@@ -52,7 +52,9 @@ describe("REST /api/v1/leads through Envoy", () => {
     expect(patched.status).toBe(200);
     expect(patched.json.lead).toMatchObject({ status: "LEAD_STATUS_QUALIFIED", score: 75, email: "grace@example.com", etag: "2" });
 
-    const listed = await rest("GET", `/api/v1/leads?filter=${encodeURIComponent("status = QUALIFIED")}&orderBy=score%20desc&pageSize=10`, { tenant });
+    // URLSearchParams encodes spaces as "+", as a browser frontend would send them.
+    const query = new URLSearchParams({ filter: "status = QUALIFIED AND score >= 50", orderBy: "score desc", pageSize: "10" });
+    const listed = await rest("GET", `/api/v1/leads?${query}`, { tenant });
     expect(listed.status).toBe(200);
     expect(listed.json.leads.map((item: { id: string }) => item.id)).toEqual([lead.id]);
     expect(listed.json.nextPageToken).toBe("");
