@@ -1,6 +1,5 @@
 import type { CallContext, ServerMiddleware } from "nice-grpc-common";
-import { DomainError } from "./errors";
-import { Status } from "nice-grpc-common";
+import { InvalidArgumentError } from "./errors";
 
 /** Who is calling, resolved once per call by the caller middleware. */
 export interface Caller {
@@ -28,9 +27,7 @@ export function metadataCallerResolver(defaultTenantId: string): CallerResolver 
   return (context) => {
     const tenantId = context.metadata.get("x-tenant-id") ?? defaultTenantId;
     if (!TENANT_ID.test(tenantId)) {
-      throw new DomainError(Status.INVALID_ARGUMENT, "INVALID_FIELDS", "x-tenant-id must match [a-z0-9][a-z0-9-]{0,62}", {}, [
-        { field: "x-tenant-id", description: "must match [a-z0-9][a-z0-9-]{0,62}" },
-      ]);
+      throw new InvalidArgumentError([{ field: "x-tenant-id", description: "must match [a-z0-9][a-z0-9-]{0,62}" }]);
     }
     return { tenantId, actorId: context.metadata.get("x-user-id") ?? "anonymous" };
   };
