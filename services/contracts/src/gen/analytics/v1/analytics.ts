@@ -1448,6 +1448,7 @@ export const AnalyticsServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               30,
@@ -1500,6 +1501,7 @@ export const AnalyticsServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               37,
@@ -1558,6 +1560,7 @@ export const AnalyticsServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               32,
@@ -1612,6 +1615,7 @@ export const AnalyticsServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               36,

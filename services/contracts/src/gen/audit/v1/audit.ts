@@ -439,6 +439,7 @@ export const AuditServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               22,
@@ -479,6 +480,7 @@ export const AuditServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               27,

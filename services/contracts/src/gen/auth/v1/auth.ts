@@ -7,9 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
-import { FieldMask } from "../../google/protobuf/field_mask";
-import { Timestamp } from "../../google/protobuf/timestamp";
-import { Credentials } from "./credentials";
+import { User } from "../../users/v1/user";
 import { JsonWebKey } from "./json_web_key";
 import { Session } from "./session";
 
@@ -17,226 +15,574 @@ export const protobufPackage = "auth.v1";
 
 export const protobufFileName = "auth/v1/auth.proto";
 
+/** Tokens issued at sign-in and refresh. */
+export interface TokenPair {
+  /** The access token (JWT), sent as `Authorization: Bearer <token>`. */
+  accessToken: string;
+  /** Always "Bearer". */
+  tokenType: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+  /** Opaque refresh token; single use. */
+  refreshToken: string;
+  /** Seconds until the refresh token (and the session) expires if unused. */
+  refreshExpiresIn: number;
+  /** The session the tokens belong to. */
+  sessionId: string;
+}
+
+/** Request of Register. */
+export interface RegisterRequest {
+  /** Id of the new tenant: 1-63 characters of [a-z0-9-]. */
+  tenantId: string;
+  /** Company name. */
+  tenantDisplayName: string;
+  /** Email of the first admin. */
+  email: string;
+  /** Password of the first admin: 10-128 characters. */
+  password: string;
+  /** Name of the first admin. */
+  displayName: string;
+}
+
+/** Response of Register. */
+export interface RegisterResponse {
+  /** The first admin. */
+  user:
+    | User
+    | undefined;
+  /** The admin's tokens. */
+  tokens: TokenPair | undefined;
+}
+
 /** Request of Login. */
 export interface LoginRequest {
-  /**
-   * Id of the tenant to sign in to (users.v1.Tenant.id, e.g. "acme"), which
-   * the sign-in page typically knows from its URL.
-   */
+  /** Tenant to sign in to. */
   tenantId: string;
-  /** Sign-in email address, compared case-insensitively. */
+  /** Email of the user. */
   email: string;
-  /** The password, 1-128 characters. Never logged or stored. */
+  /** Password of the user. */
   password: string;
 }
 
 /** Response of Login. */
 export interface LoginResponse {
-  /**
-   * The access token: a JWT signed with a key from GetJwks. Claims: iss, aud,
-   * sub (user id), tid (tenant id), sid (session id), role (users.v1.Role
-   * name without prefix, e.g. "AGENT"), iat, exp, jti. Send it as
-   * `Authorization: Bearer <access_token>`.
-   */
-  accessToken: string;
-  /** Type of the access token; always "Bearer". */
-  tokenType: string;
-  /** When the access token expires (minutes from now); refresh shortly before. */
-  accessTokenExpireTime:
-    | Date
+  /** The signed-in user. */
+  user:
+    | User
     | undefined;
-  /**
-   * The refresh token: opaque, single-use, at most 512 characters. Store it
-   * as a secret; it is never shown again.
-   */
-  refreshToken: string;
-  /** When the refresh token (and so the session, unless refreshed) expires. */
-  refreshTokenExpireTime:
-    | Date
-    | undefined;
-  /** Id of the signed-in user. */
-  userId: string;
-  /** Id of the tenant signed in to. */
-  tenantId: string;
-  /** Id of the new session. */
-  sessionId: string;
-  /**
-   * When true, the user signed in with an initial or reset password and the
-   * frontend must lead them to ChangePassword before anything else.
-   */
-  passwordChangeRequired: boolean;
+  /** The tokens. */
+  tokens: TokenPair | undefined;
 }
 
 /** Request of RefreshToken. */
 export interface RefreshTokenRequest {
-  /** The refresh token from Login or the previous RefreshToken. */
+  /** The current refresh token. */
   refreshToken: string;
 }
 
 /** Response of RefreshToken. */
 export interface RefreshTokenResponse {
-  /**
-   * A new access token; same format as LoginResponse.access_token, with the
-   * user's current role.
-   */
-  accessToken: string;
-  /** Type of the access token; always "Bearer". */
-  tokenType: string;
-  /** When the new access token expires. */
-  accessTokenExpireTime:
-    | Date
-    | undefined;
-  /** The new refresh token; replaces the presented one, which no longer works. */
-  refreshToken: string;
-  /** When the new refresh token expires. */
-  refreshTokenExpireTime: Date | undefined;
+  /** New tokens; the presented refresh token is spent. */
+  tokens: TokenPair | undefined;
 }
 
 /** Request of Logout. */
 export interface LogoutRequest {
-  /**
-   * Refresh token of the session to end. Optional when the call carries a
-   * valid access token (its `sid` session is ended); required otherwise, e.g.
-   * when the access token has already expired.
-   */
-  refreshToken: string;
 }
 
 /** Response of Logout. */
 export interface LogoutResponse {
 }
 
-/** Request of GetJwks. */
-export interface GetJwksRequest {
+/** Request of LogoutEverywhere. */
+export interface LogoutEverywhereRequest {
 }
 
-/**
- * Response of GetJwks. Its JSON form is a standard JWKS document:
- * `{"keys": [...]}`.
- */
-export interface GetJwksResponse {
-  /** The verification keys, current signing key first. */
-  keys: JsonWebKey[];
+/** Response of LogoutEverywhere. */
+export interface LogoutEverywhereResponse {
+  /** How many sessions ended. */
+  revokedSessions: number;
 }
 
 /** Request of ListSessions. */
 export interface ListSessionsRequest {
-  /**
-   * Maximum number of sessions to return; default 50, values above 1000 are
-   * treated as 1000.
-   */
-  pageSize: number;
-  /** next_page_token of a previous call with the same filter and order_by. */
-  pageToken: string;
-  /**
-   * AIP-160 filter. Fields: state, create_time, last_refresh_time,
-   * expire_time. Operators: = != < <= > >=; terms joined by AND. Example:
-   * `state = ACTIVE`.
-   */
-  filter: string;
-  /**
-   * One of create_time, last_refresh_time, optionally followed by " desc".
-   * Default "create_time desc".
-   */
-  orderBy: string;
 }
 
 /** Response of ListSessions. */
 export interface ListSessionsResponse {
-  /** The page of sessions. */
+  /** The caller's active sessions, most recently used first. */
   sessions: Session[];
-  /** Token for the next page; empty on the last page. */
-  nextPageToken: string;
 }
 
 /** Request of RevokeSession. */
 export interface RevokeSessionRequest {
-  /** Id of the session. */
+  /** Id of one of the caller's sessions. */
   id: string;
 }
 
 /** Response of RevokeSession. */
 export interface RevokeSessionResponse {
-  /** The session, with state REVOKED. */
-  session: Session | undefined;
 }
 
 /** Request of ChangePassword. */
 export interface ChangePasswordRequest {
-  /**
-   * The current password. A wrong one fails with INVALID_ARGUMENT and a field
-   * violation on current_password (and counts towards sign-in throttling).
-   */
+  /** The current password. */
   currentPassword: string;
-  /**
-   * The new password: 12-128 characters, different from the current one and
-   * not on the list of known breached passwords.
-   */
+  /** The new password: 10-128 characters, different from the current one. */
   newPassword: string;
 }
 
 /** Response of ChangePassword. */
 export interface ChangePasswordResponse {
-  /** Number of other sessions that were revoked. */
-  revokedSessionCount: string;
+  /** How many other sessions ended. */
+  revokedSessions: number;
 }
 
-/** Request of CreateCredentials. */
-export interface CreateCredentialsRequest {
-  /** Tenant of the user. */
+/** Request of RequestPasswordReset. */
+export interface RequestPasswordResetRequest {
+  /** Tenant of the account. */
   tenantId: string;
+  /** Email of the account. */
+  email: string;
+}
+
+/** Response of RequestPasswordReset. */
+export interface RequestPasswordResetResponse {
   /**
-   * The credentials: user_id and email are required; role, state and
-   * password_change_required as for the user.
+   * Development mode only (AUTH_DEV_MODE=true): the reset token, so the flow
+   * can be used before the notification service delivers it. Always empty in
+   * production, and never logged.
    */
-  credentials:
-    | Credentials
-    | undefined;
-  /**
-   * The initial password; 12-128 characters. Usually sent with
-   * credentials.password_change_required = true.
-   */
-  password: string;
+  devResetToken: string;
 }
 
-/** Response of CreateCredentials. */
-export interface CreateCredentialsResponse {
-  /** The created credentials. */
-  credentials: Credentials | undefined;
+/** Request of ResetPassword. */
+export interface ResetPasswordRequest {
+  /** The reset token (valid 30 minutes, single use). */
+  resetToken: string;
+  /** The new password: 10-128 characters. */
+  newPassword: string;
 }
 
-/** Request of UpdateCredentials. */
-export interface UpdateCredentialsRequest {
-  /** Tenant of the user. */
-  tenantId: string;
-  /** The credentials with user_id and the new field values. */
-  credentials:
-    | Credentials
-    | undefined;
-  /**
-   * Fields of `credentials` to update: any of email, role, state,
-   * password_change_required. Required (no implicit "every set field").
-   */
-  updateMask: string[] | undefined;
+/** Response of ResetPassword. */
+export interface ResetPasswordResponse {
 }
 
-/** Response of UpdateCredentials. */
-export interface UpdateCredentialsResponse {
-  /** The updated credentials. */
-  credentials: Credentials | undefined;
+/** Request of GetJwks. */
+export interface GetJwksRequest {
 }
 
-/** Request of DeleteCredentials. */
-export interface DeleteCredentialsRequest {
-  /** Tenant of the user. */
-  tenantId: string;
-  /** Id of the user. */
-  userId: string;
+/** Response of GetJwks: a JSON Web Key Set (RFC 7517). */
+export interface GetJwksResponse {
+  /** The keys. */
+  keys: JsonWebKey[];
 }
 
-/** Response of DeleteCredentials. */
-export interface DeleteCredentialsResponse {
+function createBaseTokenPair(): TokenPair {
+  return { accessToken: "", tokenType: "", expiresIn: 0, refreshToken: "", refreshExpiresIn: 0, sessionId: "" };
 }
+
+export const TokenPair: MessageFns<TokenPair> = {
+  encode(message: TokenPair, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accessToken !== "") {
+      writer.uint32(10).string(message.accessToken);
+    }
+    if (message.tokenType !== "") {
+      writer.uint32(18).string(message.tokenType);
+    }
+    if (message.expiresIn !== 0) {
+      writer.uint32(24).int32(message.expiresIn);
+    }
+    if (message.refreshToken !== "") {
+      writer.uint32(34).string(message.refreshToken);
+    }
+    if (message.refreshExpiresIn !== 0) {
+      writer.uint32(40).int32(message.refreshExpiresIn);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(50).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenPair {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenPair();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accessToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokenType = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresIn = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.refreshToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.refreshExpiresIn = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenPair {
+    return {
+      accessToken: isSet(object.accessToken)
+        ? globalThis.String(object.accessToken)
+        : isSet(object.access_token)
+        ? globalThis.String(object.access_token)
+        : "",
+      tokenType: isSet(object.tokenType)
+        ? globalThis.String(object.tokenType)
+        : isSet(object.token_type)
+        ? globalThis.String(object.token_type)
+        : "",
+      expiresIn: isSet(object.expiresIn)
+        ? globalThis.Number(object.expiresIn)
+        : isSet(object.expires_in)
+        ? globalThis.Number(object.expires_in)
+        : 0,
+      refreshToken: isSet(object.refreshToken)
+        ? globalThis.String(object.refreshToken)
+        : isSet(object.refresh_token)
+        ? globalThis.String(object.refresh_token)
+        : "",
+      refreshExpiresIn: isSet(object.refreshExpiresIn)
+        ? globalThis.Number(object.refreshExpiresIn)
+        : isSet(object.refresh_expires_in)
+        ? globalThis.Number(object.refresh_expires_in)
+        : 0,
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TokenPair): unknown {
+    const obj: any = {};
+    if (message.accessToken !== "") {
+      obj.accessToken = message.accessToken;
+    }
+    if (message.tokenType !== "") {
+      obj.tokenType = message.tokenType;
+    }
+    if (message.expiresIn !== 0) {
+      obj.expiresIn = Math.round(message.expiresIn);
+    }
+    if (message.refreshToken !== "") {
+      obj.refreshToken = message.refreshToken;
+    }
+    if (message.refreshExpiresIn !== 0) {
+      obj.refreshExpiresIn = Math.round(message.refreshExpiresIn);
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TokenPair>): TokenPair {
+    return TokenPair.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenPair>): TokenPair {
+    const message = createBaseTokenPair();
+    message.accessToken = object.accessToken ?? "";
+    message.tokenType = object.tokenType ?? "";
+    message.expiresIn = object.expiresIn ?? 0;
+    message.refreshToken = object.refreshToken ?? "";
+    message.refreshExpiresIn = object.refreshExpiresIn ?? 0;
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterRequest(): RegisterRequest {
+  return { tenantId: "", tenantDisplayName: "", email: "", password: "", displayName: "" };
+}
+
+export const RegisterRequest: MessageFns<RegisterRequest> = {
+  encode(message: RegisterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.tenantDisplayName !== "") {
+      writer.uint32(18).string(message.tenantDisplayName);
+    }
+    if (message.email !== "") {
+      writer.uint32(26).string(message.email);
+    }
+    if (message.password !== "") {
+      writer.uint32(34).string(message.password);
+    }
+    if (message.displayName !== "") {
+      writer.uint32(42).string(message.displayName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tenantDisplayName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.password = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.displayName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      tenantDisplayName: isSet(object.tenantDisplayName)
+        ? globalThis.String(object.tenantDisplayName)
+        : isSet(object.tenant_display_name)
+        ? globalThis.String(object.tenant_display_name)
+        : "",
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      password: isSet(object.password) ? globalThis.String(object.password) : "",
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
+        : "",
+    };
+  },
+
+  toJSON(message: RegisterRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.tenantDisplayName !== "") {
+      obj.tenantDisplayName = message.tenantDisplayName;
+    }
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.password !== "") {
+      obj.password = message.password;
+    }
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegisterRequest>): RegisterRequest {
+    return RegisterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegisterRequest>): RegisterRequest {
+    const message = createBaseRegisterRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.tenantDisplayName = object.tenantDisplayName ?? "";
+    message.email = object.email ?? "";
+    message.password = object.password ?? "";
+    message.displayName = object.displayName ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterResponse(): RegisterResponse {
+  return { user: undefined, tokens: undefined };
+}
+
+export const RegisterResponse: MessageFns<RegisterResponse> = {
+  encode(message: RegisterResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    if (message.tokens !== undefined) {
+      TokenPair.encode(message.tokens, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tokens = TokenPair.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterResponse {
+    return {
+      user: isSet(object.user) ? User.fromJSON(object.user) : undefined,
+      tokens: isSet(object.tokens) ? TokenPair.fromJSON(object.tokens) : undefined,
+    };
+  },
+
+  toJSON(message: RegisterResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    if (message.tokens !== undefined) {
+      obj.tokens = TokenPair.toJSON(message.tokens);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegisterResponse>): RegisterResponse {
+    return RegisterResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegisterResponse>): RegisterResponse {
+    const message = createBaseRegisterResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? TokenPair.fromPartial(object.tokens)
+      : undefined;
+    return message;
+  },
+};
 
 function createBaseLoginRequest(): LoginRequest {
   return { tenantId: "", email: "", password: "" };
@@ -344,47 +690,16 @@ export const LoginRequest: MessageFns<LoginRequest> = {
 };
 
 function createBaseLoginResponse(): LoginResponse {
-  return {
-    accessToken: "",
-    tokenType: "",
-    accessTokenExpireTime: undefined,
-    refreshToken: "",
-    refreshTokenExpireTime: undefined,
-    userId: "",
-    tenantId: "",
-    sessionId: "",
-    passwordChangeRequired: false,
-  };
+  return { user: undefined, tokens: undefined };
 }
 
 export const LoginResponse: MessageFns<LoginResponse> = {
   encode(message: LoginResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.accessToken !== "") {
-      writer.uint32(10).string(message.accessToken);
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
     }
-    if (message.tokenType !== "") {
-      writer.uint32(18).string(message.tokenType);
-    }
-    if (message.accessTokenExpireTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.accessTokenExpireTime), writer.uint32(26).fork()).join();
-    }
-    if (message.refreshToken !== "") {
-      writer.uint32(34).string(message.refreshToken);
-    }
-    if (message.refreshTokenExpireTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.refreshTokenExpireTime), writer.uint32(42).fork()).join();
-    }
-    if (message.userId !== "") {
-      writer.uint32(50).string(message.userId);
-    }
-    if (message.tenantId !== "") {
-      writer.uint32(58).string(message.tenantId);
-    }
-    if (message.sessionId !== "") {
-      writer.uint32(66).string(message.sessionId);
-    }
-    if (message.passwordChangeRequired !== false) {
-      writer.uint32(72).bool(message.passwordChangeRequired);
+    if (message.tokens !== undefined) {
+      TokenPair.encode(message.tokens, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -407,7 +722,7 @@ export const LoginResponse: MessageFns<LoginResponse> = {
               break;
             }
 
-            message.accessToken = reader.string();
+            message.user = User.decode(reader, reader.uint32());
             continue;
           }
           case 2: {
@@ -415,63 +730,7 @@ export const LoginResponse: MessageFns<LoginResponse> = {
               break;
             }
 
-            message.tokenType = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.accessTokenExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.refreshToken = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.refreshTokenExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.tenantId = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.sessionId = reader.string();
-            continue;
-          }
-          case 9: {
-            if (tag !== 72) {
-              break;
-            }
-
-            message.passwordChangeRequired = reader.bool();
+            message.tokens = TokenPair.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -488,82 +747,18 @@ export const LoginResponse: MessageFns<LoginResponse> = {
 
   fromJSON(object: any): LoginResponse {
     return {
-      accessToken: isSet(object.accessToken)
-        ? globalThis.String(object.accessToken)
-        : isSet(object.access_token)
-        ? globalThis.String(object.access_token)
-        : "",
-      tokenType: isSet(object.tokenType)
-        ? globalThis.String(object.tokenType)
-        : isSet(object.token_type)
-        ? globalThis.String(object.token_type)
-        : "",
-      accessTokenExpireTime: isSet(object.accessTokenExpireTime)
-        ? fromJsonTimestamp(object.accessTokenExpireTime)
-        : isSet(object.access_token_expire_time)
-        ? fromJsonTimestamp(object.access_token_expire_time)
-        : undefined,
-      refreshToken: isSet(object.refreshToken)
-        ? globalThis.String(object.refreshToken)
-        : isSet(object.refresh_token)
-        ? globalThis.String(object.refresh_token)
-        : "",
-      refreshTokenExpireTime: isSet(object.refreshTokenExpireTime)
-        ? fromJsonTimestamp(object.refreshTokenExpireTime)
-        : isSet(object.refresh_token_expire_time)
-        ? fromJsonTimestamp(object.refresh_token_expire_time)
-        : undefined,
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      sessionId: isSet(object.sessionId)
-        ? globalThis.String(object.sessionId)
-        : isSet(object.session_id)
-        ? globalThis.String(object.session_id)
-        : "",
-      passwordChangeRequired: isSet(object.passwordChangeRequired)
-        ? globalThis.Boolean(object.passwordChangeRequired)
-        : isSet(object.password_change_required)
-        ? globalThis.Boolean(object.password_change_required)
-        : false,
+      user: isSet(object.user) ? User.fromJSON(object.user) : undefined,
+      tokens: isSet(object.tokens) ? TokenPair.fromJSON(object.tokens) : undefined,
     };
   },
 
   toJSON(message: LoginResponse): unknown {
     const obj: any = {};
-    if (message.accessToken !== "") {
-      obj.accessToken = message.accessToken;
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
     }
-    if (message.tokenType !== "") {
-      obj.tokenType = message.tokenType;
-    }
-    if (message.accessTokenExpireTime !== undefined) {
-      obj.accessTokenExpireTime = message.accessTokenExpireTime.toISOString();
-    }
-    if (message.refreshToken !== "") {
-      obj.refreshToken = message.refreshToken;
-    }
-    if (message.refreshTokenExpireTime !== undefined) {
-      obj.refreshTokenExpireTime = message.refreshTokenExpireTime.toISOString();
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
-    if (message.sessionId !== "") {
-      obj.sessionId = message.sessionId;
-    }
-    if (message.passwordChangeRequired !== false) {
-      obj.passwordChangeRequired = message.passwordChangeRequired;
+    if (message.tokens !== undefined) {
+      obj.tokens = TokenPair.toJSON(message.tokens);
     }
     return obj;
   },
@@ -573,15 +768,10 @@ export const LoginResponse: MessageFns<LoginResponse> = {
   },
   fromPartial(object: DeepPartial<LoginResponse>): LoginResponse {
     const message = createBaseLoginResponse();
-    message.accessToken = object.accessToken ?? "";
-    message.tokenType = object.tokenType ?? "";
-    message.accessTokenExpireTime = object.accessTokenExpireTime ?? undefined;
-    message.refreshToken = object.refreshToken ?? "";
-    message.refreshTokenExpireTime = object.refreshTokenExpireTime ?? undefined;
-    message.userId = object.userId ?? "";
-    message.tenantId = object.tenantId ?? "";
-    message.sessionId = object.sessionId ?? "";
-    message.passwordChangeRequired = object.passwordChangeRequired ?? false;
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? TokenPair.fromPartial(object.tokens)
+      : undefined;
     return message;
   },
 };
@@ -660,31 +850,13 @@ export const RefreshTokenRequest: MessageFns<RefreshTokenRequest> = {
 };
 
 function createBaseRefreshTokenResponse(): RefreshTokenResponse {
-  return {
-    accessToken: "",
-    tokenType: "",
-    accessTokenExpireTime: undefined,
-    refreshToken: "",
-    refreshTokenExpireTime: undefined,
-  };
+  return { tokens: undefined };
 }
 
 export const RefreshTokenResponse: MessageFns<RefreshTokenResponse> = {
   encode(message: RefreshTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.accessToken !== "") {
-      writer.uint32(10).string(message.accessToken);
-    }
-    if (message.tokenType !== "") {
-      writer.uint32(18).string(message.tokenType);
-    }
-    if (message.accessTokenExpireTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.accessTokenExpireTime), writer.uint32(26).fork()).join();
-    }
-    if (message.refreshToken !== "") {
-      writer.uint32(34).string(message.refreshToken);
-    }
-    if (message.refreshTokenExpireTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.refreshTokenExpireTime), writer.uint32(42).fork()).join();
+    if (message.tokens !== undefined) {
+      TokenPair.encode(message.tokens, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -707,39 +879,7 @@ export const RefreshTokenResponse: MessageFns<RefreshTokenResponse> = {
               break;
             }
 
-            message.accessToken = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.tokenType = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.accessTokenExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.refreshToken = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.refreshTokenExpireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            message.tokens = TokenPair.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -755,51 +895,13 @@ export const RefreshTokenResponse: MessageFns<RefreshTokenResponse> = {
   },
 
   fromJSON(object: any): RefreshTokenResponse {
-    return {
-      accessToken: isSet(object.accessToken)
-        ? globalThis.String(object.accessToken)
-        : isSet(object.access_token)
-        ? globalThis.String(object.access_token)
-        : "",
-      tokenType: isSet(object.tokenType)
-        ? globalThis.String(object.tokenType)
-        : isSet(object.token_type)
-        ? globalThis.String(object.token_type)
-        : "",
-      accessTokenExpireTime: isSet(object.accessTokenExpireTime)
-        ? fromJsonTimestamp(object.accessTokenExpireTime)
-        : isSet(object.access_token_expire_time)
-        ? fromJsonTimestamp(object.access_token_expire_time)
-        : undefined,
-      refreshToken: isSet(object.refreshToken)
-        ? globalThis.String(object.refreshToken)
-        : isSet(object.refresh_token)
-        ? globalThis.String(object.refresh_token)
-        : "",
-      refreshTokenExpireTime: isSet(object.refreshTokenExpireTime)
-        ? fromJsonTimestamp(object.refreshTokenExpireTime)
-        : isSet(object.refresh_token_expire_time)
-        ? fromJsonTimestamp(object.refresh_token_expire_time)
-        : undefined,
-    };
+    return { tokens: isSet(object.tokens) ? TokenPair.fromJSON(object.tokens) : undefined };
   },
 
   toJSON(message: RefreshTokenResponse): unknown {
     const obj: any = {};
-    if (message.accessToken !== "") {
-      obj.accessToken = message.accessToken;
-    }
-    if (message.tokenType !== "") {
-      obj.tokenType = message.tokenType;
-    }
-    if (message.accessTokenExpireTime !== undefined) {
-      obj.accessTokenExpireTime = message.accessTokenExpireTime.toISOString();
-    }
-    if (message.refreshToken !== "") {
-      obj.refreshToken = message.refreshToken;
-    }
-    if (message.refreshTokenExpireTime !== undefined) {
-      obj.refreshTokenExpireTime = message.refreshTokenExpireTime.toISOString();
+    if (message.tokens !== undefined) {
+      obj.tokens = TokenPair.toJSON(message.tokens);
     }
     return obj;
   },
@@ -809,24 +911,19 @@ export const RefreshTokenResponse: MessageFns<RefreshTokenResponse> = {
   },
   fromPartial(object: DeepPartial<RefreshTokenResponse>): RefreshTokenResponse {
     const message = createBaseRefreshTokenResponse();
-    message.accessToken = object.accessToken ?? "";
-    message.tokenType = object.tokenType ?? "";
-    message.accessTokenExpireTime = object.accessTokenExpireTime ?? undefined;
-    message.refreshToken = object.refreshToken ?? "";
-    message.refreshTokenExpireTime = object.refreshTokenExpireTime ?? undefined;
+    message.tokens = (object.tokens !== undefined && object.tokens !== null)
+      ? TokenPair.fromPartial(object.tokens)
+      : undefined;
     return message;
   },
 };
 
 function createBaseLogoutRequest(): LogoutRequest {
-  return { refreshToken: "" };
+  return {};
 }
 
 export const LogoutRequest: MessageFns<LogoutRequest> = {
-  encode(message: LogoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.refreshToken !== "") {
-      writer.uint32(10).string(message.refreshToken);
-    }
+  encode(_: LogoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
   },
 
@@ -843,14 +940,6 @@ export const LogoutRequest: MessageFns<LogoutRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.refreshToken = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -863,30 +952,20 @@ export const LogoutRequest: MessageFns<LogoutRequest> = {
     }
   },
 
-  fromJSON(object: any): LogoutRequest {
-    return {
-      refreshToken: isSet(object.refreshToken)
-        ? globalThis.String(object.refreshToken)
-        : isSet(object.refresh_token)
-        ? globalThis.String(object.refresh_token)
-        : "",
-    };
+  fromJSON(_: any): LogoutRequest {
+    return {};
   },
 
-  toJSON(message: LogoutRequest): unknown {
+  toJSON(_: LogoutRequest): unknown {
     const obj: any = {};
-    if (message.refreshToken !== "") {
-      obj.refreshToken = message.refreshToken;
-    }
     return obj;
   },
 
   create(base?: DeepPartial<LogoutRequest>): LogoutRequest {
     return LogoutRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<LogoutRequest>): LogoutRequest {
+  fromPartial(_: DeepPartial<LogoutRequest>): LogoutRequest {
     const message = createBaseLogoutRequest();
-    message.refreshToken = object.refreshToken ?? "";
     return message;
   },
 };
@@ -939,6 +1018,844 @@ export const LogoutResponse: MessageFns<LogoutResponse> = {
   },
   fromPartial(_: DeepPartial<LogoutResponse>): LogoutResponse {
     const message = createBaseLogoutResponse();
+    return message;
+  },
+};
+
+function createBaseLogoutEverywhereRequest(): LogoutEverywhereRequest {
+  return {};
+}
+
+export const LogoutEverywhereRequest: MessageFns<LogoutEverywhereRequest> = {
+  encode(_: LogoutEverywhereRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogoutEverywhereRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogoutEverywhereRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): LogoutEverywhereRequest {
+    return {};
+  },
+
+  toJSON(_: LogoutEverywhereRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogoutEverywhereRequest>): LogoutEverywhereRequest {
+    return LogoutEverywhereRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<LogoutEverywhereRequest>): LogoutEverywhereRequest {
+    const message = createBaseLogoutEverywhereRequest();
+    return message;
+  },
+};
+
+function createBaseLogoutEverywhereResponse(): LogoutEverywhereResponse {
+  return { revokedSessions: 0 };
+}
+
+export const LogoutEverywhereResponse: MessageFns<LogoutEverywhereResponse> = {
+  encode(message: LogoutEverywhereResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revokedSessions !== 0) {
+      writer.uint32(8).int32(message.revokedSessions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogoutEverywhereResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogoutEverywhereResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revokedSessions = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogoutEverywhereResponse {
+    return {
+      revokedSessions: isSet(object.revokedSessions)
+        ? globalThis.Number(object.revokedSessions)
+        : isSet(object.revoked_sessions)
+        ? globalThis.Number(object.revoked_sessions)
+        : 0,
+    };
+  },
+
+  toJSON(message: LogoutEverywhereResponse): unknown {
+    const obj: any = {};
+    if (message.revokedSessions !== 0) {
+      obj.revokedSessions = Math.round(message.revokedSessions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogoutEverywhereResponse>): LogoutEverywhereResponse {
+    return LogoutEverywhereResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogoutEverywhereResponse>): LogoutEverywhereResponse {
+    const message = createBaseLogoutEverywhereResponse();
+    message.revokedSessions = object.revokedSessions ?? 0;
+    return message;
+  },
+};
+
+function createBaseListSessionsRequest(): ListSessionsRequest {
+  return {};
+}
+
+export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
+  encode(_: ListSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSessionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSessionsRequest {
+    return {};
+  },
+
+  toJSON(_: ListSessionsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSessionsRequest>): ListSessionsRequest {
+    return ListSessionsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListSessionsRequest>): ListSessionsRequest {
+    const message = createBaseListSessionsRequest();
+    return message;
+  },
+};
+
+function createBaseListSessionsResponse(): ListSessionsResponse {
+  return { sessions: [] };
+}
+
+export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
+  encode(message: ListSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sessions) {
+      Session.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSessionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessions.push(Session.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSessionsResponse {
+    return {
+      sessions: globalThis.Array.isArray(object?.sessions) ? object.sessions.map((e: any) => Session.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSessionsResponse): unknown {
+    const obj: any = {};
+    if (message.sessions?.length) {
+      obj.sessions = message.sessions.map((e) => Session.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSessionsResponse>): ListSessionsResponse {
+    return ListSessionsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSessionsResponse>): ListSessionsResponse {
+    const message = createBaseListSessionsResponse();
+    message.sessions = object.sessions?.map((e) => Session.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRevokeSessionRequest(): RevokeSessionRequest {
+  return { id: "" };
+}
+
+export const RevokeSessionRequest: MessageFns<RevokeSessionRequest> = {
+  encode(message: RevokeSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeSessionRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RevokeSessionRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeSessionRequest>): RevokeSessionRequest {
+    return RevokeSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeSessionRequest>): RevokeSessionRequest {
+    const message = createBaseRevokeSessionRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeSessionResponse(): RevokeSessionResponse {
+  return {};
+}
+
+export const RevokeSessionResponse: MessageFns<RevokeSessionResponse> = {
+  encode(_: RevokeSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeSessionResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RevokeSessionResponse {
+    return {};
+  },
+
+  toJSON(_: RevokeSessionResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeSessionResponse>): RevokeSessionResponse {
+    return RevokeSessionResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RevokeSessionResponse>): RevokeSessionResponse {
+    const message = createBaseRevokeSessionResponse();
+    return message;
+  },
+};
+
+function createBaseChangePasswordRequest(): ChangePasswordRequest {
+  return { currentPassword: "", newPassword: "" };
+}
+
+export const ChangePasswordRequest: MessageFns<ChangePasswordRequest> = {
+  encode(message: ChangePasswordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.currentPassword !== "") {
+      writer.uint32(10).string(message.currentPassword);
+    }
+    if (message.newPassword !== "") {
+      writer.uint32(18).string(message.newPassword);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangePasswordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangePasswordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.currentPassword = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.newPassword = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChangePasswordRequest {
+    return {
+      currentPassword: isSet(object.currentPassword)
+        ? globalThis.String(object.currentPassword)
+        : isSet(object.current_password)
+        ? globalThis.String(object.current_password)
+        : "",
+      newPassword: isSet(object.newPassword)
+        ? globalThis.String(object.newPassword)
+        : isSet(object.new_password)
+        ? globalThis.String(object.new_password)
+        : "",
+    };
+  },
+
+  toJSON(message: ChangePasswordRequest): unknown {
+    const obj: any = {};
+    if (message.currentPassword !== "") {
+      obj.currentPassword = message.currentPassword;
+    }
+    if (message.newPassword !== "") {
+      obj.newPassword = message.newPassword;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChangePasswordRequest>): ChangePasswordRequest {
+    return ChangePasswordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangePasswordRequest>): ChangePasswordRequest {
+    const message = createBaseChangePasswordRequest();
+    message.currentPassword = object.currentPassword ?? "";
+    message.newPassword = object.newPassword ?? "";
+    return message;
+  },
+};
+
+function createBaseChangePasswordResponse(): ChangePasswordResponse {
+  return { revokedSessions: 0 };
+}
+
+export const ChangePasswordResponse: MessageFns<ChangePasswordResponse> = {
+  encode(message: ChangePasswordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revokedSessions !== 0) {
+      writer.uint32(8).int32(message.revokedSessions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangePasswordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangePasswordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revokedSessions = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChangePasswordResponse {
+    return {
+      revokedSessions: isSet(object.revokedSessions)
+        ? globalThis.Number(object.revokedSessions)
+        : isSet(object.revoked_sessions)
+        ? globalThis.Number(object.revoked_sessions)
+        : 0,
+    };
+  },
+
+  toJSON(message: ChangePasswordResponse): unknown {
+    const obj: any = {};
+    if (message.revokedSessions !== 0) {
+      obj.revokedSessions = Math.round(message.revokedSessions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChangePasswordResponse>): ChangePasswordResponse {
+    return ChangePasswordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangePasswordResponse>): ChangePasswordResponse {
+    const message = createBaseChangePasswordResponse();
+    message.revokedSessions = object.revokedSessions ?? 0;
+    return message;
+  },
+};
+
+function createBaseRequestPasswordResetRequest(): RequestPasswordResetRequest {
+  return { tenantId: "", email: "" };
+}
+
+export const RequestPasswordResetRequest: MessageFns<RequestPasswordResetRequest> = {
+  encode(message: RequestPasswordResetRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.email !== "") {
+      writer.uint32(18).string(message.email);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestPasswordResetRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestPasswordResetRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestPasswordResetRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+    };
+  },
+
+  toJSON(message: RequestPasswordResetRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RequestPasswordResetRequest>): RequestPasswordResetRequest {
+    return RequestPasswordResetRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RequestPasswordResetRequest>): RequestPasswordResetRequest {
+    const message = createBaseRequestPasswordResetRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.email = object.email ?? "";
+    return message;
+  },
+};
+
+function createBaseRequestPasswordResetResponse(): RequestPasswordResetResponse {
+  return { devResetToken: "" };
+}
+
+export const RequestPasswordResetResponse: MessageFns<RequestPasswordResetResponse> = {
+  encode(message: RequestPasswordResetResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.devResetToken !== "") {
+      writer.uint32(10).string(message.devResetToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestPasswordResetResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestPasswordResetResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devResetToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestPasswordResetResponse {
+    return {
+      devResetToken: isSet(object.devResetToken)
+        ? globalThis.String(object.devResetToken)
+        : isSet(object.dev_reset_token)
+        ? globalThis.String(object.dev_reset_token)
+        : "",
+    };
+  },
+
+  toJSON(message: RequestPasswordResetResponse): unknown {
+    const obj: any = {};
+    if (message.devResetToken !== "") {
+      obj.devResetToken = message.devResetToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RequestPasswordResetResponse>): RequestPasswordResetResponse {
+    return RequestPasswordResetResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RequestPasswordResetResponse>): RequestPasswordResetResponse {
+    const message = createBaseRequestPasswordResetResponse();
+    message.devResetToken = object.devResetToken ?? "";
+    return message;
+  },
+};
+
+function createBaseResetPasswordRequest(): ResetPasswordRequest {
+  return { resetToken: "", newPassword: "" };
+}
+
+export const ResetPasswordRequest: MessageFns<ResetPasswordRequest> = {
+  encode(message: ResetPasswordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resetToken !== "") {
+      writer.uint32(10).string(message.resetToken);
+    }
+    if (message.newPassword !== "") {
+      writer.uint32(18).string(message.newPassword);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResetPasswordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResetPasswordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resetToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.newPassword = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResetPasswordRequest {
+    return {
+      resetToken: isSet(object.resetToken)
+        ? globalThis.String(object.resetToken)
+        : isSet(object.reset_token)
+        ? globalThis.String(object.reset_token)
+        : "",
+      newPassword: isSet(object.newPassword)
+        ? globalThis.String(object.newPassword)
+        : isSet(object.new_password)
+        ? globalThis.String(object.new_password)
+        : "",
+    };
+  },
+
+  toJSON(message: ResetPasswordRequest): unknown {
+    const obj: any = {};
+    if (message.resetToken !== "") {
+      obj.resetToken = message.resetToken;
+    }
+    if (message.newPassword !== "") {
+      obj.newPassword = message.newPassword;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResetPasswordRequest>): ResetPasswordRequest {
+    return ResetPasswordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResetPasswordRequest>): ResetPasswordRequest {
+    const message = createBaseResetPasswordRequest();
+    message.resetToken = object.resetToken ?? "";
+    message.newPassword = object.newPassword ?? "";
+    return message;
+  },
+};
+
+function createBaseResetPasswordResponse(): ResetPasswordResponse {
+  return {};
+}
+
+export const ResetPasswordResponse: MessageFns<ResetPasswordResponse> = {
+  encode(_: ResetPasswordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResetPasswordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResetPasswordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ResetPasswordResponse {
+    return {};
+  },
+
+  toJSON(_: ResetPasswordResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResetPasswordResponse>): ResetPasswordResponse {
+    return ResetPasswordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ResetPasswordResponse>): ResetPasswordResponse {
+    const message = createBaseResetPasswordResponse();
     return message;
   },
 };
@@ -1062,1047 +1979,69 @@ export const GetJwksResponse: MessageFns<GetJwksResponse> = {
   },
 };
 
-function createBaseListSessionsRequest(): ListSessionsRequest {
-  return { pageSize: 0, pageToken: "", filter: "", orderBy: "" };
-}
-
-export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
-  encode(message: ListSessionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.pageSize !== 0) {
-      writer.uint32(8).int32(message.pageSize);
-    }
-    if (message.pageToken !== "") {
-      writer.uint32(18).string(message.pageToken);
-    }
-    if (message.filter !== "") {
-      writer.uint32(26).string(message.filter);
-    }
-    if (message.orderBy !== "") {
-      writer.uint32(34).string(message.orderBy);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListSessionsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.pageSize = reader.int32();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.pageToken = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.filter = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.orderBy = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ListSessionsRequest {
-    return {
-      pageSize: isSet(object.pageSize)
-        ? globalThis.Number(object.pageSize)
-        : isSet(object.page_size)
-        ? globalThis.Number(object.page_size)
-        : 0,
-      pageToken: isSet(object.pageToken)
-        ? globalThis.String(object.pageToken)
-        : isSet(object.page_token)
-        ? globalThis.String(object.page_token)
-        : "",
-      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
-      orderBy: isSet(object.orderBy)
-        ? globalThis.String(object.orderBy)
-        : isSet(object.order_by)
-        ? globalThis.String(object.order_by)
-        : "",
-    };
-  },
-
-  toJSON(message: ListSessionsRequest): unknown {
-    const obj: any = {};
-    if (message.pageSize !== 0) {
-      obj.pageSize = Math.round(message.pageSize);
-    }
-    if (message.pageToken !== "") {
-      obj.pageToken = message.pageToken;
-    }
-    if (message.filter !== "") {
-      obj.filter = message.filter;
-    }
-    if (message.orderBy !== "") {
-      obj.orderBy = message.orderBy;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ListSessionsRequest>): ListSessionsRequest {
-    return ListSessionsRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ListSessionsRequest>): ListSessionsRequest {
-    const message = createBaseListSessionsRequest();
-    message.pageSize = object.pageSize ?? 0;
-    message.pageToken = object.pageToken ?? "";
-    message.filter = object.filter ?? "";
-    message.orderBy = object.orderBy ?? "";
-    return message;
-  },
-};
-
-function createBaseListSessionsResponse(): ListSessionsResponse {
-  return { sessions: [], nextPageToken: "" };
-}
-
-export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
-  encode(message: ListSessionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.sessions) {
-      Session.encode(v!, writer.uint32(10).fork()).join();
-    }
-    if (message.nextPageToken !== "") {
-      writer.uint32(18).string(message.nextPageToken);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ListSessionsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseListSessionsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.sessions.push(Session.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.nextPageToken = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ListSessionsResponse {
-    return {
-      sessions: globalThis.Array.isArray(object?.sessions) ? object.sessions.map((e: any) => Session.fromJSON(e)) : [],
-      nextPageToken: isSet(object.nextPageToken)
-        ? globalThis.String(object.nextPageToken)
-        : isSet(object.next_page_token)
-        ? globalThis.String(object.next_page_token)
-        : "",
-    };
-  },
-
-  toJSON(message: ListSessionsResponse): unknown {
-    const obj: any = {};
-    if (message.sessions?.length) {
-      obj.sessions = message.sessions.map((e) => Session.toJSON(e));
-    }
-    if (message.nextPageToken !== "") {
-      obj.nextPageToken = message.nextPageToken;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ListSessionsResponse>): ListSessionsResponse {
-    return ListSessionsResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ListSessionsResponse>): ListSessionsResponse {
-    const message = createBaseListSessionsResponse();
-    message.sessions = object.sessions?.map((e) => Session.fromPartial(e)) || [];
-    message.nextPageToken = object.nextPageToken ?? "";
-    return message;
-  },
-};
-
-function createBaseRevokeSessionRequest(): RevokeSessionRequest {
-  return { id: "" };
-}
-
-export const RevokeSessionRequest: MessageFns<RevokeSessionRequest> = {
-  encode(message: RevokeSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.id !== "") {
-      writer.uint32(10).string(message.id);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRevokeSessionRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.id = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RevokeSessionRequest {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
-  },
-
-  toJSON(message: RevokeSessionRequest): unknown {
-    const obj: any = {};
-    if (message.id !== "") {
-      obj.id = message.id;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RevokeSessionRequest>): RevokeSessionRequest {
-    return RevokeSessionRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RevokeSessionRequest>): RevokeSessionRequest {
-    const message = createBaseRevokeSessionRequest();
-    message.id = object.id ?? "";
-    return message;
-  },
-};
-
-function createBaseRevokeSessionResponse(): RevokeSessionResponse {
-  return { session: undefined };
-}
-
-export const RevokeSessionResponse: MessageFns<RevokeSessionResponse> = {
-  encode(message: RevokeSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.session !== undefined) {
-      Session.encode(message.session, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RevokeSessionResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRevokeSessionResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.session = Session.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RevokeSessionResponse {
-    return { session: isSet(object.session) ? Session.fromJSON(object.session) : undefined };
-  },
-
-  toJSON(message: RevokeSessionResponse): unknown {
-    const obj: any = {};
-    if (message.session !== undefined) {
-      obj.session = Session.toJSON(message.session);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RevokeSessionResponse>): RevokeSessionResponse {
-    return RevokeSessionResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RevokeSessionResponse>): RevokeSessionResponse {
-    const message = createBaseRevokeSessionResponse();
-    message.session = (object.session !== undefined && object.session !== null)
-      ? Session.fromPartial(object.session)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseChangePasswordRequest(): ChangePasswordRequest {
-  return { currentPassword: "", newPassword: "" };
-}
-
-export const ChangePasswordRequest: MessageFns<ChangePasswordRequest> = {
-  encode(message: ChangePasswordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.currentPassword !== "") {
-      writer.uint32(10).string(message.currentPassword);
-    }
-    if (message.newPassword !== "") {
-      writer.uint32(18).string(message.newPassword);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ChangePasswordRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseChangePasswordRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.currentPassword = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.newPassword = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ChangePasswordRequest {
-    return {
-      currentPassword: isSet(object.currentPassword)
-        ? globalThis.String(object.currentPassword)
-        : isSet(object.current_password)
-        ? globalThis.String(object.current_password)
-        : "",
-      newPassword: isSet(object.newPassword)
-        ? globalThis.String(object.newPassword)
-        : isSet(object.new_password)
-        ? globalThis.String(object.new_password)
-        : "",
-    };
-  },
-
-  toJSON(message: ChangePasswordRequest): unknown {
-    const obj: any = {};
-    if (message.currentPassword !== "") {
-      obj.currentPassword = message.currentPassword;
-    }
-    if (message.newPassword !== "") {
-      obj.newPassword = message.newPassword;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ChangePasswordRequest>): ChangePasswordRequest {
-    return ChangePasswordRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ChangePasswordRequest>): ChangePasswordRequest {
-    const message = createBaseChangePasswordRequest();
-    message.currentPassword = object.currentPassword ?? "";
-    message.newPassword = object.newPassword ?? "";
-    return message;
-  },
-};
-
-function createBaseChangePasswordResponse(): ChangePasswordResponse {
-  return { revokedSessionCount: "0" };
-}
-
-export const ChangePasswordResponse: MessageFns<ChangePasswordResponse> = {
-  encode(message: ChangePasswordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.revokedSessionCount !== "0") {
-      writer.uint32(8).int64(message.revokedSessionCount);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): ChangePasswordResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseChangePasswordResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.revokedSessionCount = reader.int64().toString();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): ChangePasswordResponse {
-    return {
-      revokedSessionCount: isSet(object.revokedSessionCount)
-        ? globalThis.String(object.revokedSessionCount)
-        : isSet(object.revoked_session_count)
-        ? globalThis.String(object.revoked_session_count)
-        : "0",
-    };
-  },
-
-  toJSON(message: ChangePasswordResponse): unknown {
-    const obj: any = {};
-    if (message.revokedSessionCount !== "0") {
-      obj.revokedSessionCount = message.revokedSessionCount;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<ChangePasswordResponse>): ChangePasswordResponse {
-    return ChangePasswordResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<ChangePasswordResponse>): ChangePasswordResponse {
-    const message = createBaseChangePasswordResponse();
-    message.revokedSessionCount = object.revokedSessionCount ?? "0";
-    return message;
-  },
-};
-
-function createBaseCreateCredentialsRequest(): CreateCredentialsRequest {
-  return { tenantId: "", credentials: undefined, password: "" };
-}
-
-export const CreateCredentialsRequest: MessageFns<CreateCredentialsRequest> = {
-  encode(message: CreateCredentialsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenantId !== "") {
-      writer.uint32(10).string(message.tenantId);
-    }
-    if (message.credentials !== undefined) {
-      Credentials.encode(message.credentials, writer.uint32(18).fork()).join();
-    }
-    if (message.password !== "") {
-      writer.uint32(26).string(message.password);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateCredentialsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateCredentialsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenantId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.credentials = Credentials.decode(reader, reader.uint32());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.password = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateCredentialsRequest {
-    return {
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      credentials: isSet(object.credentials) ? Credentials.fromJSON(object.credentials) : undefined,
-      password: isSet(object.password) ? globalThis.String(object.password) : "",
-    };
-  },
-
-  toJSON(message: CreateCredentialsRequest): unknown {
-    const obj: any = {};
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
-    if (message.credentials !== undefined) {
-      obj.credentials = Credentials.toJSON(message.credentials);
-    }
-    if (message.password !== "") {
-      obj.password = message.password;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<CreateCredentialsRequest>): CreateCredentialsRequest {
-    return CreateCredentialsRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<CreateCredentialsRequest>): CreateCredentialsRequest {
-    const message = createBaseCreateCredentialsRequest();
-    message.tenantId = object.tenantId ?? "";
-    message.credentials = (object.credentials !== undefined && object.credentials !== null)
-      ? Credentials.fromPartial(object.credentials)
-      : undefined;
-    message.password = object.password ?? "";
-    return message;
-  },
-};
-
-function createBaseCreateCredentialsResponse(): CreateCredentialsResponse {
-  return { credentials: undefined };
-}
-
-export const CreateCredentialsResponse: MessageFns<CreateCredentialsResponse> = {
-  encode(message: CreateCredentialsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.credentials !== undefined) {
-      Credentials.encode(message.credentials, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CreateCredentialsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCreateCredentialsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.credentials = Credentials.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CreateCredentialsResponse {
-    return { credentials: isSet(object.credentials) ? Credentials.fromJSON(object.credentials) : undefined };
-  },
-
-  toJSON(message: CreateCredentialsResponse): unknown {
-    const obj: any = {};
-    if (message.credentials !== undefined) {
-      obj.credentials = Credentials.toJSON(message.credentials);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<CreateCredentialsResponse>): CreateCredentialsResponse {
-    return CreateCredentialsResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<CreateCredentialsResponse>): CreateCredentialsResponse {
-    const message = createBaseCreateCredentialsResponse();
-    message.credentials = (object.credentials !== undefined && object.credentials !== null)
-      ? Credentials.fromPartial(object.credentials)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseUpdateCredentialsRequest(): UpdateCredentialsRequest {
-  return { tenantId: "", credentials: undefined, updateMask: undefined };
-}
-
-export const UpdateCredentialsRequest: MessageFns<UpdateCredentialsRequest> = {
-  encode(message: UpdateCredentialsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenantId !== "") {
-      writer.uint32(10).string(message.tenantId);
-    }
-    if (message.credentials !== undefined) {
-      Credentials.encode(message.credentials, writer.uint32(18).fork()).join();
-    }
-    if (message.updateMask !== undefined) {
-      FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(26).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UpdateCredentialsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUpdateCredentialsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenantId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.credentials = Credentials.decode(reader, reader.uint32());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UpdateCredentialsRequest {
-    return {
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      credentials: isSet(object.credentials) ? Credentials.fromJSON(object.credentials) : undefined,
-      updateMask: isSet(object.updateMask)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
-        : isSet(object.update_mask)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
-        : undefined,
-    };
-  },
-
-  toJSON(message: UpdateCredentialsRequest): unknown {
-    const obj: any = {};
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
-    if (message.credentials !== undefined) {
-      obj.credentials = Credentials.toJSON(message.credentials);
-    }
-    if (message.updateMask !== undefined) {
-      obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UpdateCredentialsRequest>): UpdateCredentialsRequest {
-    return UpdateCredentialsRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UpdateCredentialsRequest>): UpdateCredentialsRequest {
-    const message = createBaseUpdateCredentialsRequest();
-    message.tenantId = object.tenantId ?? "";
-    message.credentials = (object.credentials !== undefined && object.credentials !== null)
-      ? Credentials.fromPartial(object.credentials)
-      : undefined;
-    message.updateMask = object.updateMask ?? undefined;
-    return message;
-  },
-};
-
-function createBaseUpdateCredentialsResponse(): UpdateCredentialsResponse {
-  return { credentials: undefined };
-}
-
-export const UpdateCredentialsResponse: MessageFns<UpdateCredentialsResponse> = {
-  encode(message: UpdateCredentialsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.credentials !== undefined) {
-      Credentials.encode(message.credentials, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UpdateCredentialsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUpdateCredentialsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.credentials = Credentials.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UpdateCredentialsResponse {
-    return { credentials: isSet(object.credentials) ? Credentials.fromJSON(object.credentials) : undefined };
-  },
-
-  toJSON(message: UpdateCredentialsResponse): unknown {
-    const obj: any = {};
-    if (message.credentials !== undefined) {
-      obj.credentials = Credentials.toJSON(message.credentials);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UpdateCredentialsResponse>): UpdateCredentialsResponse {
-    return UpdateCredentialsResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UpdateCredentialsResponse>): UpdateCredentialsResponse {
-    const message = createBaseUpdateCredentialsResponse();
-    message.credentials = (object.credentials !== undefined && object.credentials !== null)
-      ? Credentials.fromPartial(object.credentials)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseDeleteCredentialsRequest(): DeleteCredentialsRequest {
-  return { tenantId: "", userId: "" };
-}
-
-export const DeleteCredentialsRequest: MessageFns<DeleteCredentialsRequest> = {
-  encode(message: DeleteCredentialsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenantId !== "") {
-      writer.uint32(10).string(message.tenantId);
-    }
-    if (message.userId !== "") {
-      writer.uint32(18).string(message.userId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCredentialsRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDeleteCredentialsRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.tenantId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): DeleteCredentialsRequest {
-    return {
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-    };
-  },
-
-  toJSON(message: DeleteCredentialsRequest): unknown {
-    const obj: any = {};
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<DeleteCredentialsRequest>): DeleteCredentialsRequest {
-    return DeleteCredentialsRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<DeleteCredentialsRequest>): DeleteCredentialsRequest {
-    const message = createBaseDeleteCredentialsRequest();
-    message.tenantId = object.tenantId ?? "";
-    message.userId = object.userId ?? "";
-    return message;
-  },
-};
-
-function createBaseDeleteCredentialsResponse(): DeleteCredentialsResponse {
-  return {};
-}
-
-export const DeleteCredentialsResponse: MessageFns<DeleteCredentialsResponse> = {
-  encode(_: DeleteCredentialsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCredentialsResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDeleteCredentialsResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(_: any): DeleteCredentialsResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteCredentialsResponse): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
-  create(base?: DeepPartial<DeleteCredentialsResponse>): DeleteCredentialsResponse {
-    return DeleteCredentialsResponse.fromPartial(base ?? {});
-  },
-  fromPartial(_: DeepPartial<DeleteCredentialsResponse>): DeleteCredentialsResponse {
-    const message = createBaseDeleteCredentialsResponse();
-    return message;
-  },
-};
-
 /**
- * Signs users in and out and issues the tokens every other call is
- * authenticated with. An access token is a short-lived JWT sent as
- * `Authorization: Bearer <token>`; services verify it locally with the keys
- * from GetJwks. A refresh token is an opaque, single-use secret that trades for
- * a new token pair via RefreshToken. Login, RefreshToken, Logout (with a
- * refresh token) and GetJwks need no access token; every other frontend RPC
- * acts on the caller's own user and sessions.
+ * Sign-in for every tenant: registration, passwords, access and refresh
+ * tokens, sessions, and the public keys (JWKS) every service and Envoy use to
+ * verify access tokens locally.
+ *
+ * Access tokens are RS256 JWTs (header `kid`; claims iss, aud, sub, tenant,
+ * roles, jti, sid, iat, exp) valid for minutes. Refresh tokens are opaque,
+ * stored hashed, and rotated on every use; presenting a refresh token that
+ * was already used revokes its whole session.
  */
 export type AuthServiceDefinition = typeof AuthServiceDefinition;
 export const AuthServiceDefinition = {
   name: "AuthService",
   fullName: "auth.v1.AuthService",
   methods: {
+    /** Creates a tenant with its first admin and signs the admin in. */
+    register: {
+      name: "Register",
+      requestType: RegisterRequest as typeof RegisterRequest,
+      requestStream: false,
+      responseType: RegisterResponse as typeof RegisterResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
+          578365826: [
+            Buffer.from([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              97,
+              117,
+              116,
+              104,
+              58,
+              114,
+              101,
+              103,
+              105,
+              115,
+              116,
+              101,
+              114,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
     /**
-     * Signs a user in with email and password and starts a session. Fails with
-     * UNAUTHENTICATED alike for an unknown tenant, unknown email, wrong password
-     * or disabled user, so callers cannot probe which accounts exist; fails with
-     * RESOURCE_EXHAUSTED (with a google.rpc.RetryInfo) after too many failed
-     * attempts for one email or client address.
+     * Signs in with email and password. Repeated failures per account and per
+     * client address are throttled with RESOURCE_EXHAUSTED (HTTP 429) and a
+     * google.rpc.RetryInfo saying when to try again.
      */
     login: {
       name: "Login",
@@ -2112,6 +2051,7 @@ export const AuthServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
           578365826: [
             Buffer.from([
               23,
@@ -2144,11 +2084,8 @@ export const AuthServiceDefinition = {
       },
     },
     /**
-     * Trades a refresh token for a new access token and a new refresh token
-     * (rotation: the presented refresh token stops working). Presenting an
-     * already rotated refresh token revokes the whole session. Fails with
-     * UNAUTHENTICATED when the token is unknown, expired or its session ended;
-     * the frontend then signs in again.
+     * Exchanges a refresh token for new tokens. The presented refresh token is
+     * spent; reusing a spent one revokes the whole session.
      */
     refreshToken: {
       name: "RefreshToken",
@@ -2158,6 +2095,7 @@ export const AuthServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
           578365826: [
             Buffer.from([
               25,
@@ -2191,11 +2129,7 @@ export const AuthServiceDefinition = {
         },
       },
     },
-    /**
-     * Signs out: revokes one session so its refresh token stops working. Access
-     * tokens already issued stay valid until they expire (minutes), so the
-     * frontend must drop them too. Succeeds if the session has already ended.
-     */
+    /** Ends the caller's current session; its tokens stop working at once. */
     logout: {
       name: "Logout",
       requestType: LogoutRequest as typeof LogoutRequest,
@@ -2203,8 +2137,8 @@ export const AuthServiceDefinition = {
       responseType: LogoutResponse as typeof LogoutResponse,
       responseStream: false,
       options: {
-        idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               24,
@@ -2237,26 +2171,24 @@ export const AuthServiceDefinition = {
         },
       },
     },
-    /**
-     * Returns the public keys that verify access tokens (a JWKS document, RFC
-     * 7517 section 5). Needs no authentication. Contains the current signing key
-     * and recently retired ones; pick the key by the token's `kid` header and
-     * re-fetch on an unknown kid. Cacheable for a few minutes.
-     */
-    getJwks: {
-      name: "GetJwks",
-      requestType: GetJwksRequest as typeof GetJwksRequest,
+    /** Ends every session of the caller. */
+    logoutEverywhere: {
+      name: "LogoutEverywhere",
+      requestType: LogoutEverywhereRequest as typeof LogoutEverywhereRequest,
       requestStream: false,
-      responseType: GetJwksResponse as typeof GetJwksResponse,
+      responseType: LogoutEverywhereResponse as typeof LogoutEverywhereResponse,
       responseStream: false,
       options: {
-        idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
-              19,
-              18,
-              17,
+              34,
+              58,
+              1,
+              42,
+              34,
+              29,
               47,
               97,
               112,
@@ -2269,20 +2201,29 @@ export const AuthServiceDefinition = {
               117,
               116,
               104,
-              47,
-              106,
+              58,
+              108,
+              111,
+              103,
+              111,
+              117,
+              116,
+              69,
+              118,
+              101,
+              114,
+              121,
               119,
-              107,
-              115,
+              104,
+              101,
+              114,
+              101,
             ]) as Buffer,
           ],
         },
       },
     },
-    /**
-     * Lists the caller's own sessions, newest first, including ended ones kept
-     * for the retention period.
-     */
+    /** Lists the caller's active sessions. */
     listSessions: {
       name: "ListSessions",
       requestType: ListSessionsRequest as typeof ListSessionsRequest,
@@ -2292,6 +2233,7 @@ export const AuthServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               23,
@@ -2323,11 +2265,7 @@ export const AuthServiceDefinition = {
         },
       },
     },
-    /**
-     * Ends one of the caller's own sessions (e.g. a lost device). Revoking the
-     * current session is the same as Logout. NOT_FOUND for sessions of other
-     * users; succeeds without change for sessions that have already ended.
-     */
+    /** Ends one of the caller's sessions. */
     revokeSession: {
       name: "RevokeSession",
       requestType: RevokeSessionRequest as typeof RevokeSessionRequest,
@@ -2337,6 +2275,7 @@ export const AuthServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               28,
@@ -2373,11 +2312,7 @@ export const AuthServiceDefinition = {
         },
       },
     },
-    /**
-     * Changes the caller's password. Every other session of the user is
-     * revoked; the calling session stays signed in. Clears
-     * password_change_required.
-     */
+    /** Changes the caller's password; every other session of the caller ends. */
     changePassword: {
       name: "ChangePassword",
       requestType: ChangePasswordRequest as typeof ChangePasswordRequest,
@@ -2386,6 +2321,7 @@ export const AuthServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               32,
@@ -2427,221 +2363,308 @@ export const AuthServiceDefinition = {
       },
     },
     /**
-     * Internal: creates the sign-in credentials of a new user (called by the
-     * users service from CreateUser and CreateTenant). ALREADY_EXISTS when the
-     * user already has credentials or the email is taken in the tenant.
+     * Starts a password reset (also how invited users set their first
+     * password). Always answers OK, whether or not the account exists. The
+     * token is delivered by the notification service; only in development
+     * mode is it returned here.
      */
-    createCredentials: {
-      name: "CreateCredentials",
-      requestType: CreateCredentialsRequest as typeof CreateCredentialsRequest,
+    requestPasswordReset: {
+      name: "RequestPasswordReset",
+      requestType: RequestPasswordResetRequest as typeof RequestPasswordResetRequest,
       requestStream: false,
-      responseType: CreateCredentialsResponse as typeof CreateCredentialsResponse,
+      responseType: RequestPasswordResetResponse as typeof RequestPasswordResetResponse,
       responseStream: false,
-      options: {},
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
+          578365826: [
+            Buffer.from([
+              38,
+              58,
+              1,
+              42,
+              34,
+              33,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              97,
+              117,
+              116,
+              104,
+              58,
+              114,
+              101,
+              113,
+              117,
+              101,
+              115,
+              116,
+              80,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              82,
+              101,
+              115,
+              101,
+              116,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /** Sets a new password with a reset token; every session of the user ends. */
+    resetPassword: {
+      name: "ResetPassword",
+      requestType: ResetPasswordRequest as typeof ResetPasswordRequest,
+      requestStream: false,
+      responseType: ResetPasswordResponse as typeof ResetPasswordResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
+          578365826: [
+            Buffer.from([
+              31,
+              58,
+              1,
+              42,
+              34,
+              26,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              97,
+              117,
+              116,
+              104,
+              58,
+              114,
+              101,
+              115,
+              101,
+              116,
+              80,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+            ]) as Buffer,
+          ],
+        },
+      },
     },
     /**
-     * Internal: mirrors a change of a user's email, role or state into their
-     * credentials (called by the users service from UpdateUser, DeleteUser and
-     * UndeleteUser). Moving to DISABLED revokes every session of the user.
+     * The public keys that verify access tokens: the current signing key, the
+     * next one (announced before use) and retired ones whose tokens may still
+     * be valid.
      */
-    updateCredentials: {
-      name: "UpdateCredentials",
-      requestType: UpdateCredentialsRequest as typeof UpdateCredentialsRequest,
+    getJwks: {
+      name: "GetJwks",
+      requestType: GetJwksRequest as typeof GetJwksRequest,
       requestStream: false,
-      responseType: UpdateCredentialsResponse as typeof UpdateCredentialsResponse,
+      responseType: GetJwksResponse as typeof GetJwksResponse,
       responseStream: false,
-      options: {},
-    },
-    /**
-     * Internal: deletes a user's credentials and revokes all their sessions
-     * (called by the users service when a user is purged). Succeeds when the
-     * credentials do not exist.
-     */
-    deleteCredentials: {
-      name: "DeleteCredentials",
-      requestType: DeleteCredentialsRequest as typeof DeleteCredentialsRequest,
-      requestStream: false,
-      responseType: DeleteCredentialsResponse as typeof DeleteCredentialsResponse,
-      responseStream: false,
-      options: { idempotencyLevel: "IDEMPOTENT" },
+      options: {
+        idempotencyLevel: "NO_SIDE_EFFECTS",
+        _unknownFields: {
+          400802: [Buffer.from([2, 8, 1]) as Buffer],
+          578365826: [
+            Buffer.from([
+              45,
+              90,
+              19,
+              18,
+              17,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              97,
+              117,
+              116,
+              104,
+              47,
+              106,
+              119,
+              107,
+              115,
+              18,
+              22,
+              47,
+              46,
+              119,
+              101,
+              108,
+              108,
+              45,
+              107,
+              110,
+              111,
+              119,
+              110,
+              47,
+              106,
+              119,
+              107,
+              115,
+              46,
+              106,
+              115,
+              111,
+              110,
+            ]) as Buffer,
+          ],
+        },
+      },
     },
   },
 } as const;
 
 export interface AuthServiceImplementation<CallContextExt = {}> {
+  /** Creates a tenant with its first admin and signs the admin in. */
+  register(request: RegisterRequest, context: CallContext & CallContextExt): Promise<DeepPartial<RegisterResponse>>;
   /**
-   * Signs a user in with email and password and starts a session. Fails with
-   * UNAUTHENTICATED alike for an unknown tenant, unknown email, wrong password
-   * or disabled user, so callers cannot probe which accounts exist; fails with
-   * RESOURCE_EXHAUSTED (with a google.rpc.RetryInfo) after too many failed
-   * attempts for one email or client address.
+   * Signs in with email and password. Repeated failures per account and per
+   * client address are throttled with RESOURCE_EXHAUSTED (HTTP 429) and a
+   * google.rpc.RetryInfo saying when to try again.
    */
   login(request: LoginRequest, context: CallContext & CallContextExt): Promise<DeepPartial<LoginResponse>>;
   /**
-   * Trades a refresh token for a new access token and a new refresh token
-   * (rotation: the presented refresh token stops working). Presenting an
-   * already rotated refresh token revokes the whole session. Fails with
-   * UNAUTHENTICATED when the token is unknown, expired or its session ended;
-   * the frontend then signs in again.
+   * Exchanges a refresh token for new tokens. The presented refresh token is
+   * spent; reusing a spent one revokes the whole session.
    */
   refreshToken(
     request: RefreshTokenRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<RefreshTokenResponse>>;
-  /**
-   * Signs out: revokes one session so its refresh token stops working. Access
-   * tokens already issued stay valid until they expire (minutes), so the
-   * frontend must drop them too. Succeeds if the session has already ended.
-   */
+  /** Ends the caller's current session; its tokens stop working at once. */
   logout(request: LogoutRequest, context: CallContext & CallContextExt): Promise<DeepPartial<LogoutResponse>>;
-  /**
-   * Returns the public keys that verify access tokens (a JWKS document, RFC
-   * 7517 section 5). Needs no authentication. Contains the current signing key
-   * and recently retired ones; pick the key by the token's `kid` header and
-   * re-fetch on an unknown kid. Cacheable for a few minutes.
-   */
-  getJwks(request: GetJwksRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetJwksResponse>>;
-  /**
-   * Lists the caller's own sessions, newest first, including ended ones kept
-   * for the retention period.
-   */
+  /** Ends every session of the caller. */
+  logoutEverywhere(
+    request: LogoutEverywhereRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<LogoutEverywhereResponse>>;
+  /** Lists the caller's active sessions. */
   listSessions(
     request: ListSessionsRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ListSessionsResponse>>;
-  /**
-   * Ends one of the caller's own sessions (e.g. a lost device). Revoking the
-   * current session is the same as Logout. NOT_FOUND for sessions of other
-   * users; succeeds without change for sessions that have already ended.
-   */
+  /** Ends one of the caller's sessions. */
   revokeSession(
     request: RevokeSessionRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<RevokeSessionResponse>>;
-  /**
-   * Changes the caller's password. Every other session of the user is
-   * revoked; the calling session stays signed in. Clears
-   * password_change_required.
-   */
+  /** Changes the caller's password; every other session of the caller ends. */
   changePassword(
     request: ChangePasswordRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ChangePasswordResponse>>;
   /**
-   * Internal: creates the sign-in credentials of a new user (called by the
-   * users service from CreateUser and CreateTenant). ALREADY_EXISTS when the
-   * user already has credentials or the email is taken in the tenant.
+   * Starts a password reset (also how invited users set their first
+   * password). Always answers OK, whether or not the account exists. The
+   * token is delivered by the notification service; only in development
+   * mode is it returned here.
    */
-  createCredentials(
-    request: CreateCredentialsRequest,
+  requestPasswordReset(
+    request: RequestPasswordResetRequest,
     context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<CreateCredentialsResponse>>;
+  ): Promise<DeepPartial<RequestPasswordResetResponse>>;
+  /** Sets a new password with a reset token; every session of the user ends. */
+  resetPassword(
+    request: ResetPasswordRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ResetPasswordResponse>>;
   /**
-   * Internal: mirrors a change of a user's email, role or state into their
-   * credentials (called by the users service from UpdateUser, DeleteUser and
-   * UndeleteUser). Moving to DISABLED revokes every session of the user.
+   * The public keys that verify access tokens: the current signing key, the
+   * next one (announced before use) and retired ones whose tokens may still
+   * be valid.
    */
-  updateCredentials(
-    request: UpdateCredentialsRequest,
-    context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<UpdateCredentialsResponse>>;
-  /**
-   * Internal: deletes a user's credentials and revokes all their sessions
-   * (called by the users service when a user is purged). Succeeds when the
-   * credentials do not exist.
-   */
-  deleteCredentials(
-    request: DeleteCredentialsRequest,
-    context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<DeleteCredentialsResponse>>;
+  getJwks(request: GetJwksRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetJwksResponse>>;
 }
 
 export interface AuthServiceClient<CallOptionsExt = {}> {
+  /** Creates a tenant with its first admin and signs the admin in. */
+  register(request: DeepPartial<RegisterRequest>, options?: CallOptions & CallOptionsExt): Promise<RegisterResponse>;
   /**
-   * Signs a user in with email and password and starts a session. Fails with
-   * UNAUTHENTICATED alike for an unknown tenant, unknown email, wrong password
-   * or disabled user, so callers cannot probe which accounts exist; fails with
-   * RESOURCE_EXHAUSTED (with a google.rpc.RetryInfo) after too many failed
-   * attempts for one email or client address.
+   * Signs in with email and password. Repeated failures per account and per
+   * client address are throttled with RESOURCE_EXHAUSTED (HTTP 429) and a
+   * google.rpc.RetryInfo saying when to try again.
    */
   login(request: DeepPartial<LoginRequest>, options?: CallOptions & CallOptionsExt): Promise<LoginResponse>;
   /**
-   * Trades a refresh token for a new access token and a new refresh token
-   * (rotation: the presented refresh token stops working). Presenting an
-   * already rotated refresh token revokes the whole session. Fails with
-   * UNAUTHENTICATED when the token is unknown, expired or its session ended;
-   * the frontend then signs in again.
+   * Exchanges a refresh token for new tokens. The presented refresh token is
+   * spent; reusing a spent one revokes the whole session.
    */
   refreshToken(
     request: DeepPartial<RefreshTokenRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<RefreshTokenResponse>;
-  /**
-   * Signs out: revokes one session so its refresh token stops working. Access
-   * tokens already issued stay valid until they expire (minutes), so the
-   * frontend must drop them too. Succeeds if the session has already ended.
-   */
+  /** Ends the caller's current session; its tokens stop working at once. */
   logout(request: DeepPartial<LogoutRequest>, options?: CallOptions & CallOptionsExt): Promise<LogoutResponse>;
-  /**
-   * Returns the public keys that verify access tokens (a JWKS document, RFC
-   * 7517 section 5). Needs no authentication. Contains the current signing key
-   * and recently retired ones; pick the key by the token's `kid` header and
-   * re-fetch on an unknown kid. Cacheable for a few minutes.
-   */
-  getJwks(request: DeepPartial<GetJwksRequest>, options?: CallOptions & CallOptionsExt): Promise<GetJwksResponse>;
-  /**
-   * Lists the caller's own sessions, newest first, including ended ones kept
-   * for the retention period.
-   */
+  /** Ends every session of the caller. */
+  logoutEverywhere(
+    request: DeepPartial<LogoutEverywhereRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<LogoutEverywhereResponse>;
+  /** Lists the caller's active sessions. */
   listSessions(
     request: DeepPartial<ListSessionsRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ListSessionsResponse>;
-  /**
-   * Ends one of the caller's own sessions (e.g. a lost device). Revoking the
-   * current session is the same as Logout. NOT_FOUND for sessions of other
-   * users; succeeds without change for sessions that have already ended.
-   */
+  /** Ends one of the caller's sessions. */
   revokeSession(
     request: DeepPartial<RevokeSessionRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<RevokeSessionResponse>;
-  /**
-   * Changes the caller's password. Every other session of the user is
-   * revoked; the calling session stays signed in. Clears
-   * password_change_required.
-   */
+  /** Changes the caller's password; every other session of the caller ends. */
   changePassword(
     request: DeepPartial<ChangePasswordRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ChangePasswordResponse>;
   /**
-   * Internal: creates the sign-in credentials of a new user (called by the
-   * users service from CreateUser and CreateTenant). ALREADY_EXISTS when the
-   * user already has credentials or the email is taken in the tenant.
+   * Starts a password reset (also how invited users set their first
+   * password). Always answers OK, whether or not the account exists. The
+   * token is delivered by the notification service; only in development
+   * mode is it returned here.
    */
-  createCredentials(
-    request: DeepPartial<CreateCredentialsRequest>,
+  requestPasswordReset(
+    request: DeepPartial<RequestPasswordResetRequest>,
     options?: CallOptions & CallOptionsExt,
-  ): Promise<CreateCredentialsResponse>;
+  ): Promise<RequestPasswordResetResponse>;
+  /** Sets a new password with a reset token; every session of the user ends. */
+  resetPassword(
+    request: DeepPartial<ResetPasswordRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ResetPasswordResponse>;
   /**
-   * Internal: mirrors a change of a user's email, role or state into their
-   * credentials (called by the users service from UpdateUser, DeleteUser and
-   * UndeleteUser). Moving to DISABLED revokes every session of the user.
+   * The public keys that verify access tokens: the current signing key, the
+   * next one (announced before use) and retired ones whose tokens may still
+   * be valid.
    */
-  updateCredentials(
-    request: DeepPartial<UpdateCredentialsRequest>,
-    options?: CallOptions & CallOptionsExt,
-  ): Promise<UpdateCredentialsResponse>;
-  /**
-   * Internal: deletes a user's credentials and revokes all their sessions
-   * (called by the users service when a user is purged). Succeeds when the
-   * credentials do not exist.
-   */
-  deleteCredentials(
-    request: DeepPartial<DeleteCredentialsRequest>,
-    options?: CallOptions & CallOptionsExt,
-  ): Promise<DeleteCredentialsResponse>;
+  getJwks(request: DeepPartial<GetJwksRequest>, options?: CallOptions & CallOptionsExt): Promise<GetJwksResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
@@ -2652,28 +2675,6 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
-
-function toTimestamp(date: Date): Timestamp {
-  const seconds = Math.trunc(date.getTime() / 1_000).toString();
-  const nanos = (date.getTime() % 1_000) * 1_000_000;
-  return { seconds, nanos };
-}
-
-function fromTimestamp(t: Timestamp): Date {
-  let millis = (globalThis.Number(t.seconds) || 0) * 1_000;
-  millis += (t.nanos || 0) / 1_000_000;
-  return new globalThis.Date(millis);
-}
-
-function fromJsonTimestamp(o: any): Date {
-  if (o instanceof globalThis.Date) {
-    return o;
-  } else if (typeof o === "string") {
-    return new globalThis.Date(o);
-  } else {
-    return fromTimestamp(Timestamp.fromJSON(o));
-  }
-}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

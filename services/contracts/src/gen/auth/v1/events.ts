@@ -6,117 +6,45 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Session } from "./session";
 
 export const protobufPackage = "auth.v1";
 
 export const protobufFileName = "auth/v1/events.proto";
 
-/** Why a sign-in attempt was refused. */
-export enum LoginFailureReason {
-  /** LOGIN_FAILURE_REASON_UNSPECIFIED - Unknown reason. */
-  LOGIN_FAILURE_REASON_UNSPECIFIED = 0,
-  /** LOGIN_FAILURE_REASON_UNKNOWN_EMAIL - No user of the tenant has the email. */
-  LOGIN_FAILURE_REASON_UNKNOWN_EMAIL = 1,
-  /** LOGIN_FAILURE_REASON_WRONG_PASSWORD - The password did not match. */
-  LOGIN_FAILURE_REASON_WRONG_PASSWORD = 2,
-  /** LOGIN_FAILURE_REASON_USER_DISABLED - The user is disabled or deleted. */
-  LOGIN_FAILURE_REASON_USER_DISABLED = 3,
-  /** LOGIN_FAILURE_REASON_THROTTLED - Too many recent failures; the attempt was not checked. */
-  LOGIN_FAILURE_REASON_THROTTLED = 4,
-  UNRECOGNIZED = -1,
-}
-
-export function loginFailureReasonFromJSON(object: any): LoginFailureReason {
-  switch (object) {
-    case 0:
-    case "LOGIN_FAILURE_REASON_UNSPECIFIED":
-      return LoginFailureReason.LOGIN_FAILURE_REASON_UNSPECIFIED;
-    case 1:
-    case "LOGIN_FAILURE_REASON_UNKNOWN_EMAIL":
-      return LoginFailureReason.LOGIN_FAILURE_REASON_UNKNOWN_EMAIL;
-    case 2:
-    case "LOGIN_FAILURE_REASON_WRONG_PASSWORD":
-      return LoginFailureReason.LOGIN_FAILURE_REASON_WRONG_PASSWORD;
-    case 3:
-    case "LOGIN_FAILURE_REASON_USER_DISABLED":
-      return LoginFailureReason.LOGIN_FAILURE_REASON_USER_DISABLED;
-    case 4:
-    case "LOGIN_FAILURE_REASON_THROTTLED":
-      return LoginFailureReason.LOGIN_FAILURE_REASON_THROTTLED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return LoginFailureReason.UNRECOGNIZED;
-  }
-}
-
-export function loginFailureReasonToJSON(object: LoginFailureReason): string {
-  switch (object) {
-    case LoginFailureReason.LOGIN_FAILURE_REASON_UNSPECIFIED:
-      return "LOGIN_FAILURE_REASON_UNSPECIFIED";
-    case LoginFailureReason.LOGIN_FAILURE_REASON_UNKNOWN_EMAIL:
-      return "LOGIN_FAILURE_REASON_UNKNOWN_EMAIL";
-    case LoginFailureReason.LOGIN_FAILURE_REASON_WRONG_PASSWORD:
-      return "LOGIN_FAILURE_REASON_WRONG_PASSWORD";
-    case LoginFailureReason.LOGIN_FAILURE_REASON_USER_DISABLED:
-      return "LOGIN_FAILURE_REASON_USER_DISABLED";
-    case LoginFailureReason.LOGIN_FAILURE_REASON_THROTTLED:
-      return "LOGIN_FAILURE_REASON_THROTTLED";
-    case LoginFailureReason.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** A user signed in and a session started. */
+/** A user signed in. */
 export interface SessionStartedEvent {
-  /** The new session. */
-  session: Session | undefined;
+  /** The session. */
+  sessionId: string;
 }
 
-/**
- * A session was revoked (logout, revocation, password change, user disabled,
- * refresh token reuse). Sessions that simply expire emit no event.
- */
+/** A session ended (logout, revocation, refresh-token reuse). */
 export interface SessionRevokedEvent {
-  /** The session, with state REVOKED and revoke_reason set. */
-  session: Session | undefined;
+  /** The session. */
+  sessionId: string;
+  /** Why: "logout", "revoked", "reuse_detected", "password_changed". */
+  reason: string;
 }
 
-/**
- * A sign-in attempt was refused. Attempts naming an unknown tenant emit no
- * event (there is no tenant to file them under).
- */
+/** A sign-in failed. */
 export interface LoginFailedEvent {
-  /** The email address that was tried, as entered. */
-  email: string;
-  /** Id of the user the email belongs to; empty when no user has it. */
-  userId: string;
-  /** Why the attempt was refused. */
-  reason: LoginFailureReason;
-  /** Client IP address of the attempt. */
-  ipAddress: string;
-  /** User-Agent header of the attempt, truncated to 512 characters. */
-  userAgent: string;
+  /** Client address of the attempt. */
+  clientAddress: string;
+  /** Whether the account is now throttled. */
+  throttled: boolean;
 }
 
-/** A user's password was changed. */
+/** A password was changed or reset. */
 export interface PasswordChangedEvent {
-  /** Id of the user. */
-  userId: string;
-  /** Ids of the sessions revoked because of the change. */
-  revokedSessionIds: string[];
 }
 
 function createBaseSessionStartedEvent(): SessionStartedEvent {
-  return { session: undefined };
+  return { sessionId: "" };
 }
 
 export const SessionStartedEvent: MessageFns<SessionStartedEvent> = {
   encode(message: SessionStartedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.session !== undefined) {
-      Session.encode(message.session, writer.uint32(10).fork()).join();
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
     }
     return writer;
   },
@@ -139,7 +67,7 @@ export const SessionStartedEvent: MessageFns<SessionStartedEvent> = {
               break;
             }
 
-            message.session = Session.decode(reader, reader.uint32());
+            message.sessionId = reader.string();
             continue;
           }
         }
@@ -155,13 +83,19 @@ export const SessionStartedEvent: MessageFns<SessionStartedEvent> = {
   },
 
   fromJSON(object: any): SessionStartedEvent {
-    return { session: isSet(object.session) ? Session.fromJSON(object.session) : undefined };
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
   },
 
   toJSON(message: SessionStartedEvent): unknown {
     const obj: any = {};
-    if (message.session !== undefined) {
-      obj.session = Session.toJSON(message.session);
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
     }
     return obj;
   },
@@ -171,21 +105,22 @@ export const SessionStartedEvent: MessageFns<SessionStartedEvent> = {
   },
   fromPartial(object: DeepPartial<SessionStartedEvent>): SessionStartedEvent {
     const message = createBaseSessionStartedEvent();
-    message.session = (object.session !== undefined && object.session !== null)
-      ? Session.fromPartial(object.session)
-      : undefined;
+    message.sessionId = object.sessionId ?? "";
     return message;
   },
 };
 
 function createBaseSessionRevokedEvent(): SessionRevokedEvent {
-  return { session: undefined };
+  return { sessionId: "", reason: "" };
 }
 
 export const SessionRevokedEvent: MessageFns<SessionRevokedEvent> = {
   encode(message: SessionRevokedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.session !== undefined) {
-      Session.encode(message.session, writer.uint32(10).fork()).join();
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
     }
     return writer;
   },
@@ -208,7 +143,15 @@ export const SessionRevokedEvent: MessageFns<SessionRevokedEvent> = {
               break;
             }
 
-            message.session = Session.decode(reader, reader.uint32());
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
             continue;
           }
         }
@@ -224,13 +167,23 @@ export const SessionRevokedEvent: MessageFns<SessionRevokedEvent> = {
   },
 
   fromJSON(object: any): SessionRevokedEvent {
-    return { session: isSet(object.session) ? Session.fromJSON(object.session) : undefined };
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
   },
 
   toJSON(message: SessionRevokedEvent): unknown {
     const obj: any = {};
-    if (message.session !== undefined) {
-      obj.session = Session.toJSON(message.session);
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
     }
     return obj;
   },
@@ -240,33 +193,23 @@ export const SessionRevokedEvent: MessageFns<SessionRevokedEvent> = {
   },
   fromPartial(object: DeepPartial<SessionRevokedEvent>): SessionRevokedEvent {
     const message = createBaseSessionRevokedEvent();
-    message.session = (object.session !== undefined && object.session !== null)
-      ? Session.fromPartial(object.session)
-      : undefined;
+    message.sessionId = object.sessionId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
 
 function createBaseLoginFailedEvent(): LoginFailedEvent {
-  return { email: "", userId: "", reason: 0, ipAddress: "", userAgent: "" };
+  return { clientAddress: "", throttled: false };
 }
 
 export const LoginFailedEvent: MessageFns<LoginFailedEvent> = {
   encode(message: LoginFailedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.email !== "") {
-      writer.uint32(10).string(message.email);
+    if (message.clientAddress !== "") {
+      writer.uint32(10).string(message.clientAddress);
     }
-    if (message.userId !== "") {
-      writer.uint32(18).string(message.userId);
-    }
-    if (message.reason !== 0) {
-      writer.uint32(24).int32(message.reason);
-    }
-    if (message.ipAddress !== "") {
-      writer.uint32(34).string(message.ipAddress);
-    }
-    if (message.userAgent !== "") {
-      writer.uint32(42).string(message.userAgent);
+    if (message.throttled !== false) {
+      writer.uint32(16).bool(message.throttled);
     }
     return writer;
   },
@@ -289,39 +232,15 @@ export const LoginFailedEvent: MessageFns<LoginFailedEvent> = {
               break;
             }
 
-            message.email = reader.string();
+            message.clientAddress = reader.string();
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.userId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.reason = reader.int32() as any;
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.ipAddress = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.userAgent = reader.string();
+            message.throttled = reader.bool();
             continue;
           }
         }
@@ -338,42 +257,22 @@ export const LoginFailedEvent: MessageFns<LoginFailedEvent> = {
 
   fromJSON(object: any): LoginFailedEvent {
     return {
-      email: isSet(object.email) ? globalThis.String(object.email) : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
+      clientAddress: isSet(object.clientAddress)
+        ? globalThis.String(object.clientAddress)
+        : isSet(object.client_address)
+        ? globalThis.String(object.client_address)
         : "",
-      reason: isSet(object.reason) ? loginFailureReasonFromJSON(object.reason) : 0,
-      ipAddress: isSet(object.ipAddress)
-        ? globalThis.String(object.ipAddress)
-        : isSet(object.ip_address)
-        ? globalThis.String(object.ip_address)
-        : "",
-      userAgent: isSet(object.userAgent)
-        ? globalThis.String(object.userAgent)
-        : isSet(object.user_agent)
-        ? globalThis.String(object.user_agent)
-        : "",
+      throttled: isSet(object.throttled) ? globalThis.Boolean(object.throttled) : false,
     };
   },
 
   toJSON(message: LoginFailedEvent): unknown {
     const obj: any = {};
-    if (message.email !== "") {
-      obj.email = message.email;
+    if (message.clientAddress !== "") {
+      obj.clientAddress = message.clientAddress;
     }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.reason !== 0) {
-      obj.reason = loginFailureReasonToJSON(message.reason);
-    }
-    if (message.ipAddress !== "") {
-      obj.ipAddress = message.ipAddress;
-    }
-    if (message.userAgent !== "") {
-      obj.userAgent = message.userAgent;
+    if (message.throttled !== false) {
+      obj.throttled = message.throttled;
     }
     return obj;
   },
@@ -383,27 +282,18 @@ export const LoginFailedEvent: MessageFns<LoginFailedEvent> = {
   },
   fromPartial(object: DeepPartial<LoginFailedEvent>): LoginFailedEvent {
     const message = createBaseLoginFailedEvent();
-    message.email = object.email ?? "";
-    message.userId = object.userId ?? "";
-    message.reason = object.reason ?? 0;
-    message.ipAddress = object.ipAddress ?? "";
-    message.userAgent = object.userAgent ?? "";
+    message.clientAddress = object.clientAddress ?? "";
+    message.throttled = object.throttled ?? false;
     return message;
   },
 };
 
 function createBasePasswordChangedEvent(): PasswordChangedEvent {
-  return { userId: "", revokedSessionIds: [] };
+  return {};
 }
 
 export const PasswordChangedEvent: MessageFns<PasswordChangedEvent> = {
-  encode(message: PasswordChangedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.userId !== "") {
-      writer.uint32(10).string(message.userId);
-    }
-    for (const v of message.revokedSessionIds) {
-      writer.uint32(18).string(v!);
-    }
+  encode(_: PasswordChangedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     return writer;
   },
 
@@ -420,22 +310,6 @@ export const PasswordChangedEvent: MessageFns<PasswordChangedEvent> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.revokedSessionIds.push(reader.string());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -448,39 +322,20 @@ export const PasswordChangedEvent: MessageFns<PasswordChangedEvent> = {
     }
   },
 
-  fromJSON(object: any): PasswordChangedEvent {
-    return {
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      revokedSessionIds: globalThis.Array.isArray(object?.revokedSessionIds)
-        ? object.revokedSessionIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.revoked_session_ids)
-        ? object.revoked_session_ids.map((e: any) => globalThis.String(e))
-        : [],
-    };
+  fromJSON(_: any): PasswordChangedEvent {
+    return {};
   },
 
-  toJSON(message: PasswordChangedEvent): unknown {
+  toJSON(_: PasswordChangedEvent): unknown {
     const obj: any = {};
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.revokedSessionIds?.length) {
-      obj.revokedSessionIds = message.revokedSessionIds;
-    }
     return obj;
   },
 
   create(base?: DeepPartial<PasswordChangedEvent>): PasswordChangedEvent {
     return PasswordChangedEvent.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<PasswordChangedEvent>): PasswordChangedEvent {
+  fromPartial(_: DeepPartial<PasswordChangedEvent>): PasswordChangedEvent {
     const message = createBasePasswordChangedEvent();
-    message.userId = object.userId ?? "";
-    message.revokedSessionIds = object.revokedSessionIds?.map((e) => e) || [];
     return message;
   },
 };

@@ -11,45 +11,24 @@ export const protobufPackage = "auth.v1";
 
 export const protobufFileName = "auth/v1/json_web_key.proto";
 
-/**
- * A public key in JSON Web Key form (RFC 7517), as published by GetJwks for
- * verifying access tokens. The field names are the RFC's, so the JSON form of
- * this message is a standard JWK that off-the-shelf JWT libraries accept. RSA
- * keys set n and e; EC keys set crv, x and y; unused fields are empty and
- * omitted from JSON.
- */
+/** A public RSA signing key (RFC 7517/7518); field names match the JWK JSON. */
 export interface JsonWebKey {
-  /** Key type (RFC 7518 section 6.1): "RSA" or "EC". */
+  /** Key type: "RSA". */
   kty: string;
-  /** Key id; equals the `kid` header of every access token signed with this key. */
+  /** Key id, the `kid` header of tokens it signs. */
   kid: string;
-  /** Intended use of the key; always "sig" (signature verification). */
+  /** Use: "sig". */
   use: string;
-  /** Signature algorithm used with the key, e.g. "RS256" or "ES256". */
+  /** Algorithm: "RS256". */
   alg: string;
-  /** RSA modulus, base64url-encoded without padding. RSA keys only. */
+  /** RSA modulus, base64url. */
   n: string;
-  /**
-   * RSA public exponent, base64url-encoded without padding, e.g. "AQAB". RSA
-   * keys only.
-   */
+  /** RSA public exponent, base64url. */
   e: string;
-  /** Elliptic curve, e.g. "P-256". EC keys only. */
-  crv: string;
-  /**
-   * X coordinate of the EC public key, base64url-encoded without padding. EC
-   * keys only.
-   */
-  x: string;
-  /**
-   * Y coordinate of the EC public key, base64url-encoded without padding. EC
-   * keys only.
-   */
-  y: string;
 }
 
 function createBaseJsonWebKey(): JsonWebKey {
-  return { kty: "", kid: "", use: "", alg: "", n: "", e: "", crv: "", x: "", y: "" };
+  return { kty: "", kid: "", use: "", alg: "", n: "", e: "" };
 }
 
 export const JsonWebKey: MessageFns<JsonWebKey> = {
@@ -71,15 +50,6 @@ export const JsonWebKey: MessageFns<JsonWebKey> = {
     }
     if (message.e !== "") {
       writer.uint32(50).string(message.e);
-    }
-    if (message.crv !== "") {
-      writer.uint32(58).string(message.crv);
-    }
-    if (message.x !== "") {
-      writer.uint32(66).string(message.x);
-    }
-    if (message.y !== "") {
-      writer.uint32(74).string(message.y);
     }
     return writer;
   },
@@ -145,30 +115,6 @@ export const JsonWebKey: MessageFns<JsonWebKey> = {
             message.e = reader.string();
             continue;
           }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.crv = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.x = reader.string();
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.y = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -189,9 +135,6 @@ export const JsonWebKey: MessageFns<JsonWebKey> = {
       alg: isSet(object.alg) ? globalThis.String(object.alg) : "",
       n: isSet(object.n) ? globalThis.String(object.n) : "",
       e: isSet(object.e) ? globalThis.String(object.e) : "",
-      crv: isSet(object.crv) ? globalThis.String(object.crv) : "",
-      x: isSet(object.x) ? globalThis.String(object.x) : "",
-      y: isSet(object.y) ? globalThis.String(object.y) : "",
     };
   },
 
@@ -215,15 +158,6 @@ export const JsonWebKey: MessageFns<JsonWebKey> = {
     if (message.e !== "") {
       obj.e = message.e;
     }
-    if (message.crv !== "") {
-      obj.crv = message.crv;
-    }
-    if (message.x !== "") {
-      obj.x = message.x;
-    }
-    if (message.y !== "") {
-      obj.y = message.y;
-    }
     return obj;
   },
 
@@ -238,9 +172,6 @@ export const JsonWebKey: MessageFns<JsonWebKey> = {
     message.alg = object.alg ?? "";
     message.n = object.n ?? "";
     message.e = object.e ?? "";
-    message.crv = object.crv ?? "";
-    message.x = object.x ?? "";
-    message.y = object.y ?? "";
     return message;
   },
 };

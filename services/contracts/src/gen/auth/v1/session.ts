@@ -12,199 +12,39 @@ export const protobufPackage = "auth.v1";
 
 export const protobufFileName = "auth/v1/session.proto";
 
-/** Lifecycle state of a session. */
-export enum SessionState {
-  /** SESSION_STATE_UNSPECIFIED - Never sent. */
-  SESSION_STATE_UNSPECIFIED = 0,
-  /** SESSION_STATE_ACTIVE - Signed in; the refresh token can be used. */
-  SESSION_STATE_ACTIVE = 1,
-  /** SESSION_STATE_EXPIRED - expire_time has passed without a refresh; the user must sign in again. */
-  SESSION_STATE_EXPIRED = 2,
-  /**
-   * SESSION_STATE_REVOKED - Ended before its expiry; see revoke_reason. Access tokens already issued
-   * stay valid until their own (short) expiry.
-   */
-  SESSION_STATE_REVOKED = 3,
-  UNRECOGNIZED = -1,
-}
-
-export function sessionStateFromJSON(object: any): SessionState {
-  switch (object) {
-    case 0:
-    case "SESSION_STATE_UNSPECIFIED":
-      return SessionState.SESSION_STATE_UNSPECIFIED;
-    case 1:
-    case "SESSION_STATE_ACTIVE":
-      return SessionState.SESSION_STATE_ACTIVE;
-    case 2:
-    case "SESSION_STATE_EXPIRED":
-      return SessionState.SESSION_STATE_EXPIRED;
-    case 3:
-    case "SESSION_STATE_REVOKED":
-      return SessionState.SESSION_STATE_REVOKED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return SessionState.UNRECOGNIZED;
-  }
-}
-
-export function sessionStateToJSON(object: SessionState): string {
-  switch (object) {
-    case SessionState.SESSION_STATE_UNSPECIFIED:
-      return "SESSION_STATE_UNSPECIFIED";
-    case SessionState.SESSION_STATE_ACTIVE:
-      return "SESSION_STATE_ACTIVE";
-    case SessionState.SESSION_STATE_EXPIRED:
-      return "SESSION_STATE_EXPIRED";
-    case SessionState.SESSION_STATE_REVOKED:
-      return "SESSION_STATE_REVOKED";
-    case SessionState.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Why a session was revoked. */
-export enum SessionRevokeReason {
-  /** SESSION_REVOKE_REASON_UNSPECIFIED - Not revoked. */
-  SESSION_REVOKE_REASON_UNSPECIFIED = 0,
-  /** SESSION_REVOKE_REASON_LOGOUT - The user signed out (Logout). */
-  SESSION_REVOKE_REASON_LOGOUT = 1,
-  /** SESSION_REVOKE_REASON_USER_REVOKED - The user ended it from the session list (RevokeSession). */
-  SESSION_REVOKE_REASON_USER_REVOKED = 2,
-  /** SESSION_REVOKE_REASON_PASSWORD_CHANGED - The user changed their password; every other session is ended. */
-  SESSION_REVOKE_REASON_PASSWORD_CHANGED = 3,
-  /** SESSION_REVOKE_REASON_USER_DISABLED - The user was disabled or deleted. */
-  SESSION_REVOKE_REASON_USER_DISABLED = 4,
-  /**
-   * SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED - A refresh token that had already been rotated was presented again, which
-   * suggests it was stolen; the whole session is ended as a precaution.
-   */
-  SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED = 5,
-  UNRECOGNIZED = -1,
-}
-
-export function sessionRevokeReasonFromJSON(object: any): SessionRevokeReason {
-  switch (object) {
-    case 0:
-    case "SESSION_REVOKE_REASON_UNSPECIFIED":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_UNSPECIFIED;
-    case 1:
-    case "SESSION_REVOKE_REASON_LOGOUT":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_LOGOUT;
-    case 2:
-    case "SESSION_REVOKE_REASON_USER_REVOKED":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_USER_REVOKED;
-    case 3:
-    case "SESSION_REVOKE_REASON_PASSWORD_CHANGED":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_PASSWORD_CHANGED;
-    case 4:
-    case "SESSION_REVOKE_REASON_USER_DISABLED":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_USER_DISABLED;
-    case 5:
-    case "SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED":
-      return SessionRevokeReason.SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return SessionRevokeReason.UNRECOGNIZED;
-  }
-}
-
-export function sessionRevokeReasonToJSON(object: SessionRevokeReason): string {
-  switch (object) {
-    case SessionRevokeReason.SESSION_REVOKE_REASON_UNSPECIFIED:
-      return "SESSION_REVOKE_REASON_UNSPECIFIED";
-    case SessionRevokeReason.SESSION_REVOKE_REASON_LOGOUT:
-      return "SESSION_REVOKE_REASON_LOGOUT";
-    case SessionRevokeReason.SESSION_REVOKE_REASON_USER_REVOKED:
-      return "SESSION_REVOKE_REASON_USER_REVOKED";
-    case SessionRevokeReason.SESSION_REVOKE_REASON_PASSWORD_CHANGED:
-      return "SESSION_REVOKE_REASON_PASSWORD_CHANGED";
-    case SessionRevokeReason.SESSION_REVOKE_REASON_USER_DISABLED:
-      return "SESSION_REVOKE_REASON_USER_DISABLED";
-    case SessionRevokeReason.SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED:
-      return "SESSION_REVOKE_REASON_REFRESH_TOKEN_REUSED";
-    case SessionRevokeReason.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/**
- * A signed-in session of a user on one device. Login starts it, RefreshToken
- * keeps it alive, and it ends when it expires, on Logout or RevokeSession, when
- * the user changes their password (all other sessions), or when the user is
- * disabled or deleted. Every access token carries the id of its session in the
- * `sid` claim; refresh tokens are bound to exactly one session.
- */
+/** A signed-in device or browser: one refresh-token family. */
 export interface Session {
-  /** Server-assigned id; the `sid` claim of the session's access tokens. */
+  /** Session id (the `sid` claim of its access tokens). */
   id: string;
-  /** Tenant of the signed-in user. */
-  tenantId: string;
-  /** Id of the signed-in user (users.v1.User.id). */
-  userId: string;
-  /** Whether the session can still be refreshed. */
-  state: SessionState;
-  /**
-   * True for the session the access token of the current call belongs to, so
-   * the frontend can mark "this device". Always false in events.
-   */
-  current: boolean;
-  /**
-   * User-Agent header of the Login request, truncated to 512 characters;
-   * lets users recognise their devices.
-   */
-  userAgent: string;
-  /**
-   * Client IP address of the Login request as seen by the edge proxy, in
-   * textual IPv4 or IPv6 form.
-   */
-  ipAddress: string;
-  /**
-   * Client IP address of the most recent RefreshToken call; empty until the
-   * first refresh.
-   */
-  lastIpAddress: string;
-  /** Why the session was revoked; unset unless state is REVOKED. */
-  revokeReason: SessionRevokeReason;
   /** When the user signed in. */
   createTime:
     | Date
     | undefined;
-  /** When the session was last refreshed; unset until the first refresh. */
+  /** When its refresh token was last used. */
   lastRefreshTime:
     | Date
     | undefined;
-  /**
-   * When the session expires unless refreshed first. Each refresh may move it
-   * later (idle timeout), but never past the maximum session lifetime counted
-   * from create_time.
-   */
+  /** When it expires unless refreshed. */
   expireTime:
     | Date
     | undefined;
-  /** When the session was revoked; unset unless state is REVOKED. */
-  revokeTime: Date | undefined;
+  /** User agent at sign-in. */
+  userAgent: string;
+  /** Client address at sign-in. */
+  clientAddress: string;
+  /** Whether this is the session of the calling token. */
+  current: boolean;
 }
 
 function createBaseSession(): Session {
   return {
     id: "",
-    tenantId: "",
-    userId: "",
-    state: 0,
-    current: false,
-    userAgent: "",
-    ipAddress: "",
-    lastIpAddress: "",
-    revokeReason: 0,
     createTime: undefined,
     lastRefreshTime: undefined,
     expireTime: undefined,
-    revokeTime: undefined,
+    userAgent: "",
+    clientAddress: "",
+    current: false,
   };
 }
 
@@ -213,41 +53,23 @@ export const Session: MessageFns<Session> = {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
-    if (message.tenantId !== "") {
-      writer.uint32(18).string(message.tenantId);
-    }
-    if (message.userId !== "") {
-      writer.uint32(26).string(message.userId);
-    }
-    if (message.state !== 0) {
-      writer.uint32(32).int32(message.state);
-    }
-    if (message.current !== false) {
-      writer.uint32(40).bool(message.current);
-    }
-    if (message.userAgent !== "") {
-      writer.uint32(50).string(message.userAgent);
-    }
-    if (message.ipAddress !== "") {
-      writer.uint32(58).string(message.ipAddress);
-    }
-    if (message.lastIpAddress !== "") {
-      writer.uint32(66).string(message.lastIpAddress);
-    }
-    if (message.revokeReason !== 0) {
-      writer.uint32(72).int32(message.revokeReason);
-    }
     if (message.createTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(18).fork()).join();
     }
     if (message.lastRefreshTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.lastRefreshTime), writer.uint32(170).fork()).join();
+      Timestamp.encode(toTimestamp(message.lastRefreshTime), writer.uint32(26).fork()).join();
     }
     if (message.expireTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(178).fork()).join();
+      Timestamp.encode(toTimestamp(message.expireTime), writer.uint32(34).fork()).join();
     }
-    if (message.revokeTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.revokeTime), writer.uint32(186).fork()).join();
+    if (message.userAgent !== "") {
+      writer.uint32(42).string(message.userAgent);
+    }
+    if (message.clientAddress !== "") {
+      writer.uint32(50).string(message.clientAddress);
+    }
+    if (message.current !== false) {
+      writer.uint32(56).bool(message.current);
     }
     return writer;
   },
@@ -278,7 +100,7 @@ export const Session: MessageFns<Session> = {
               break;
             }
 
-            message.tenantId = reader.string();
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
           case 3: {
@@ -286,23 +108,23 @@ export const Session: MessageFns<Session> = {
               break;
             }
 
-            message.userId = reader.string();
+            message.lastRefreshTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 34) {
               break;
             }
 
-            message.state = reader.int32() as any;
+            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
           case 5: {
-            if (tag !== 40) {
+            if (tag !== 42) {
               break;
             }
 
-            message.current = reader.bool();
+            message.userAgent = reader.string();
             continue;
           }
           case 6: {
@@ -310,63 +132,15 @@ export const Session: MessageFns<Session> = {
               break;
             }
 
-            message.userAgent = reader.string();
+            message.clientAddress = reader.string();
             continue;
           }
           case 7: {
-            if (tag !== 58) {
+            if (tag !== 56) {
               break;
             }
 
-            message.ipAddress = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.lastIpAddress = reader.string();
-            continue;
-          }
-          case 9: {
-            if (tag !== 72) {
-              break;
-            }
-
-            message.revokeReason = reader.int32() as any;
-            continue;
-          }
-          case 20: {
-            if (tag !== 162) {
-              break;
-            }
-
-            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 21: {
-            if (tag !== 170) {
-              break;
-            }
-
-            message.lastRefreshTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 22: {
-            if (tag !== 178) {
-              break;
-            }
-
-            message.expireTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 23: {
-            if (tag !== 186) {
-              break;
-            }
-
-            message.revokeTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            message.current = reader.bool();
             continue;
           }
         }
@@ -384,38 +158,6 @@ export const Session: MessageFns<Session> = {
   fromJSON(object: any): Session {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "",
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      state: isSet(object.state) ? sessionStateFromJSON(object.state) : 0,
-      current: isSet(object.current) ? globalThis.Boolean(object.current) : false,
-      userAgent: isSet(object.userAgent)
-        ? globalThis.String(object.userAgent)
-        : isSet(object.user_agent)
-        ? globalThis.String(object.user_agent)
-        : "",
-      ipAddress: isSet(object.ipAddress)
-        ? globalThis.String(object.ipAddress)
-        : isSet(object.ip_address)
-        ? globalThis.String(object.ip_address)
-        : "",
-      lastIpAddress: isSet(object.lastIpAddress)
-        ? globalThis.String(object.lastIpAddress)
-        : isSet(object.last_ip_address)
-        ? globalThis.String(object.last_ip_address)
-        : "",
-      revokeReason: isSet(object.revokeReason)
-        ? sessionRevokeReasonFromJSON(object.revokeReason)
-        : isSet(object.revoke_reason)
-        ? sessionRevokeReasonFromJSON(object.revoke_reason)
-        : 0,
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -431,11 +173,17 @@ export const Session: MessageFns<Session> = {
         : isSet(object.expire_time)
         ? fromJsonTimestamp(object.expire_time)
         : undefined,
-      revokeTime: isSet(object.revokeTime)
-        ? fromJsonTimestamp(object.revokeTime)
-        : isSet(object.revoke_time)
-        ? fromJsonTimestamp(object.revoke_time)
-        : undefined,
+      userAgent: isSet(object.userAgent)
+        ? globalThis.String(object.userAgent)
+        : isSet(object.user_agent)
+        ? globalThis.String(object.user_agent)
+        : "",
+      clientAddress: isSet(object.clientAddress)
+        ? globalThis.String(object.clientAddress)
+        : isSet(object.client_address)
+        ? globalThis.String(object.client_address)
+        : "",
+      current: isSet(object.current) ? globalThis.Boolean(object.current) : false,
     };
   },
 
@@ -443,30 +191,6 @@ export const Session: MessageFns<Session> = {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
-    }
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.state !== 0) {
-      obj.state = sessionStateToJSON(message.state);
-    }
-    if (message.current !== false) {
-      obj.current = message.current;
-    }
-    if (message.userAgent !== "") {
-      obj.userAgent = message.userAgent;
-    }
-    if (message.ipAddress !== "") {
-      obj.ipAddress = message.ipAddress;
-    }
-    if (message.lastIpAddress !== "") {
-      obj.lastIpAddress = message.lastIpAddress;
-    }
-    if (message.revokeReason !== 0) {
-      obj.revokeReason = sessionRevokeReasonToJSON(message.revokeReason);
     }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
@@ -477,8 +201,14 @@ export const Session: MessageFns<Session> = {
     if (message.expireTime !== undefined) {
       obj.expireTime = message.expireTime.toISOString();
     }
-    if (message.revokeTime !== undefined) {
-      obj.revokeTime = message.revokeTime.toISOString();
+    if (message.userAgent !== "") {
+      obj.userAgent = message.userAgent;
+    }
+    if (message.clientAddress !== "") {
+      obj.clientAddress = message.clientAddress;
+    }
+    if (message.current !== false) {
+      obj.current = message.current;
     }
     return obj;
   },
@@ -489,18 +219,12 @@ export const Session: MessageFns<Session> = {
   fromPartial(object: DeepPartial<Session>): Session {
     const message = createBaseSession();
     message.id = object.id ?? "";
-    message.tenantId = object.tenantId ?? "";
-    message.userId = object.userId ?? "";
-    message.state = object.state ?? 0;
-    message.current = object.current ?? false;
-    message.userAgent = object.userAgent ?? "";
-    message.ipAddress = object.ipAddress ?? "";
-    message.lastIpAddress = object.lastIpAddress ?? "";
-    message.revokeReason = object.revokeReason ?? 0;
     message.createTime = object.createTime ?? undefined;
     message.lastRefreshTime = object.lastRefreshTime ?? undefined;
     message.expireTime = object.expireTime ?? undefined;
-    message.revokeTime = object.revokeTime ?? undefined;
+    message.userAgent = object.userAgent ?? "";
+    message.clientAddress = object.clientAddress ?? "";
+    message.current = object.current ?? false;
     return message;
   },
 };

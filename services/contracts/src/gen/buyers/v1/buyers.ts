@@ -1995,9 +1995,10 @@ export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
 /**
  * Manages the buyers of a tenant and sells leads to them: picks a matching
  * buyer for a lead, records each offer as a LeadSale, and handles returns.
- * Every user of the tenant may read buyers and sales; creating, changing and
- * deleting buyers, distributing leads and returning sales needs ROLE_MANAGER
- * or ROLE_ADMIN.
+ * Reading buyers and sales and distributing leads needs ROLE_MANAGER or
+ * ROLE_ADMIN (services may call these too); returning sales needs
+ * ROLE_MANAGER or ROLE_ADMIN; creating, changing, deleting and restoring
+ * buyers needs ROLE_ADMIN.
  */
 export type BuyerServiceDefinition = typeof BuyerServiceDefinition;
 export const BuyerServiceDefinition = {
@@ -2014,6 +2015,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               21,
@@ -2053,6 +2055,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([16, 18, 14, 47, 97, 112, 105, 47, 118, 49, 47, 98, 117, 121, 101, 114, 115]) as Buffer,
           ],
@@ -2068,6 +2071,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               23,
@@ -2114,6 +2118,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               34,
@@ -2171,6 +2176,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               21,
@@ -2209,6 +2215,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               33,
@@ -2263,6 +2270,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               33,
@@ -2314,6 +2322,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               20,
@@ -2356,6 +2365,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               30,
@@ -2413,6 +2423,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               39,

@@ -1683,6 +1683,7 @@ export const LeadServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               20,
@@ -1721,6 +1722,7 @@ export const LeadServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [Buffer.from([15, 18, 13, 47, 97, 112, 105, 47, 118, 49, 47, 108, 101, 97, 100, 115]) as Buffer],
         },
       },
@@ -1734,6 +1736,7 @@ export const LeadServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               21,
@@ -1776,6 +1779,7 @@ export const LeadServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               31,
@@ -1828,6 +1832,7 @@ export const LeadServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               20,
@@ -1865,6 +1870,7 @@ export const LeadServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               32,
@@ -1915,6 +1921,7 @@ export const LeadServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               36,
@@ -1971,6 +1978,7 @@ export const LeadServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               46,
@@ -2035,7 +2043,7 @@ export const LeadServiceDefinition = {
       requestStream: false,
       responseType: BatchGetLeadsResponse as typeof BatchGetLeadsResponse,
       responseStream: false,
-      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS", _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
   },
 } as const;

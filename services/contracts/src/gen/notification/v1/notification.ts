@@ -1283,6 +1283,7 @@ export const NotificationServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               23,
@@ -1328,6 +1329,7 @@ export const NotificationServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               40,
@@ -1389,6 +1391,7 @@ export const NotificationServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([5, 18, 3, 1, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               38,
@@ -1448,6 +1451,7 @@ export const NotificationServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([12, 18, 1, 3, 26, 7, 117, 115, 101, 114, 95, 105, 100]) as Buffer],
           578365826: [
             Buffer.from([
               49,
@@ -1519,6 +1523,48 @@ export const NotificationServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [
+            Buffer.from([
+              37,
+              18,
+              1,
+              3,
+              26,
+              32,
+              110,
+              111,
+              116,
+              105,
+              102,
+              105,
+              99,
+              97,
+              116,
+              105,
+              111,
+              110,
+              95,
+              112,
+              114,
+              101,
+              102,
+              101,
+              114,
+              101,
+              110,
+              99,
+              101,
+              115,
+              46,
+              117,
+              115,
+              101,
+              114,
+              95,
+              105,
+              100,
+            ]) as Buffer,
+          ],
           578365826: [
             Buffer.from([
               100,
@@ -1640,7 +1686,7 @@ export const NotificationServiceDefinition = {
       requestStream: false,
       responseType: SendNotificationResponse as typeof SendNotificationResponse,
       responseStream: false,
-      options: {},
+      options: { _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
   },
 } as const;

@@ -6,359 +6,49 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { FieldMask } from "../../google/protobuf/field_mask";
+import { Role, roleFromJSON, roleToJSON } from "../../common/v1/access";
 import { Tenant } from "./tenant";
-import { User } from "./user";
+import { User, UserStatus, userStatusFromJSON, userStatusToJSON } from "./user";
 
 export const protobufPackage = "users.v1";
 
 export const protobufFileName = "users/v1/events.proto";
 
-/** A user was created. */
-export interface UserCreatedEvent {
-  /** The user as created. */
-  user: User | undefined;
-}
-
-/** A user's fields changed (including role and state). */
-export interface UserUpdatedEvent {
-  /** The user after the change. */
-  user:
-    | User
-    | undefined;
-  /** The fields that changed. */
-  changedFields: string[] | undefined;
-}
-
-/** A user was soft-deleted. */
-export interface UserDeletedEvent {
-  /** Id of the user. */
-  userId: string;
-}
-
-/** A soft-deleted user was restored. */
-export interface UserUndeletedEvent {
-  /** Id of the user. */
-  userId: string;
-}
-
-/** A tenant was created (its first admin follows as a UserCreatedEvent). */
+/** A tenant was registered. */
 export interface TenantCreatedEvent {
-  /** The tenant as created. */
+  /** The tenant. */
   tenant: Tenant | undefined;
 }
 
-/** A tenant's settings changed. */
-export interface TenantUpdatedEvent {
-  /** The tenant after the change. */
-  tenant:
-    | Tenant
-    | undefined;
-  /** The fields that changed. */
-  changedFields: string[] | undefined;
+/** A user was invited or created. */
+export interface UserCreatedEvent {
+  /** The user. */
+  user: User | undefined;
 }
 
-function createBaseUserCreatedEvent(): UserCreatedEvent {
-  return { user: undefined };
+/** A user's profile, department or manager changed. */
+export interface UserUpdatedEvent {
+  /** The user after the change. */
+  user: User | undefined;
 }
 
-export const UserCreatedEvent: MessageFns<UserCreatedEvent> = {
-  encode(message: UserCreatedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.user !== undefined) {
-      User.encode(message.user, writer.uint32(10).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UserCreatedEvent {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUserCreatedEvent();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.user = User.decode(reader, reader.uint32());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UserCreatedEvent {
-    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
-  },
-
-  toJSON(message: UserCreatedEvent): unknown {
-    const obj: any = {};
-    if (message.user !== undefined) {
-      obj.user = User.toJSON(message.user);
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UserCreatedEvent>): UserCreatedEvent {
-    return UserCreatedEvent.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UserCreatedEvent>): UserCreatedEvent {
-    const message = createBaseUserCreatedEvent();
-    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
-    return message;
-  },
-};
-
-function createBaseUserUpdatedEvent(): UserUpdatedEvent {
-  return { user: undefined, changedFields: undefined };
+/** A user's status changed (activated, suspended, reactivated, deleted). */
+export interface UserStatusChangedEvent {
+  /** Id of the user. */
+  userId: string;
+  /** Status before. */
+  fromStatus: UserStatus;
+  /** Status after. */
+  toStatus: UserStatus;
 }
 
-export const UserUpdatedEvent: MessageFns<UserUpdatedEvent> = {
-  encode(message: UserUpdatedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.user !== undefined) {
-      User.encode(message.user, writer.uint32(10).fork()).join();
-    }
-    if (message.changedFields !== undefined) {
-      FieldMask.encode(FieldMask.wrap(message.changedFields), writer.uint32(18).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UserUpdatedEvent {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUserUpdatedEvent();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.user = User.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.changedFields = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UserUpdatedEvent {
-    return {
-      user: isSet(object.user) ? User.fromJSON(object.user) : undefined,
-      changedFields: isSet(object.changedFields)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.changedFields))
-        : isSet(object.changed_fields)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.changed_fields))
-        : undefined,
-    };
-  },
-
-  toJSON(message: UserUpdatedEvent): unknown {
-    const obj: any = {};
-    if (message.user !== undefined) {
-      obj.user = User.toJSON(message.user);
-    }
-    if (message.changedFields !== undefined) {
-      obj.changedFields = FieldMask.toJSON(FieldMask.wrap(message.changedFields));
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UserUpdatedEvent>): UserUpdatedEvent {
-    return UserUpdatedEvent.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UserUpdatedEvent>): UserUpdatedEvent {
-    const message = createBaseUserUpdatedEvent();
-    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
-    message.changedFields = object.changedFields ?? undefined;
-    return message;
-  },
-};
-
-function createBaseUserDeletedEvent(): UserDeletedEvent {
-  return { userId: "" };
+/** A user's roles changed. */
+export interface UserRolesChangedEvent {
+  /** Id of the user. */
+  userId: string;
+  /** The new roles. */
+  roles: Role[];
 }
-
-export const UserDeletedEvent: MessageFns<UserDeletedEvent> = {
-  encode(message: UserDeletedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.userId !== "") {
-      writer.uint32(10).string(message.userId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UserDeletedEvent {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUserDeletedEvent();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UserDeletedEvent {
-    return {
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-    };
-  },
-
-  toJSON(message: UserDeletedEvent): unknown {
-    const obj: any = {};
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UserDeletedEvent>): UserDeletedEvent {
-    return UserDeletedEvent.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UserDeletedEvent>): UserDeletedEvent {
-    const message = createBaseUserDeletedEvent();
-    message.userId = object.userId ?? "";
-    return message;
-  },
-};
-
-function createBaseUserUndeletedEvent(): UserUndeletedEvent {
-  return { userId: "" };
-}
-
-export const UserUndeletedEvent: MessageFns<UserUndeletedEvent> = {
-  encode(message: UserUndeletedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.userId !== "") {
-      writer.uint32(10).string(message.userId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UserUndeletedEvent {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUserUndeletedEvent();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.userId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UserUndeletedEvent {
-    return {
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-    };
-  },
-
-  toJSON(message: UserUndeletedEvent): unknown {
-    const obj: any = {};
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UserUndeletedEvent>): UserUndeletedEvent {
-    return UserUndeletedEvent.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UserUndeletedEvent>): UserUndeletedEvent {
-    const message = createBaseUserUndeletedEvent();
-    message.userId = object.userId ?? "";
-    return message;
-  },
-};
 
 function createBaseTenantCreatedEvent(): TenantCreatedEvent {
   return { tenant: undefined };
@@ -429,22 +119,19 @@ export const TenantCreatedEvent: MessageFns<TenantCreatedEvent> = {
   },
 };
 
-function createBaseTenantUpdatedEvent(): TenantUpdatedEvent {
-  return { tenant: undefined, changedFields: undefined };
+function createBaseUserCreatedEvent(): UserCreatedEvent {
+  return { user: undefined };
 }
 
-export const TenantUpdatedEvent: MessageFns<TenantUpdatedEvent> = {
-  encode(message: TenantUpdatedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    if (message.changedFields !== undefined) {
-      FieldMask.encode(FieldMask.wrap(message.changedFields), writer.uint32(18).fork()).join();
+export const UserCreatedEvent: MessageFns<UserCreatedEvent> = {
+  encode(message: UserCreatedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): TenantUpdatedEvent {
+  decode(input: BinaryReader | Uint8Array, length?: number): UserCreatedEvent {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -453,7 +140,7 @@ export const TenantUpdatedEvent: MessageFns<TenantUpdatedEvent> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTenantUpdatedEvent();
+      const message = createBaseUserCreatedEvent();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -462,15 +149,7 @@ export const TenantUpdatedEvent: MessageFns<TenantUpdatedEvent> = {
               break;
             }
 
-            message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.changedFields = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            message.user = User.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -485,37 +164,307 @@ export const TenantUpdatedEvent: MessageFns<TenantUpdatedEvent> = {
     }
   },
 
-  fromJSON(object: any): TenantUpdatedEvent {
-    return {
-      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
-      changedFields: isSet(object.changedFields)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.changedFields))
-        : isSet(object.changed_fields)
-        ? FieldMask.unwrap(FieldMask.fromJSON(object.changed_fields))
-        : undefined,
-    };
+  fromJSON(object: any): UserCreatedEvent {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
   },
 
-  toJSON(message: TenantUpdatedEvent): unknown {
+  toJSON(message: UserCreatedEvent): unknown {
     const obj: any = {};
-    if (message.tenant !== undefined) {
-      obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    if (message.changedFields !== undefined) {
-      obj.changedFields = FieldMask.toJSON(FieldMask.wrap(message.changedFields));
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
     }
     return obj;
   },
 
-  create(base?: DeepPartial<TenantUpdatedEvent>): TenantUpdatedEvent {
-    return TenantUpdatedEvent.fromPartial(base ?? {});
+  create(base?: DeepPartial<UserCreatedEvent>): UserCreatedEvent {
+    return UserCreatedEvent.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<TenantUpdatedEvent>): TenantUpdatedEvent {
-    const message = createBaseTenantUpdatedEvent();
-    message.tenant = (object.tenant !== undefined && object.tenant !== null)
-      ? Tenant.fromPartial(object.tenant)
-      : undefined;
-    message.changedFields = object.changedFields ?? undefined;
+  fromPartial(object: DeepPartial<UserCreatedEvent>): UserCreatedEvent {
+    const message = createBaseUserCreatedEvent();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseUserUpdatedEvent(): UserUpdatedEvent {
+  return { user: undefined };
+}
+
+export const UserUpdatedEvent: MessageFns<UserUpdatedEvent> = {
+  encode(message: UserUpdatedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserUpdatedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserUpdatedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserUpdatedEvent {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: UserUpdatedEvent): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UserUpdatedEvent>): UserUpdatedEvent {
+    return UserUpdatedEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UserUpdatedEvent>): UserUpdatedEvent {
+    const message = createBaseUserUpdatedEvent();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseUserStatusChangedEvent(): UserStatusChangedEvent {
+  return { userId: "", fromStatus: 0, toStatus: 0 };
+}
+
+export const UserStatusChangedEvent: MessageFns<UserStatusChangedEvent> = {
+  encode(message: UserStatusChangedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.fromStatus !== 0) {
+      writer.uint32(16).int32(message.fromStatus);
+    }
+    if (message.toStatus !== 0) {
+      writer.uint32(24).int32(message.toStatus);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserStatusChangedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserStatusChangedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromStatus = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.toStatus = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserStatusChangedEvent {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      fromStatus: isSet(object.fromStatus)
+        ? userStatusFromJSON(object.fromStatus)
+        : isSet(object.from_status)
+        ? userStatusFromJSON(object.from_status)
+        : 0,
+      toStatus: isSet(object.toStatus)
+        ? userStatusFromJSON(object.toStatus)
+        : isSet(object.to_status)
+        ? userStatusFromJSON(object.to_status)
+        : 0,
+    };
+  },
+
+  toJSON(message: UserStatusChangedEvent): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.fromStatus !== 0) {
+      obj.fromStatus = userStatusToJSON(message.fromStatus);
+    }
+    if (message.toStatus !== 0) {
+      obj.toStatus = userStatusToJSON(message.toStatus);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UserStatusChangedEvent>): UserStatusChangedEvent {
+    return UserStatusChangedEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UserStatusChangedEvent>): UserStatusChangedEvent {
+    const message = createBaseUserStatusChangedEvent();
+    message.userId = object.userId ?? "";
+    message.fromStatus = object.fromStatus ?? 0;
+    message.toStatus = object.toStatus ?? 0;
+    return message;
+  },
+};
+
+function createBaseUserRolesChangedEvent(): UserRolesChangedEvent {
+  return { userId: "", roles: [] };
+}
+
+export const UserRolesChangedEvent: MessageFns<UserRolesChangedEvent> = {
+  encode(message: UserRolesChangedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.roles.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.roles) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserRolesChangedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserRolesChangedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.roles.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserRolesChangedEvent {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => roleFromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: UserRolesChangedEvent): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles.map((e) => roleToJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UserRolesChangedEvent>): UserRolesChangedEvent {
+    return UserRolesChangedEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UserRolesChangedEvent>): UserRolesChangedEvent {
+    const message = createBaseUserRolesChangedEvent();
+    message.userId = object.userId ?? "";
+    message.roles = object.roles?.map((e) => e) || [];
     return message;
   },
 };

@@ -12,56 +12,25 @@ export const protobufPackage = "users.v1";
 
 export const protobufFileName = "users/v1/tenant.proto";
 
-/**
- * A customer organisation of leadmesh. Every lead, buyer, user and other
- * tenant-owned resource belongs to exactly one tenant, and no call ever
- * crosses tenants.
- */
+/** A company using leadmesh. Every other record belongs to exactly one tenant. */
 export interface Tenant {
   /**
-   * Id chosen at creation (CreateTenantRequest.tenant_id) and never changed:
-   * a URL-safe handle matching [a-z0-9][a-z0-9-]{0,62}, e.g. "acme". It is
-   * what the sign-in page sends to Login (typically taken from the URL, as in
-   * acme.leadmesh.io) and the `tid` claim of access tokens.
+   * Tenant id chosen at registration: 1-63 characters of [a-z0-9-],
+   * starting with a letter or digit. Used in sign-in and in every record.
    */
   id: string;
-  /** Name shown in the UI, 1-200 characters. */
+  /** Company name shown in the UI, 1-200 characters. */
   displayName: string;
-  /**
-   * IANA time zone of the business, e.g. "Europe/Berlin". Defines the days of
-   * buyers' daily caps and the default buckets of analytics. Default "UTC".
-   */
-  timeZone: string;
-  /**
-   * ISO 4217 currency code of all prices and revenue in the tenant, e.g.
-   * "USD"; buyer prices must use it. Cannot be changed after creation.
-   */
-  currencyCode: string;
   /** When the tenant was created. */
   createTime:
     | Date
     | undefined;
   /** When the tenant last changed. */
-  updateTime:
-    | Date
-    | undefined;
-  /**
-   * Opaque version tag; send it back with UpdateTenant to avoid overwriting
-   * someone else's change.
-   */
-  etag: string;
+  updateTime: Date | undefined;
 }
 
 function createBaseTenant(): Tenant {
-  return {
-    id: "",
-    displayName: "",
-    timeZone: "",
-    currencyCode: "",
-    createTime: undefined,
-    updateTime: undefined,
-    etag: "",
-  };
+  return { id: "", displayName: "", createTime: undefined, updateTime: undefined };
 }
 
 export const Tenant: MessageFns<Tenant> = {
@@ -72,20 +41,11 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.displayName !== "") {
       writer.uint32(18).string(message.displayName);
     }
-    if (message.timeZone !== "") {
-      writer.uint32(26).string(message.timeZone);
-    }
-    if (message.currencyCode !== "") {
-      writer.uint32(34).string(message.currencyCode);
-    }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
     }
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(170).fork()).join();
-    }
-    if (message.etag !== "") {
-      writer.uint32(178).string(message.etag);
     }
     return writer;
   },
@@ -119,22 +79,6 @@ export const Tenant: MessageFns<Tenant> = {
             message.displayName = reader.string();
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.timeZone = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.currencyCode = reader.string();
-            continue;
-          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -149,14 +93,6 @@ export const Tenant: MessageFns<Tenant> = {
             }
 
             message.updateTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 22: {
-            if (tag !== 178) {
-              break;
-            }
-
-            message.etag = reader.string();
             continue;
           }
         }
@@ -179,16 +115,6 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.display_name)
         ? globalThis.String(object.display_name)
         : "",
-      timeZone: isSet(object.timeZone)
-        ? globalThis.String(object.timeZone)
-        : isSet(object.time_zone)
-        ? globalThis.String(object.time_zone)
-        : "",
-      currencyCode: isSet(object.currencyCode)
-        ? globalThis.String(object.currencyCode)
-        : isSet(object.currency_code)
-        ? globalThis.String(object.currency_code)
-        : "",
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -199,7 +125,6 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
-      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
     };
   },
 
@@ -211,20 +136,11 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.displayName !== "") {
       obj.displayName = message.displayName;
     }
-    if (message.timeZone !== "") {
-      obj.timeZone = message.timeZone;
-    }
-    if (message.currencyCode !== "") {
-      obj.currencyCode = message.currencyCode;
-    }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
-    }
-    if (message.etag !== "") {
-      obj.etag = message.etag;
     }
     return obj;
   },
@@ -236,11 +152,8 @@ export const Tenant: MessageFns<Tenant> = {
     const message = createBaseTenant();
     message.id = object.id ?? "";
     message.displayName = object.displayName ?? "";
-    message.timeZone = object.timeZone ?? "";
-    message.currencyCode = object.currencyCode ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
-    message.etag = object.etag ?? "";
     return message;
   },
 };

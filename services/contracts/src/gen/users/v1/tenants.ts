@@ -9,7 +9,6 @@ import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { FieldMask } from "../../google/protobuf/field_mask";
 import { Tenant } from "./tenant";
-import { User } from "./user";
 
 export const protobufPackage = "users.v1";
 
@@ -17,7 +16,7 @@ export const protobufFileName = "users/v1/tenants.proto";
 
 /** Request of GetTenant. */
 export interface GetTenantRequest {
-  /** Id of the tenant. */
+  /** Tenant id, or "me". */
   id: string;
 }
 
@@ -29,55 +28,23 @@ export interface GetTenantResponse {
 
 /** Request of CreateTenant. */
 export interface CreateTenantRequest {
-  /**
-   * Id of the new tenant (AIP-133 client-assigned id): [a-z0-9][a-z0-9-]{0,62},
-   * unique across all tenants, e.g. "acme". Cannot be changed later.
-   */
-  tenantId: string;
-  /** The tenant to create. id, etag and times are ignored. */
-  tenant:
-    | Tenant
-    | undefined;
-  /**
-   * The tenant's first user: email and display_name are required; the role
-   * is always ADMIN and the state ACTIVE, whatever is sent.
-   */
-  initialAdmin:
-    | User
-    | undefined;
-  /** Initial password of initial_admin, 12-128 characters. */
-  initialAdminPassword: string;
-  /**
-   * Optional idempotency key (AIP-155), e.g. a UUID chosen by the client.
-   * Retrying a create with the same request_id within 24 hours returns the
-   * tenant created by the first attempt instead of creating a duplicate.
-   */
-  requestId: string;
+  /** The tenant; its id must be free. */
+  tenant: Tenant | undefined;
 }
 
 /** Response of CreateTenant. */
 export interface CreateTenantResponse {
   /** The created tenant. */
-  tenant:
-    | Tenant
-    | undefined;
-  /** The created admin user. */
-  initialAdmin: User | undefined;
+  tenant: Tenant | undefined;
 }
 
 /** Request of UpdateTenant. */
 export interface UpdateTenantRequest {
-  /**
-   * The tenant with its id and the new field values; tenant.etag, when set,
-   * must match the stored etag.
-   */
+  /** The tenant with its id and new values. */
   tenant:
     | Tenant
     | undefined;
-  /**
-   * Fields of `tenant` to update: display_name, time_zone. Empty means every
-   * such field set to a non-default value in `tenant`.
-   */
+  /** Fields to update: display_name. Empty means the fields set in `tenant`. */
   updateMask: string[] | undefined;
 }
 
@@ -224,25 +191,13 @@ export const GetTenantResponse: MessageFns<GetTenantResponse> = {
 };
 
 function createBaseCreateTenantRequest(): CreateTenantRequest {
-  return { tenantId: "", tenant: undefined, initialAdmin: undefined, initialAdminPassword: "", requestId: "" };
+  return { tenant: undefined };
 }
 
 export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   encode(message: CreateTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.tenantId !== "") {
-      writer.uint32(10).string(message.tenantId);
-    }
     if (message.tenant !== undefined) {
-      Tenant.encode(message.tenant, writer.uint32(18).fork()).join();
-    }
-    if (message.initialAdmin !== undefined) {
-      User.encode(message.initialAdmin, writer.uint32(26).fork()).join();
-    }
-    if (message.initialAdminPassword !== "") {
-      writer.uint32(34).string(message.initialAdminPassword);
-    }
-    if (message.requestId !== "") {
-      writer.uint32(42).string(message.requestId);
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -265,39 +220,7 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
               break;
             }
 
-            message.tenantId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
             message.tenant = Tenant.decode(reader, reader.uint32());
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.initialAdmin = User.decode(reader, reader.uint32());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.initialAdminPassword = reader.string();
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.requestId = reader.string();
             continue;
           }
         }
@@ -313,47 +236,13 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   },
 
   fromJSON(object: any): CreateTenantRequest {
-    return {
-      tenantId: isSet(object.tenantId)
-        ? globalThis.String(object.tenantId)
-        : isSet(object.tenant_id)
-        ? globalThis.String(object.tenant_id)
-        : "",
-      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
-      initialAdmin: isSet(object.initialAdmin)
-        ? User.fromJSON(object.initialAdmin)
-        : isSet(object.initial_admin)
-        ? User.fromJSON(object.initial_admin)
-        : undefined,
-      initialAdminPassword: isSet(object.initialAdminPassword)
-        ? globalThis.String(object.initialAdminPassword)
-        : isSet(object.initial_admin_password)
-        ? globalThis.String(object.initial_admin_password)
-        : "",
-      requestId: isSet(object.requestId)
-        ? globalThis.String(object.requestId)
-        : isSet(object.request_id)
-        ? globalThis.String(object.request_id)
-        : "",
-    };
+    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
   },
 
   toJSON(message: CreateTenantRequest): unknown {
     const obj: any = {};
-    if (message.tenantId !== "") {
-      obj.tenantId = message.tenantId;
-    }
     if (message.tenant !== undefined) {
       obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    if (message.initialAdmin !== undefined) {
-      obj.initialAdmin = User.toJSON(message.initialAdmin);
-    }
-    if (message.initialAdminPassword !== "") {
-      obj.initialAdminPassword = message.initialAdminPassword;
-    }
-    if (message.requestId !== "") {
-      obj.requestId = message.requestId;
     }
     return obj;
   },
@@ -363,30 +252,21 @@ export const CreateTenantRequest: MessageFns<CreateTenantRequest> = {
   },
   fromPartial(object: DeepPartial<CreateTenantRequest>): CreateTenantRequest {
     const message = createBaseCreateTenantRequest();
-    message.tenantId = object.tenantId ?? "";
     message.tenant = (object.tenant !== undefined && object.tenant !== null)
       ? Tenant.fromPartial(object.tenant)
       : undefined;
-    message.initialAdmin = (object.initialAdmin !== undefined && object.initialAdmin !== null)
-      ? User.fromPartial(object.initialAdmin)
-      : undefined;
-    message.initialAdminPassword = object.initialAdminPassword ?? "";
-    message.requestId = object.requestId ?? "";
     return message;
   },
 };
 
 function createBaseCreateTenantResponse(): CreateTenantResponse {
-  return { tenant: undefined, initialAdmin: undefined };
+  return { tenant: undefined };
 }
 
 export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
   encode(message: CreateTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.tenant !== undefined) {
       Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
-    }
-    if (message.initialAdmin !== undefined) {
-      User.encode(message.initialAdmin, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -412,14 +292,6 @@ export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
             message.tenant = Tenant.decode(reader, reader.uint32());
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.initialAdmin = User.decode(reader, reader.uint32());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -433,23 +305,13 @@ export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
   },
 
   fromJSON(object: any): CreateTenantResponse {
-    return {
-      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
-      initialAdmin: isSet(object.initialAdmin)
-        ? User.fromJSON(object.initialAdmin)
-        : isSet(object.initial_admin)
-        ? User.fromJSON(object.initial_admin)
-        : undefined,
-    };
+    return { tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined };
   },
 
   toJSON(message: CreateTenantResponse): unknown {
     const obj: any = {};
     if (message.tenant !== undefined) {
       obj.tenant = Tenant.toJSON(message.tenant);
-    }
-    if (message.initialAdmin !== undefined) {
-      obj.initialAdmin = User.toJSON(message.initialAdmin);
     }
     return obj;
   },
@@ -461,9 +323,6 @@ export const CreateTenantResponse: MessageFns<CreateTenantResponse> = {
     const message = createBaseCreateTenantResponse();
     message.tenant = (object.tenant !== undefined && object.tenant !== null)
       ? Tenant.fromPartial(object.tenant)
-      : undefined;
-    message.initialAdmin = (object.initialAdmin !== undefined && object.initialAdmin !== null)
-      ? User.fromPartial(object.initialAdmin)
       : undefined;
     return message;
   },
@@ -629,18 +488,13 @@ export const UpdateTenantResponse: MessageFns<UpdateTenantResponse> = {
   },
 };
 
-/**
- * Manages tenants. Admin-only: a tenant's own admins may read and update
- * their tenant; only platform admins (the admins of the operator tenant
- * configured for the deployment) may create tenants or address other
- * tenants. Everyone else gets PERMISSION_DENIED.
- */
+/** Tenants (companies). Callers only ever see their own tenant. */
 export type TenantServiceDefinition = typeof TenantServiceDefinition;
 export const TenantServiceDefinition = {
   name: "TenantService",
   fullName: "users.v1.TenantService",
   methods: {
-    /** Returns one tenant. */
+    /** Returns the caller's tenant ("me" works as id). */
     getTenant: {
       name: "GetTenant",
       requestType: GetTenantRequest as typeof GetTenantRequest,
@@ -650,6 +504,7 @@ export const TenantServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([7, 18, 3, 1, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               22,
@@ -680,53 +535,16 @@ export const TenantServiceDefinition = {
         },
       },
     },
-    /**
-     * Creates a tenant together with its first admin user, who must change the
-     * initial password at first sign-in. Platform admins only. ALREADY_EXISTS
-     * when the tenant id is taken.
-     */
+    /** Internal: creates a tenant (the auth service's registration). */
     createTenant: {
       name: "CreateTenant",
       requestType: CreateTenantRequest as typeof CreateTenantRequest,
       requestStream: false,
       responseType: CreateTenantResponse as typeof CreateTenantResponse,
       responseStream: false,
-      options: {
-        _unknownFields: {
-          578365826: [
-            Buffer.from([
-              20,
-              58,
-              1,
-              42,
-              34,
-              15,
-              47,
-              97,
-              112,
-              105,
-              47,
-              118,
-              49,
-              47,
-              116,
-              101,
-              110,
-              97,
-              110,
-              116,
-              115,
-            ]) as Buffer,
-          ],
-        },
-      },
+      options: { _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
-    /**
-     * Updates the fields named in update_mask (or every field set in `tenant`
-     * when the mask is empty); id and currency_code cannot change. When
-     * tenant.etag is set, the update only applies if it still matches;
-     * otherwise ABORTED.
-     */
+    /** Updates the caller's tenant. */
     updateTenant: {
       name: "UpdateTenant",
       requestType: UpdateTenantRequest as typeof UpdateTenantRequest,
@@ -735,6 +553,7 @@ export const TenantServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               37,
@@ -784,23 +603,14 @@ export const TenantServiceDefinition = {
 } as const;
 
 export interface TenantServiceImplementation<CallContextExt = {}> {
-  /** Returns one tenant. */
+  /** Returns the caller's tenant ("me" works as id). */
   getTenant(request: GetTenantRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetTenantResponse>>;
-  /**
-   * Creates a tenant together with its first admin user, who must change the
-   * initial password at first sign-in. Platform admins only. ALREADY_EXISTS
-   * when the tenant id is taken.
-   */
+  /** Internal: creates a tenant (the auth service's registration). */
   createTenant(
     request: CreateTenantRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<CreateTenantResponse>>;
-  /**
-   * Updates the fields named in update_mask (or every field set in `tenant`
-   * when the mask is empty); id and currency_code cannot change. When
-   * tenant.etag is set, the update only applies if it still matches;
-   * otherwise ABORTED.
-   */
+  /** Updates the caller's tenant. */
   updateTenant(
     request: UpdateTenantRequest,
     context: CallContext & CallContextExt,
@@ -808,23 +618,14 @@ export interface TenantServiceImplementation<CallContextExt = {}> {
 }
 
 export interface TenantServiceClient<CallOptionsExt = {}> {
-  /** Returns one tenant. */
+  /** Returns the caller's tenant ("me" works as id). */
   getTenant(request: DeepPartial<GetTenantRequest>, options?: CallOptions & CallOptionsExt): Promise<GetTenantResponse>;
-  /**
-   * Creates a tenant together with its first admin user, who must change the
-   * initial password at first sign-in. Platform admins only. ALREADY_EXISTS
-   * when the tenant id is taken.
-   */
+  /** Internal: creates a tenant (the auth service's registration). */
   createTenant(
     request: DeepPartial<CreateTenantRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<CreateTenantResponse>;
-  /**
-   * Updates the fields named in update_mask (or every field set in `tenant`
-   * when the mask is empty); id and currency_code cannot change. When
-   * tenant.etag is set, the update only applies if it still matches;
-   * otherwise ABORTED.
-   */
+  /** Updates the caller's tenant. */
   updateTenant(
     request: DeepPartial<UpdateTenantRequest>,
     options?: CallOptions & CallOptionsExt,

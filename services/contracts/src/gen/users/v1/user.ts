@@ -6,109 +6,65 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Role, roleFromJSON, roleToJSON } from "../../common/v1/access";
 import { Timestamp } from "../../google/protobuf/timestamp";
 
 export const protobufPackage = "users.v1";
 
 export const protobufFileName = "users/v1/user.proto";
 
-/**
- * What a user may do within their tenant. Each role includes the rights of
- * the roles listed before it.
- */
-export enum Role {
-  /** ROLE_UNSPECIFIED - Not set; treated as AGENT on create. */
-  ROLE_UNSPECIFIED = 0,
-  /** ROLE_AGENT - Works leads: reads them, records activities, changes status of leads. */
-  ROLE_AGENT = 1,
-  /**
-   * ROLE_MANAGER - Also assigns leads, manages buyers and sales, and sees analytics and the
-   * whole team's performance.
-   */
-  ROLE_MANAGER = 2,
-  /** ROLE_ADMIN - Also manages users, the tenant's settings and reads the audit log. */
-  ROLE_ADMIN = 3,
+/** Lifecycle of a user. */
+export enum UserStatus {
+  /** USER_STATUS_UNSPECIFIED - Never set. */
+  USER_STATUS_UNSPECIFIED = 0,
+  /** USER_STATUS_INVITED - Invited; becomes ACTIVE when the user sets a password. */
+  USER_STATUS_INVITED = 1,
+  /** USER_STATUS_ACTIVE - May sign in. */
+  USER_STATUS_ACTIVE = 2,
+  /** USER_STATUS_SUSPENDED - Temporarily barred from signing in; existing sessions are revoked. */
+  USER_STATUS_SUSPENDED = 3,
+  /** USER_STATUS_DELETED - Removed; kept for history (leads and audit refer to it). */
+  USER_STATUS_DELETED = 4,
   UNRECOGNIZED = -1,
 }
 
-export function roleFromJSON(object: any): Role {
+export function userStatusFromJSON(object: any): UserStatus {
   switch (object) {
     case 0:
-    case "ROLE_UNSPECIFIED":
-      return Role.ROLE_UNSPECIFIED;
+    case "USER_STATUS_UNSPECIFIED":
+      return UserStatus.USER_STATUS_UNSPECIFIED;
     case 1:
-    case "ROLE_AGENT":
-      return Role.ROLE_AGENT;
+    case "USER_STATUS_INVITED":
+      return UserStatus.USER_STATUS_INVITED;
     case 2:
-    case "ROLE_MANAGER":
-      return Role.ROLE_MANAGER;
+    case "USER_STATUS_ACTIVE":
+      return UserStatus.USER_STATUS_ACTIVE;
     case 3:
-    case "ROLE_ADMIN":
-      return Role.ROLE_ADMIN;
+    case "USER_STATUS_SUSPENDED":
+      return UserStatus.USER_STATUS_SUSPENDED;
+    case 4:
+    case "USER_STATUS_DELETED":
+      return UserStatus.USER_STATUS_DELETED;
     case -1:
     case "UNRECOGNIZED":
     default:
-      return Role.UNRECOGNIZED;
+      return UserStatus.UNRECOGNIZED;
   }
 }
 
-export function roleToJSON(object: Role): string {
+export function userStatusToJSON(object: UserStatus): string {
   switch (object) {
-    case Role.ROLE_UNSPECIFIED:
-      return "ROLE_UNSPECIFIED";
-    case Role.ROLE_AGENT:
-      return "ROLE_AGENT";
-    case Role.ROLE_MANAGER:
-      return "ROLE_MANAGER";
-    case Role.ROLE_ADMIN:
-      return "ROLE_ADMIN";
-    case Role.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
-/** Whether a user may sign in. */
-export enum UserState {
-  /** USER_STATE_UNSPECIFIED - Not set; treated as ACTIVE on create. */
-  USER_STATE_UNSPECIFIED = 0,
-  /** USER_STATE_ACTIVE - May sign in. */
-  USER_STATE_ACTIVE = 1,
-  /**
-   * USER_STATE_DISABLED - May not sign in; existing sessions are ended. The user stays visible
-   * (e.g. as the assignee of leads).
-   */
-  USER_STATE_DISABLED = 2,
-  UNRECOGNIZED = -1,
-}
-
-export function userStateFromJSON(object: any): UserState {
-  switch (object) {
-    case 0:
-    case "USER_STATE_UNSPECIFIED":
-      return UserState.USER_STATE_UNSPECIFIED;
-    case 1:
-    case "USER_STATE_ACTIVE":
-      return UserState.USER_STATE_ACTIVE;
-    case 2:
-    case "USER_STATE_DISABLED":
-      return UserState.USER_STATE_DISABLED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return UserState.UNRECOGNIZED;
-  }
-}
-
-export function userStateToJSON(object: UserState): string {
-  switch (object) {
-    case UserState.USER_STATE_UNSPECIFIED:
-      return "USER_STATE_UNSPECIFIED";
-    case UserState.USER_STATE_ACTIVE:
-      return "USER_STATE_ACTIVE";
-    case UserState.USER_STATE_DISABLED:
-      return "USER_STATE_DISABLED";
-    case UserState.UNRECOGNIZED:
+    case UserStatus.USER_STATUS_UNSPECIFIED:
+      return "USER_STATUS_UNSPECIFIED";
+    case UserStatus.USER_STATUS_INVITED:
+      return "USER_STATUS_INVITED";
+    case UserStatus.USER_STATUS_ACTIVE:
+      return "USER_STATUS_ACTIVE";
+    case UserStatus.USER_STATUS_SUSPENDED:
+      return "USER_STATUS_SUSPENDED";
+    case UserStatus.USER_STATUS_DELETED:
+      return "USER_STATUS_DELETED";
+    case UserStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -116,8 +72,7 @@ export function userStateToJSON(object: UserState): string {
 
 /**
  * A person who signs in to a tenant and works its leads. Users only ever see
- * their own tenant. Sign-in credentials (password, sessions) live in the auth
- * service; the users service keeps them in sync.
+ * their own tenant. Passwords and sessions live in the auth service.
  */
 export interface User {
   /** Server-assigned id; the `sub` claim of the user's access tokens. */
@@ -125,20 +80,33 @@ export interface User {
   /** Tenant the user belongs to; taken from the caller, never from the body. */
   tenantId: string;
   /**
-   * Email address (RFC 5322 addr-spec, at most 254 characters), used to sign
-   * in and to send email notifications. Unique within the tenant, including
-   * soft-deleted users, compared case-insensitively.
+   * Email address (at most 254 characters), used to sign in. Unique within
+   * the tenant, compared case-insensitively. Set at creation only.
    */
   email: string;
   /** Name shown in the UI, 1-100 characters. */
   displayName: string;
-  /** What the user may do. Only admins may change it. */
-  role: Role;
   /**
-   * Whether the user may sign in. Only admins may change it; disabling a user
-   * ends all their sessions.
+   * What the user may do; at least one of ROLE_AGENT, ROLE_MANAGER,
+   * ROLE_ADMIN. Changed with ChangeUserRoles by admins only.
    */
-  state: UserState;
+  roles: Role[];
+  /**
+   * Lifecycle state; changed by InviteUser, SuspendUser, ReactivateUser and
+   * DeleteUser, never by UpdateUser.
+   */
+  status: UserStatus;
+  /** Department the user works in; empty when none. Admins only. */
+  departmentId: string;
+  /**
+   * The user's manager (a user id of the same tenant); empty for the top of
+   * the hierarchy. Admins only. Analytics rolls KPIs up along this chain.
+   */
+  managerId: string;
+  /** Job title, at most 100 characters. */
+  title: string;
+  /** Phone number in E.164 format, e.g. "+14155550123". */
+  phone: string;
   /** When the user was created. */
   createTime:
     | Date
@@ -147,13 +115,13 @@ export interface User {
   updateTime:
     | Date
     | undefined;
-  /** When the user was soft-deleted; unset for live users. */
+  /** When the user was deleted; unset otherwise. */
   deleteTime:
     | Date
     | undefined;
   /**
-   * Opaque version tag; send it back with UpdateUser/DeleteUser to avoid
-   * overwriting someone else's change.
+   * Opaque version tag; send it back with UpdateUser to avoid overwriting
+   * someone else's change.
    */
   etag: string;
 }
@@ -164,8 +132,12 @@ function createBaseUser(): User {
     tenantId: "",
     email: "",
     displayName: "",
-    role: 0,
-    state: 0,
+    roles: [],
+    status: 0,
+    departmentId: "",
+    managerId: "",
+    title: "",
+    phone: "",
     createTime: undefined,
     updateTime: undefined,
     deleteTime: undefined,
@@ -187,11 +159,23 @@ export const User: MessageFns<User> = {
     if (message.displayName !== "") {
       writer.uint32(34).string(message.displayName);
     }
-    if (message.role !== 0) {
-      writer.uint32(40).int32(message.role);
+    for (const v of message.roles) {
+      writer.uint32(40).int32(v!);
     }
-    if (message.state !== 0) {
-      writer.uint32(48).int32(message.state);
+    if (message.status !== 0) {
+      writer.uint32(48).int32(message.status);
+    }
+    if (message.departmentId !== "") {
+      writer.uint32(58).string(message.departmentId);
+    }
+    if (message.managerId !== "") {
+      writer.uint32(66).string(message.managerId);
+    }
+    if (message.title !== "") {
+      writer.uint32(74).string(message.title);
+    }
+    if (message.phone !== "") {
+      writer.uint32(82).string(message.phone);
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
@@ -254,19 +238,61 @@ export const User: MessageFns<User> = {
             continue;
           }
           case 5: {
-            if (tag !== 40) {
-              break;
+            if (tag === 40) {
+              message.roles.push(reader.int32() as any);
+
+              continue;
             }
 
-            message.role = reader.int32() as any;
-            continue;
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
           }
           case 6: {
             if (tag !== 48) {
               break;
             }
 
-            message.state = reader.int32() as any;
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.departmentId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.managerId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.title = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.phone = reader.string();
             continue;
           }
           case 20: {
@@ -327,8 +353,20 @@ export const User: MessageFns<User> = {
         : isSet(object.display_name)
         ? globalThis.String(object.display_name)
         : "",
-      role: isSet(object.role) ? roleFromJSON(object.role) : 0,
-      state: isSet(object.state) ? userStateFromJSON(object.state) : 0,
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => roleFromJSON(e)) : [],
+      status: isSet(object.status) ? userStatusFromJSON(object.status) : 0,
+      departmentId: isSet(object.departmentId)
+        ? globalThis.String(object.departmentId)
+        : isSet(object.department_id)
+        ? globalThis.String(object.department_id)
+        : "",
+      managerId: isSet(object.managerId)
+        ? globalThis.String(object.managerId)
+        : isSet(object.manager_id)
+        ? globalThis.String(object.manager_id)
+        : "",
+      title: isSet(object.title) ? globalThis.String(object.title) : "",
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : "",
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -362,11 +400,23 @@ export const User: MessageFns<User> = {
     if (message.displayName !== "") {
       obj.displayName = message.displayName;
     }
-    if (message.role !== 0) {
-      obj.role = roleToJSON(message.role);
+    if (message.roles?.length) {
+      obj.roles = message.roles.map((e) => roleToJSON(e));
     }
-    if (message.state !== 0) {
-      obj.state = userStateToJSON(message.state);
+    if (message.status !== 0) {
+      obj.status = userStatusToJSON(message.status);
+    }
+    if (message.departmentId !== "") {
+      obj.departmentId = message.departmentId;
+    }
+    if (message.managerId !== "") {
+      obj.managerId = message.managerId;
+    }
+    if (message.title !== "") {
+      obj.title = message.title;
+    }
+    if (message.phone !== "") {
+      obj.phone = message.phone;
     }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
@@ -392,8 +442,12 @@ export const User: MessageFns<User> = {
     message.tenantId = object.tenantId ?? "";
     message.email = object.email ?? "";
     message.displayName = object.displayName ?? "";
-    message.role = object.role ?? 0;
-    message.state = object.state ?? 0;
+    message.roles = object.roles?.map((e) => e) || [];
+    message.status = object.status ?? 0;
+    message.departmentId = object.departmentId ?? "";
+    message.managerId = object.managerId ?? "";
+    message.title = object.title ?? "";
+    message.phone = object.phone ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.deleteTime = object.deleteTime ?? undefined;

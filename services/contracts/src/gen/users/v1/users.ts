@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { Role, roleFromJSON, roleToJSON } from "../../common/v1/access";
 import { FieldMask } from "../../google/protobuf/field_mask";
 import { User } from "./user";
 
@@ -16,7 +17,7 @@ export const protobufFileName = "users/v1/users.proto";
 
 /** Request of GetUser. */
 export interface GetUserRequest {
-  /** Id of the user, or "me" for the caller. */
+  /** Id of the user, or "me". */
   id: string;
 }
 
@@ -28,28 +29,20 @@ export interface GetUserResponse {
 
 /** Request of ListUsers. */
 export interface ListUsersRequest {
-  /**
-   * Maximum number of users to return; default 50, values above 1000 are
-   * treated as 1000.
-   */
+  /** Maximum number of users to return; default 50, at most 1000. */
   pageSize: number;
   /** next_page_token of a previous call with the same filter and order_by. */
   pageToken: string;
   /**
-   * AIP-160 filter. Fields: role, state, email, display_name, create_time.
-   * Operators: = != < <= > >=, and `:` for a case-insensitive prefix match on
-   * email and display_name; terms joined by AND; alternatives of one field in
-   * parentheses with OR. Example: `(role = AGENT OR role = MANAGER) AND
-   * state = ACTIVE`.
+   * AIP-160 filter. Fields: status, department_id, manager_id, email,
+   * create_time. Example: `status = ACTIVE AND manager_id = "u1"`.
    */
   filter: string;
   /**
-   * One of display_name, email, create_time, optionally followed by " desc".
+   * One of create_time, display_name, optionally followed by " desc".
    * Default "display_name".
    */
   orderBy: string;
-  /** Also return soft-deleted users. */
-  showDeleted: boolean;
 }
 
 /** Response of ListUsers. */
@@ -60,44 +53,53 @@ export interface ListUsersResponse {
   nextPageToken: string;
 }
 
+/** Request of InviteUser. */
+export interface InviteUserRequest {
+  /** Email of the invitee; must not be taken in the tenant. */
+  email: string;
+  /** Name shown in the UI. */
+  displayName: string;
+  /** Roles of the new user; at least one. Managers may only grant ROLE_AGENT. */
+  roles: Role[];
+  /** Department of the new user. */
+  departmentId: string;
+  /** Manager of the new user; defaults to the inviting manager. */
+  managerId: string;
+}
+
+/** Response of InviteUser. */
+export interface InviteUserResponse {
+  /** The invited user (status INVITED). */
+  user: User | undefined;
+}
+
 /** Request of CreateUser. */
 export interface CreateUserRequest {
-  /** The user to create. id, tenant_id, etag and times are ignored. */
-  user:
-    | User
-    | undefined;
-  /**
-   * The initial password, 12-128 characters; the user must change it at
-   * first sign-in. Sent in the body (never in the URL) and never stored by
-   * the users service.
-   */
-  initialPassword: string;
-  /**
-   * Optional idempotency key (AIP-155), e.g. a UUID chosen by the client.
-   * Retrying a create with the same request_id within 24 hours returns the
-   * user created by the first attempt instead of creating a duplicate.
-   */
-  requestId: string;
+  /** Tenant of the new user. */
+  tenantId: string;
+  /** Email of the new user. */
+  email: string;
+  /** Name shown in the UI. */
+  displayName: string;
+  /** Roles of the new user. */
+  roles: Role[];
 }
 
 /** Response of CreateUser. */
 export interface CreateUserResponse {
-  /** The created user. */
+  /** The created user (status ACTIVE). */
   user: User | undefined;
 }
 
 /** Request of UpdateUser. */
 export interface UpdateUserRequest {
-  /**
-   * The user with its id (or "me") and the new field values; user.etag, when
-   * set, must match the stored etag.
-   */
+  /** The user with its id and the new values; user.etag, when set, must match. */
   user:
     | User
     | undefined;
   /**
-   * Fields of `user` to update, e.g. "display_name,role". Empty means every
-   * field set to a non-default value in `user`.
+   * Fields to update: display_name, title, phone, department_id, manager_id.
+   * Empty means every one of them set to a non-default value in `user`.
    */
   updateMask: string[] | undefined;
 }
@@ -108,44 +110,82 @@ export interface UpdateUserResponse {
   user: User | undefined;
 }
 
+/** Request of ChangeUserRoles. */
+export interface ChangeUserRolesRequest {
+  /** Id of the user. */
+  id: string;
+  /** The new roles; at least one of ROLE_AGENT, ROLE_MANAGER, ROLE_ADMIN. */
+  roles: Role[];
+}
+
+/** Response of ChangeUserRoles. */
+export interface ChangeUserRolesResponse {
+  /** The updated user. */
+  user: User | undefined;
+}
+
+/** Request of SuspendUser. */
+export interface SuspendUserRequest {
+  /** Id of the user. */
+  id: string;
+}
+
+/** Response of SuspendUser. */
+export interface SuspendUserResponse {
+  /** The suspended user. */
+  user: User | undefined;
+}
+
+/** Request of ReactivateUser. */
+export interface ReactivateUserRequest {
+  /** Id of the user. */
+  id: string;
+}
+
+/** Response of ReactivateUser. */
+export interface ReactivateUserResponse {
+  /** The reactivated user. */
+  user: User | undefined;
+}
+
 /** Request of DeleteUser. */
 export interface DeleteUserRequest {
   /** Id of the user. */
   id: string;
-  /** When set, the delete only applies if it matches the stored etag. */
-  etag: string;
 }
 
 /** Response of DeleteUser. */
 export interface DeleteUserResponse {
-  /** The user, with delete_time set. */
+  /** The deleted user. */
   user: User | undefined;
 }
 
-/** Request of UndeleteUser. */
-export interface UndeleteUserRequest {
+/** Request of ActivateUser. */
+export interface ActivateUserRequest {
+  /** Tenant of the user. */
+  tenantId: string;
   /** Id of the user. */
   id: string;
 }
 
-/** Response of UndeleteUser. */
-export interface UndeleteUserResponse {
-  /** The restored user. */
+/** Response of ActivateUser. */
+export interface ActivateUserResponse {
+  /** The user, now ACTIVE. */
   user: User | undefined;
 }
 
-/** Request of BatchGetUsers. */
-export interface BatchGetUsersRequest {
-  /** Tenant whose users are fetched. */
+/** Request of LookupUser. */
+export interface LookupUserRequest {
+  /** Tenant to search. */
   tenantId: string;
-  /** Ids of the users, at most 1000. */
-  ids: string[];
+  /** Email, compared case-insensitively. */
+  email: string;
 }
 
-/** Response of BatchGetUsers. */
-export interface BatchGetUsersResponse {
-  /** The users found, in request order. */
-  users: User[];
+/** Response of LookupUser. */
+export interface LookupUserResponse {
+  /** The user. */
+  user: User | undefined;
 }
 
 function createBaseGetUserRequest(): GetUserRequest {
@@ -283,7 +323,7 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
 };
 
 function createBaseListUsersRequest(): ListUsersRequest {
-  return { pageSize: 0, pageToken: "", filter: "", orderBy: "", showDeleted: false };
+  return { pageSize: 0, pageToken: "", filter: "", orderBy: "" };
 }
 
 export const ListUsersRequest: MessageFns<ListUsersRequest> = {
@@ -299,9 +339,6 @@ export const ListUsersRequest: MessageFns<ListUsersRequest> = {
     }
     if (message.orderBy !== "") {
       writer.uint32(34).string(message.orderBy);
-    }
-    if (message.showDeleted !== false) {
-      writer.uint32(40).bool(message.showDeleted);
     }
     return writer;
   },
@@ -351,14 +388,6 @@ export const ListUsersRequest: MessageFns<ListUsersRequest> = {
             message.orderBy = reader.string();
             continue;
           }
-          case 5: {
-            if (tag !== 40) {
-              break;
-            }
-
-            message.showDeleted = reader.bool();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -389,11 +418,6 @@ export const ListUsersRequest: MessageFns<ListUsersRequest> = {
         : isSet(object.order_by)
         ? globalThis.String(object.order_by)
         : "",
-      showDeleted: isSet(object.showDeleted)
-        ? globalThis.Boolean(object.showDeleted)
-        : isSet(object.show_deleted)
-        ? globalThis.Boolean(object.show_deleted)
-        : false,
     };
   },
 
@@ -411,9 +435,6 @@ export const ListUsersRequest: MessageFns<ListUsersRequest> = {
     if (message.orderBy !== "") {
       obj.orderBy = message.orderBy;
     }
-    if (message.showDeleted !== false) {
-      obj.showDeleted = message.showDeleted;
-    }
     return obj;
   },
 
@@ -426,7 +447,6 @@ export const ListUsersRequest: MessageFns<ListUsersRequest> = {
     message.pageToken = object.pageToken ?? "";
     message.filter = object.filter ?? "";
     message.orderBy = object.orderBy ?? "";
-    message.showDeleted = object.showDeleted ?? false;
     return message;
   },
 };
@@ -520,20 +540,245 @@ export const ListUsersResponse: MessageFns<ListUsersResponse> = {
   },
 };
 
+function createBaseInviteUserRequest(): InviteUserRequest {
+  return { email: "", displayName: "", roles: [], departmentId: "", managerId: "" };
+}
+
+export const InviteUserRequest: MessageFns<InviteUserRequest> = {
+  encode(message: InviteUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.email !== "") {
+      writer.uint32(10).string(message.email);
+    }
+    if (message.displayName !== "") {
+      writer.uint32(18).string(message.displayName);
+    }
+    for (const v of message.roles) {
+      writer.uint32(24).int32(v!);
+    }
+    if (message.departmentId !== "") {
+      writer.uint32(34).string(message.departmentId);
+    }
+    if (message.managerId !== "") {
+      writer.uint32(42).string(message.managerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InviteUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInviteUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.displayName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.roles.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.departmentId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.managerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InviteUserRequest {
+    return {
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
+        : "",
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => roleFromJSON(e)) : [],
+      departmentId: isSet(object.departmentId)
+        ? globalThis.String(object.departmentId)
+        : isSet(object.department_id)
+        ? globalThis.String(object.department_id)
+        : "",
+      managerId: isSet(object.managerId)
+        ? globalThis.String(object.managerId)
+        : isSet(object.manager_id)
+        ? globalThis.String(object.manager_id)
+        : "",
+    };
+  },
+
+  toJSON(message: InviteUserRequest): unknown {
+    const obj: any = {};
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles.map((e) => roleToJSON(e));
+    }
+    if (message.departmentId !== "") {
+      obj.departmentId = message.departmentId;
+    }
+    if (message.managerId !== "") {
+      obj.managerId = message.managerId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InviteUserRequest>): InviteUserRequest {
+    return InviteUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InviteUserRequest>): InviteUserRequest {
+    const message = createBaseInviteUserRequest();
+    message.email = object.email ?? "";
+    message.displayName = object.displayName ?? "";
+    message.roles = object.roles?.map((e) => e) || [];
+    message.departmentId = object.departmentId ?? "";
+    message.managerId = object.managerId ?? "";
+    return message;
+  },
+};
+
+function createBaseInviteUserResponse(): InviteUserResponse {
+  return { user: undefined };
+}
+
+export const InviteUserResponse: MessageFns<InviteUserResponse> = {
+  encode(message: InviteUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): InviteUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseInviteUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): InviteUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: InviteUserResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<InviteUserResponse>): InviteUserResponse {
+    return InviteUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<InviteUserResponse>): InviteUserResponse {
+    const message = createBaseInviteUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
 function createBaseCreateUserRequest(): CreateUserRequest {
-  return { user: undefined, initialPassword: "", requestId: "" };
+  return { tenantId: "", email: "", displayName: "", roles: [] };
 }
 
 export const CreateUserRequest: MessageFns<CreateUserRequest> = {
   encode(message: CreateUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.user !== undefined) {
-      User.encode(message.user, writer.uint32(10).fork()).join();
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
     }
-    if (message.initialPassword !== "") {
-      writer.uint32(18).string(message.initialPassword);
+    if (message.email !== "") {
+      writer.uint32(18).string(message.email);
     }
-    if (message.requestId !== "") {
-      writer.uint32(26).string(message.requestId);
+    if (message.displayName !== "") {
+      writer.uint32(26).string(message.displayName);
+    }
+    for (const v of message.roles) {
+      writer.uint32(32).int32(v!);
     }
     return writer;
   },
@@ -556,7 +801,7 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
               break;
             }
 
-            message.user = User.decode(reader, reader.uint32());
+            message.tenantId = reader.string();
             continue;
           }
           case 2: {
@@ -564,7 +809,7 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
               break;
             }
 
-            message.initialPassword = reader.string();
+            message.email = reader.string();
             continue;
           }
           case 3: {
@@ -572,8 +817,26 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
               break;
             }
 
-            message.requestId = reader.string();
+            message.displayName = reader.string();
             continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.roles.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
           }
         }
         if ((tag & 7) === 4 || tag === 0) {
@@ -589,30 +852,34 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
 
   fromJSON(object: any): CreateUserRequest {
     return {
-      user: isSet(object.user) ? User.fromJSON(object.user) : undefined,
-      initialPassword: isSet(object.initialPassword)
-        ? globalThis.String(object.initialPassword)
-        : isSet(object.initial_password)
-        ? globalThis.String(object.initial_password)
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
         : "",
-      requestId: isSet(object.requestId)
-        ? globalThis.String(object.requestId)
-        : isSet(object.request_id)
-        ? globalThis.String(object.request_id)
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
         : "",
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => roleFromJSON(e)) : [],
     };
   },
 
   toJSON(message: CreateUserRequest): unknown {
     const obj: any = {};
-    if (message.user !== undefined) {
-      obj.user = User.toJSON(message.user);
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
     }
-    if (message.initialPassword !== "") {
-      obj.initialPassword = message.initialPassword;
+    if (message.email !== "") {
+      obj.email = message.email;
     }
-    if (message.requestId !== "") {
-      obj.requestId = message.requestId;
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles.map((e) => roleToJSON(e));
     }
     return obj;
   },
@@ -622,9 +889,10 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
   },
   fromPartial(object: DeepPartial<CreateUserRequest>): CreateUserRequest {
     const message = createBaseCreateUserRequest();
-    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
-    message.initialPassword = object.initialPassword ?? "";
-    message.requestId = object.requestId ?? "";
+    message.tenantId = object.tenantId ?? "";
+    message.email = object.email ?? "";
+    message.displayName = object.displayName ?? "";
+    message.roles = object.roles?.map((e) => e) || [];
     return message;
   },
 };
@@ -852,17 +1120,444 @@ export const UpdateUserResponse: MessageFns<UpdateUserResponse> = {
   },
 };
 
+function createBaseChangeUserRolesRequest(): ChangeUserRolesRequest {
+  return { id: "", roles: [] };
+}
+
+export const ChangeUserRolesRequest: MessageFns<ChangeUserRolesRequest> = {
+  encode(message: ChangeUserRolesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    for (const v of message.roles) {
+      writer.uint32(16).int32(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeUserRolesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeUserRolesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.roles.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.roles.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChangeUserRolesRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => roleFromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ChangeUserRolesRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles.map((e) => roleToJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChangeUserRolesRequest>): ChangeUserRolesRequest {
+    return ChangeUserRolesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangeUserRolesRequest>): ChangeUserRolesRequest {
+    const message = createBaseChangeUserRolesRequest();
+    message.id = object.id ?? "";
+    message.roles = object.roles?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseChangeUserRolesResponse(): ChangeUserRolesResponse {
+  return { user: undefined };
+}
+
+export const ChangeUserRolesResponse: MessageFns<ChangeUserRolesResponse> = {
+  encode(message: ChangeUserRolesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ChangeUserRolesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseChangeUserRolesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ChangeUserRolesResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: ChangeUserRolesResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ChangeUserRolesResponse>): ChangeUserRolesResponse {
+    return ChangeUserRolesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ChangeUserRolesResponse>): ChangeUserRolesResponse {
+    const message = createBaseChangeUserRolesResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseSuspendUserRequest(): SuspendUserRequest {
+  return { id: "" };
+}
+
+export const SuspendUserRequest: MessageFns<SuspendUserRequest> = {
+  encode(message: SuspendUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendUserRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: SuspendUserRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SuspendUserRequest>): SuspendUserRequest {
+    return SuspendUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SuspendUserRequest>): SuspendUserRequest {
+    const message = createBaseSuspendUserRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseSuspendUserResponse(): SuspendUserResponse {
+  return { user: undefined };
+}
+
+export const SuspendUserResponse: MessageFns<SuspendUserResponse> = {
+  encode(message: SuspendUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SuspendUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSuspendUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SuspendUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: SuspendUserResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SuspendUserResponse>): SuspendUserResponse {
+    return SuspendUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SuspendUserResponse>): SuspendUserResponse {
+    const message = createBaseSuspendUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
+function createBaseReactivateUserRequest(): ReactivateUserRequest {
+  return { id: "" };
+}
+
+export const ReactivateUserRequest: MessageFns<ReactivateUserRequest> = {
+  encode(message: ReactivateUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReactivateUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReactivateUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReactivateUserRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: ReactivateUserRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReactivateUserRequest>): ReactivateUserRequest {
+    return ReactivateUserRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReactivateUserRequest>): ReactivateUserRequest {
+    const message = createBaseReactivateUserRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseReactivateUserResponse(): ReactivateUserResponse {
+  return { user: undefined };
+}
+
+export const ReactivateUserResponse: MessageFns<ReactivateUserResponse> = {
+  encode(message: ReactivateUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReactivateUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReactivateUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.user = User.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReactivateUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
+  },
+
+  toJSON(message: ReactivateUserResponse): unknown {
+    const obj: any = {};
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReactivateUserResponse>): ReactivateUserResponse {
+    return ReactivateUserResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReactivateUserResponse>): ReactivateUserResponse {
+    const message = createBaseReactivateUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
+    return message;
+  },
+};
+
 function createBaseDeleteUserRequest(): DeleteUserRequest {
-  return { id: "", etag: "" };
+  return { id: "" };
 }
 
 export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
   encode(message: DeleteUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
-    }
-    if (message.etag !== "") {
-      writer.uint32(18).string(message.etag);
     }
     return writer;
   },
@@ -888,14 +1583,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
             message.id = reader.string();
             continue;
           }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.etag = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -909,19 +1596,13 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
   },
 
   fromJSON(object: any): DeleteUserRequest {
-    return {
-      id: isSet(object.id) ? globalThis.String(object.id) : "",
-      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
-    };
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
   },
 
   toJSON(message: DeleteUserRequest): unknown {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
-    }
-    if (message.etag !== "") {
-      obj.etag = message.etag;
     }
     return obj;
   },
@@ -932,7 +1613,6 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
   fromPartial(object: DeepPartial<DeleteUserRequest>): DeleteUserRequest {
     const message = createBaseDeleteUserRequest();
     message.id = object.id ?? "";
-    message.etag = object.etag ?? "";
     return message;
   },
 };
@@ -1004,19 +1684,22 @@ export const DeleteUserResponse: MessageFns<DeleteUserResponse> = {
   },
 };
 
-function createBaseUndeleteUserRequest(): UndeleteUserRequest {
-  return { id: "" };
+function createBaseActivateUserRequest(): ActivateUserRequest {
+  return { tenantId: "", id: "" };
 }
 
-export const UndeleteUserRequest: MessageFns<UndeleteUserRequest> = {
-  encode(message: UndeleteUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ActivateUserRequest: MessageFns<ActivateUserRequest> = {
+  encode(message: ActivateUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
     if (message.id !== "") {
-      writer.uint32(10).string(message.id);
+      writer.uint32(18).string(message.id);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): UndeleteUserRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): ActivateUserRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1025,12 +1708,20 @@ export const UndeleteUserRequest: MessageFns<UndeleteUserRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUndeleteUserRequest();
+      const message = createBaseActivateUserRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
             if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
               break;
             }
 
@@ -1049,41 +1740,52 @@ export const UndeleteUserRequest: MessageFns<UndeleteUserRequest> = {
     }
   },
 
-  fromJSON(object: any): UndeleteUserRequest {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  fromJSON(object: any): ActivateUserRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
   },
 
-  toJSON(message: UndeleteUserRequest): unknown {
+  toJSON(message: ActivateUserRequest): unknown {
     const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
     if (message.id !== "") {
       obj.id = message.id;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<UndeleteUserRequest>): UndeleteUserRequest {
-    return UndeleteUserRequest.fromPartial(base ?? {});
+  create(base?: DeepPartial<ActivateUserRequest>): ActivateUserRequest {
+    return ActivateUserRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<UndeleteUserRequest>): UndeleteUserRequest {
-    const message = createBaseUndeleteUserRequest();
+  fromPartial(object: DeepPartial<ActivateUserRequest>): ActivateUserRequest {
+    const message = createBaseActivateUserRequest();
+    message.tenantId = object.tenantId ?? "";
     message.id = object.id ?? "";
     return message;
   },
 };
 
-function createBaseUndeleteUserResponse(): UndeleteUserResponse {
+function createBaseActivateUserResponse(): ActivateUserResponse {
   return { user: undefined };
 }
 
-export const UndeleteUserResponse: MessageFns<UndeleteUserResponse> = {
-  encode(message: UndeleteUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const ActivateUserResponse: MessageFns<ActivateUserResponse> = {
+  encode(message: ActivateUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.user !== undefined) {
       User.encode(message.user, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): UndeleteUserResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): ActivateUserResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1092,7 +1794,7 @@ export const UndeleteUserResponse: MessageFns<UndeleteUserResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUndeleteUserResponse();
+      const message = createBaseActivateUserResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1116,11 +1818,11 @@ export const UndeleteUserResponse: MessageFns<UndeleteUserResponse> = {
     }
   },
 
-  fromJSON(object: any): UndeleteUserResponse {
+  fromJSON(object: any): ActivateUserResponse {
     return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
   },
 
-  toJSON(message: UndeleteUserResponse): unknown {
+  toJSON(message: ActivateUserResponse): unknown {
     const obj: any = {};
     if (message.user !== undefined) {
       obj.user = User.toJSON(message.user);
@@ -1128,32 +1830,32 @@ export const UndeleteUserResponse: MessageFns<UndeleteUserResponse> = {
     return obj;
   },
 
-  create(base?: DeepPartial<UndeleteUserResponse>): UndeleteUserResponse {
-    return UndeleteUserResponse.fromPartial(base ?? {});
+  create(base?: DeepPartial<ActivateUserResponse>): ActivateUserResponse {
+    return ActivateUserResponse.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<UndeleteUserResponse>): UndeleteUserResponse {
-    const message = createBaseUndeleteUserResponse();
+  fromPartial(object: DeepPartial<ActivateUserResponse>): ActivateUserResponse {
+    const message = createBaseActivateUserResponse();
     message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
     return message;
   },
 };
 
-function createBaseBatchGetUsersRequest(): BatchGetUsersRequest {
-  return { tenantId: "", ids: [] };
+function createBaseLookupUserRequest(): LookupUserRequest {
+  return { tenantId: "", email: "" };
 }
 
-export const BatchGetUsersRequest: MessageFns<BatchGetUsersRequest> = {
-  encode(message: BatchGetUsersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const LookupUserRequest: MessageFns<LookupUserRequest> = {
+  encode(message: LookupUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.tenantId !== "") {
       writer.uint32(10).string(message.tenantId);
     }
-    for (const v of message.ids) {
-      writer.uint32(18).string(v!);
+    if (message.email !== "") {
+      writer.uint32(18).string(message.email);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): BatchGetUsersRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupUserRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1162,7 +1864,7 @@ export const BatchGetUsersRequest: MessageFns<BatchGetUsersRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseBatchGetUsersRequest();
+      const message = createBaseLookupUserRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1179,7 +1881,7 @@ export const BatchGetUsersRequest: MessageFns<BatchGetUsersRequest> = {
               break;
             }
 
-            message.ids.push(reader.string());
+            message.email = reader.string();
             continue;
           }
         }
@@ -1194,52 +1896,52 @@ export const BatchGetUsersRequest: MessageFns<BatchGetUsersRequest> = {
     }
   },
 
-  fromJSON(object: any): BatchGetUsersRequest {
+  fromJSON(object: any): LookupUserRequest {
     return {
       tenantId: isSet(object.tenantId)
         ? globalThis.String(object.tenantId)
         : isSet(object.tenant_id)
         ? globalThis.String(object.tenant_id)
         : "",
-      ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [],
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
     };
   },
 
-  toJSON(message: BatchGetUsersRequest): unknown {
+  toJSON(message: LookupUserRequest): unknown {
     const obj: any = {};
     if (message.tenantId !== "") {
       obj.tenantId = message.tenantId;
     }
-    if (message.ids?.length) {
-      obj.ids = message.ids;
+    if (message.email !== "") {
+      obj.email = message.email;
     }
     return obj;
   },
 
-  create(base?: DeepPartial<BatchGetUsersRequest>): BatchGetUsersRequest {
-    return BatchGetUsersRequest.fromPartial(base ?? {});
+  create(base?: DeepPartial<LookupUserRequest>): LookupUserRequest {
+    return LookupUserRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<BatchGetUsersRequest>): BatchGetUsersRequest {
-    const message = createBaseBatchGetUsersRequest();
+  fromPartial(object: DeepPartial<LookupUserRequest>): LookupUserRequest {
+    const message = createBaseLookupUserRequest();
     message.tenantId = object.tenantId ?? "";
-    message.ids = object.ids?.map((e) => e) || [];
+    message.email = object.email ?? "";
     return message;
   },
 };
 
-function createBaseBatchGetUsersResponse(): BatchGetUsersResponse {
-  return { users: [] };
+function createBaseLookupUserResponse(): LookupUserResponse {
+  return { user: undefined };
 }
 
-export const BatchGetUsersResponse: MessageFns<BatchGetUsersResponse> = {
-  encode(message: BatchGetUsersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.users) {
-      User.encode(v!, writer.uint32(10).fork()).join();
+export const LookupUserResponse: MessageFns<LookupUserResponse> = {
+  encode(message: LookupUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.user !== undefined) {
+      User.encode(message.user, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): BatchGetUsersResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): LookupUserResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1248,7 +1950,7 @@ export const BatchGetUsersResponse: MessageFns<BatchGetUsersResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseBatchGetUsersResponse();
+      const message = createBaseLookupUserResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1257,7 +1959,7 @@ export const BatchGetUsersResponse: MessageFns<BatchGetUsersResponse> = {
               break;
             }
 
-            message.users.push(User.decode(reader, reader.uint32()));
+            message.user = User.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1272,44 +1974,38 @@ export const BatchGetUsersResponse: MessageFns<BatchGetUsersResponse> = {
     }
   },
 
-  fromJSON(object: any): BatchGetUsersResponse {
-    return { users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => User.fromJSON(e)) : [] };
+  fromJSON(object: any): LookupUserResponse {
+    return { user: isSet(object.user) ? User.fromJSON(object.user) : undefined };
   },
 
-  toJSON(message: BatchGetUsersResponse): unknown {
+  toJSON(message: LookupUserResponse): unknown {
     const obj: any = {};
-    if (message.users?.length) {
-      obj.users = message.users.map((e) => User.toJSON(e));
+    if (message.user !== undefined) {
+      obj.user = User.toJSON(message.user);
     }
     return obj;
   },
 
-  create(base?: DeepPartial<BatchGetUsersResponse>): BatchGetUsersResponse {
-    return BatchGetUsersResponse.fromPartial(base ?? {});
+  create(base?: DeepPartial<LookupUserResponse>): LookupUserResponse {
+    return LookupUserResponse.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<BatchGetUsersResponse>): BatchGetUsersResponse {
-    const message = createBaseBatchGetUsersResponse();
-    message.users = object.users?.map((e) => User.fromPartial(e)) || [];
+  fromPartial(object: DeepPartial<LookupUserResponse>): LookupUserResponse {
+    const message = createBaseLookupUserResponse();
+    message.user = (object.user !== undefined && object.user !== null) ? User.fromPartial(object.user) : undefined;
     return message;
   },
 };
 
 /**
- * Manages the users of a tenant: who may sign in and with which role. Every
- * user of the tenant may read users; only admins may create, change, delete
- * or restore them, except that users may change their own display_name. The
- * users service keeps the sign-in credentials in the auth service in sync
- * (email, role, state); passwords are only ever handled by auth.
+ * The people of each tenant: profiles, roles, lifecycle and the manager
+ * hierarchy.
  */
 export type UserServiceDefinition = typeof UserServiceDefinition;
 export const UserServiceDefinition = {
   name: "UserService",
   fullName: "users.v1.UserService",
   methods: {
-    /**
-     * Returns one user, including a soft-deleted one (its delete_time is set).
-     * The id "me" addresses the caller, e.g. GET /api/v1/users/me.
-     */
+    /** Returns one user of the caller's tenant; id "me" is the caller. */
     getUser: {
       name: "GetUser",
       requestType: GetUserRequest as typeof GetUserRequest,
@@ -1319,6 +2015,7 @@ export const UserServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([7, 18, 3, 1, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               20,
@@ -1347,7 +2044,7 @@ export const UserServiceDefinition = {
         },
       },
     },
-    /** Lists the tenant's users with filtering, ordering and cursor pagination. */
+    /** Lists the users of the caller's tenant. */
     listUsers: {
       name: "ListUsers",
       requestType: ListUsersRequest as typeof ListUsersRequest,
@@ -1357,14 +2054,61 @@ export const UserServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
+          400802: [Buffer.from([7, 18, 3, 1, 2, 3, 32, 1]) as Buffer],
           578365826: [Buffer.from([15, 18, 13, 47, 97, 112, 105, 47, 118, 49, 47, 117, 115, 101, 114, 115]) as Buffer],
         },
       },
     },
     /**
-     * Creates a user with an initial password they must change at first
-     * sign-in. Admins only. ALREADY_EXISTS when the email is taken in the
-     * tenant (by a live or a soft-deleted user; restore the latter instead).
+     * Invites a user: creates them INVITED; they become ACTIVE when they set a
+     * password through the auth service's reset flow. Managers may invite
+     * agents only.
+     */
+    inviteUser: {
+      name: "InviteUser",
+      requestType: InviteUserRequest as typeof InviteUserRequest,
+      requestStream: false,
+      responseType: InviteUserResponse as typeof InviteUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              58,
+              105,
+              110,
+              118,
+              105,
+              116,
+              101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /**
+     * Internal: creates an ACTIVE user (the auth service registering a
+     * tenant's first admin).
      */
     createUser: {
       name: "CreateUser",
@@ -1372,21 +2116,11 @@ export const UserServiceDefinition = {
       requestStream: false,
       responseType: CreateUserResponse as typeof CreateUserResponse,
       responseStream: false,
-      options: {
-        _unknownFields: {
-          578365826: [
-            Buffer.from([18, 58, 1, 42, 34, 13, 47, 97, 112, 105, 47, 118, 49, 47, 117, 115, 101, 114, 115]) as Buffer,
-          ],
-        },
-      },
+      options: { _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
     /**
-     * Updates the fields named in update_mask (or every field set in `user`
-     * when the mask is empty). user.id may be "me". Admins may update email,
-     * display_name, role and state of anyone; other users only their own
-     * display_name. An admin cannot change their own role or state (so a tenant
-     * never loses its last admin by accident). When user.etag is set, the
-     * update only applies if it still matches; otherwise ABORTED.
+     * Updates profile fields. Users may update their own display_name, title
+     * and phone; admins any user's, plus department_id and manager_id.
      */
     updateUser: {
       name: "UpdateUser",
@@ -1396,6 +2130,7 @@ export const UserServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
+          400802: [Buffer.from([12, 18, 1, 3, 26, 7, 117, 115, 101, 114, 46, 105, 100]) as Buffer],
           578365826: [
             Buffer.from([
               31,
@@ -1436,10 +2171,165 @@ export const UserServiceDefinition = {
       },
     },
     /**
-     * Soft-deletes a user: they can no longer sign in, their sessions end, and
-     * they disappear from ListUsers (unless show_deleted); references to them
-     * (e.g. lead assignee_id) stay valid. Admins only; admins cannot delete
-     * themselves. Restore with UndeleteUser.
+     * Replaces the roles of a user; their sessions are revoked so new tokens
+     * carry the new roles.
+     */
+    changeUserRoles: {
+      name: "ChangeUserRoles",
+      requestType: ChangeUserRolesRequest as typeof ChangeUserRolesRequest,
+      requestStream: false,
+      responseType: ChangeUserRolesResponse as typeof ChangeUserRolesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              35,
+              58,
+              1,
+              42,
+              34,
+              30,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              99,
+              104,
+              97,
+              110,
+              103,
+              101,
+              82,
+              111,
+              108,
+              101,
+              115,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /** Suspends an ACTIVE user and revokes their sessions. */
+    suspendUser: {
+      name: "SuspendUser",
+      requestType: SuspendUserRequest as typeof SuspendUserRequest,
+      requestStream: false,
+      responseType: SuspendUserResponse as typeof SuspendUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              31,
+              58,
+              1,
+              42,
+              34,
+              26,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              115,
+              117,
+              115,
+              112,
+              101,
+              110,
+              100,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /** Lets a SUSPENDED user sign in again. */
+    reactivateUser: {
+      name: "ReactivateUser",
+      requestType: ReactivateUserRequest as typeof ReactivateUserRequest,
+      requestStream: false,
+      responseType: ReactivateUserResponse as typeof ReactivateUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              34,
+              58,
+              1,
+              42,
+              34,
+              29,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              114,
+              101,
+              97,
+              99,
+              116,
+              105,
+              118,
+              97,
+              116,
+              101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes a user (status DELETED, kept for history) and revokes their
+     * sessions. Admins cannot delete themselves.
      */
     deleteUser: {
       name: "DeleteUser",
@@ -1450,6 +2340,7 @@ export const UserServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
+          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
           578365826: [
             Buffer.from([
               20,
@@ -1478,191 +2369,161 @@ export const UserServiceDefinition = {
         },
       },
     },
-    /**
-     * Restores a soft-deleted user with their previous role and state. Admins
-     * only.
-     */
-    undeleteUser: {
-      name: "UndeleteUser",
-      requestType: UndeleteUserRequest as typeof UndeleteUserRequest,
+    /** Internal: marks an INVITED user ACTIVE once they set a password. */
+    activateUser: {
+      name: "ActivateUser",
+      requestType: ActivateUserRequest as typeof ActivateUserRequest,
       requestStream: false,
-      responseType: UndeleteUserResponse as typeof UndeleteUserResponse,
+      responseType: ActivateUserResponse as typeof ActivateUserResponse,
       responseStream: false,
-      options: {
-        _unknownFields: {
-          578365826: [
-            Buffer.from([
-              32,
-              58,
-              1,
-              42,
-              34,
-              27,
-              47,
-              97,
-              112,
-              105,
-              47,
-              118,
-              49,
-              47,
-              117,
-              115,
-              101,
-              114,
-              115,
-              47,
-              123,
-              105,
-              100,
-              125,
-              58,
-              117,
-              110,
-              100,
-              101,
-              108,
-              101,
-              116,
-              101,
-            ]) as Buffer,
-          ],
-        },
-      },
+      options: { _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
-    /**
-     * Internal: fetches several users of one tenant by id (used to show
-     * assignee and actor names and to address notifications). Soft-deleted users
-     * are included so old references still resolve; missing ids are omitted
-     * from the response.
-     */
-    batchGetUsers: {
-      name: "BatchGetUsers",
-      requestType: BatchGetUsersRequest as typeof BatchGetUsersRequest,
+    /** Internal: finds a user of a tenant by email (sign-in). */
+    lookupUser: {
+      name: "LookupUser",
+      requestType: LookupUserRequest as typeof LookupUserRequest,
       requestStream: false,
-      responseType: BatchGetUsersResponse as typeof BatchGetUsersResponse,
+      responseType: LookupUserResponse as typeof LookupUserResponse,
       responseStream: false,
-      options: { idempotencyLevel: "NO_SIDE_EFFECTS" },
+      options: { idempotencyLevel: "NO_SIDE_EFFECTS", _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
   },
 } as const;
 
 export interface UserServiceImplementation<CallContextExt = {}> {
-  /**
-   * Returns one user, including a soft-deleted one (its delete_time is set).
-   * The id "me" addresses the caller, e.g. GET /api/v1/users/me.
-   */
+  /** Returns one user of the caller's tenant; id "me" is the caller. */
   getUser(request: GetUserRequest, context: CallContext & CallContextExt): Promise<DeepPartial<GetUserResponse>>;
-  /** Lists the tenant's users with filtering, ordering and cursor pagination. */
+  /** Lists the users of the caller's tenant. */
   listUsers(request: ListUsersRequest, context: CallContext & CallContextExt): Promise<DeepPartial<ListUsersResponse>>;
   /**
-   * Creates a user with an initial password they must change at first
-   * sign-in. Admins only. ALREADY_EXISTS when the email is taken in the
-   * tenant (by a live or a soft-deleted user; restore the latter instead).
+   * Invites a user: creates them INVITED; they become ACTIVE when they set a
+   * password through the auth service's reset flow. Managers may invite
+   * agents only.
+   */
+  inviteUser(
+    request: InviteUserRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<InviteUserResponse>>;
+  /**
+   * Internal: creates an ACTIVE user (the auth service registering a
+   * tenant's first admin).
    */
   createUser(
     request: CreateUserRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<CreateUserResponse>>;
   /**
-   * Updates the fields named in update_mask (or every field set in `user`
-   * when the mask is empty). user.id may be "me". Admins may update email,
-   * display_name, role and state of anyone; other users only their own
-   * display_name. An admin cannot change their own role or state (so a tenant
-   * never loses its last admin by accident). When user.etag is set, the
-   * update only applies if it still matches; otherwise ABORTED.
+   * Updates profile fields. Users may update their own display_name, title
+   * and phone; admins any user's, plus department_id and manager_id.
    */
   updateUser(
     request: UpdateUserRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<UpdateUserResponse>>;
   /**
-   * Soft-deletes a user: they can no longer sign in, their sessions end, and
-   * they disappear from ListUsers (unless show_deleted); references to them
-   * (e.g. lead assignee_id) stay valid. Admins only; admins cannot delete
-   * themselves. Restore with UndeleteUser.
+   * Replaces the roles of a user; their sessions are revoked so new tokens
+   * carry the new roles.
+   */
+  changeUserRoles(
+    request: ChangeUserRolesRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ChangeUserRolesResponse>>;
+  /** Suspends an ACTIVE user and revokes their sessions. */
+  suspendUser(
+    request: SuspendUserRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<SuspendUserResponse>>;
+  /** Lets a SUSPENDED user sign in again. */
+  reactivateUser(
+    request: ReactivateUserRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ReactivateUserResponse>>;
+  /**
+   * Deletes a user (status DELETED, kept for history) and revokes their
+   * sessions. Admins cannot delete themselves.
    */
   deleteUser(
     request: DeleteUserRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<DeleteUserResponse>>;
-  /**
-   * Restores a soft-deleted user with their previous role and state. Admins
-   * only.
-   */
-  undeleteUser(
-    request: UndeleteUserRequest,
+  /** Internal: marks an INVITED user ACTIVE once they set a password. */
+  activateUser(
+    request: ActivateUserRequest,
     context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<UndeleteUserResponse>>;
-  /**
-   * Internal: fetches several users of one tenant by id (used to show
-   * assignee and actor names and to address notifications). Soft-deleted users
-   * are included so old references still resolve; missing ids are omitted
-   * from the response.
-   */
-  batchGetUsers(
-    request: BatchGetUsersRequest,
+  ): Promise<DeepPartial<ActivateUserResponse>>;
+  /** Internal: finds a user of a tenant by email (sign-in). */
+  lookupUser(
+    request: LookupUserRequest,
     context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<BatchGetUsersResponse>>;
+  ): Promise<DeepPartial<LookupUserResponse>>;
 }
 
 export interface UserServiceClient<CallOptionsExt = {}> {
-  /**
-   * Returns one user, including a soft-deleted one (its delete_time is set).
-   * The id "me" addresses the caller, e.g. GET /api/v1/users/me.
-   */
+  /** Returns one user of the caller's tenant; id "me" is the caller. */
   getUser(request: DeepPartial<GetUserRequest>, options?: CallOptions & CallOptionsExt): Promise<GetUserResponse>;
-  /** Lists the tenant's users with filtering, ordering and cursor pagination. */
+  /** Lists the users of the caller's tenant. */
   listUsers(request: DeepPartial<ListUsersRequest>, options?: CallOptions & CallOptionsExt): Promise<ListUsersResponse>;
   /**
-   * Creates a user with an initial password they must change at first
-   * sign-in. Admins only. ALREADY_EXISTS when the email is taken in the
-   * tenant (by a live or a soft-deleted user; restore the latter instead).
+   * Invites a user: creates them INVITED; they become ACTIVE when they set a
+   * password through the auth service's reset flow. Managers may invite
+   * agents only.
+   */
+  inviteUser(
+    request: DeepPartial<InviteUserRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<InviteUserResponse>;
+  /**
+   * Internal: creates an ACTIVE user (the auth service registering a
+   * tenant's first admin).
    */
   createUser(
     request: DeepPartial<CreateUserRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<CreateUserResponse>;
   /**
-   * Updates the fields named in update_mask (or every field set in `user`
-   * when the mask is empty). user.id may be "me". Admins may update email,
-   * display_name, role and state of anyone; other users only their own
-   * display_name. An admin cannot change their own role or state (so a tenant
-   * never loses its last admin by accident). When user.etag is set, the
-   * update only applies if it still matches; otherwise ABORTED.
+   * Updates profile fields. Users may update their own display_name, title
+   * and phone; admins any user's, plus department_id and manager_id.
    */
   updateUser(
     request: DeepPartial<UpdateUserRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<UpdateUserResponse>;
   /**
-   * Soft-deletes a user: they can no longer sign in, their sessions end, and
-   * they disappear from ListUsers (unless show_deleted); references to them
-   * (e.g. lead assignee_id) stay valid. Admins only; admins cannot delete
-   * themselves. Restore with UndeleteUser.
+   * Replaces the roles of a user; their sessions are revoked so new tokens
+   * carry the new roles.
+   */
+  changeUserRoles(
+    request: DeepPartial<ChangeUserRolesRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ChangeUserRolesResponse>;
+  /** Suspends an ACTIVE user and revokes their sessions. */
+  suspendUser(
+    request: DeepPartial<SuspendUserRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<SuspendUserResponse>;
+  /** Lets a SUSPENDED user sign in again. */
+  reactivateUser(
+    request: DeepPartial<ReactivateUserRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ReactivateUserResponse>;
+  /**
+   * Deletes a user (status DELETED, kept for history) and revokes their
+   * sessions. Admins cannot delete themselves.
    */
   deleteUser(
     request: DeepPartial<DeleteUserRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<DeleteUserResponse>;
-  /**
-   * Restores a soft-deleted user with their previous role and state. Admins
-   * only.
-   */
-  undeleteUser(
-    request: DeepPartial<UndeleteUserRequest>,
+  /** Internal: marks an INVITED user ACTIVE once they set a password. */
+  activateUser(
+    request: DeepPartial<ActivateUserRequest>,
     options?: CallOptions & CallOptionsExt,
-  ): Promise<UndeleteUserResponse>;
-  /**
-   * Internal: fetches several users of one tenant by id (used to show
-   * assignee and actor names and to address notifications). Soft-deleted users
-   * are included so old references still resolve; missing ids are omitted
-   * from the response.
-   */
-  batchGetUsers(
-    request: DeepPartial<BatchGetUsersRequest>,
+  ): Promise<ActivateUserResponse>;
+  /** Internal: finds a user of a tenant by email (sign-in). */
+  lookupUser(
+    request: DeepPartial<LookupUserRequest>,
     options?: CallOptions & CallOptionsExt,
-  ): Promise<BatchGetUsersResponse>;
+  ): Promise<LookupUserResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
