@@ -42,6 +42,11 @@ export interface RunningMesh {
   stop(): Promise<void>;
 }
 
+/** Services that declare `calls: [name]` in the topology. */
+export function callersOf(topology: Topology, name: string): string[] {
+  return topology.services.filter((service) => service.calls.includes(name)).map((service) => service.name);
+}
+
 const pick = async (mode: MeshOptions["ports"], fixed: number) => (mode === "topology" ? fixed : freePort());
 
 export function ferretProcess(runDir: string, port: number): ManagedProcess {
@@ -101,13 +106,20 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     log(`redis     ${redisUrl}`);
 
     const services: Record<string, ServicePorts> = {};
-    for (const service of topology.services.filter((candidate) => candidate.implemented)) {
-      const ports: ServicePorts = {
+    const implemented = topology.services.filter((candidate) => candidate.implemented);
+    for (const service of implemented) {
+      services[service.name] = {
         grpc: await pick(options.ports, service.local.grpc),
         health: await pick(options.ports, service.local.health),
         metrics: await pick(options.ports, service.local.metrics),
       };
-      services[service.name] = ports;
+    }
+    // Every service learns where its peers are and who may call it, from the topology.
+    const peerAddresses = Object.fromEntries(
+      Object.entries(services).map(([name, ports]) => [`${name.toUpperCase()}_ADDRESS`, `127.0.0.1:${ports.grpc}`]),
+    );
+    for (const service of implemented) {
+      const ports = services[service.name];
       processes[service.name] = new ManagedProcess({
         name: service.name,
         command: process.execPath,
@@ -120,6 +132,11 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
           METRICS_PORT: String(ports.metrics),
           MONGO_URL: mongoUrl,
           REDIS_URL: redisUrl,
+          MESH_CALLERS: callersOf(topology, service.name).join(","),
+          AUTH_ISSUER: topology.identity.issuer,
+          AUTH_AUDIENCE: topology.identity.audience,
+          AUTH_DEV_MODE: "true",
+          ...peerAddresses,
           ...options.serviceEnv,
         },
         logFile: join(runDir, `${service.name}.log`),

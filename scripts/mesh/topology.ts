@@ -25,6 +25,7 @@ export interface ServiceDeclaration {
 }
 
 export interface Topology {
+  identity: { issuer: string; audience: string };
   ingress: { local: { listen: number; admin: number } };
   datastores: { mongodb: { local: number }; redis: { local: number } };
   services: ServiceDeclaration[];
@@ -59,6 +60,7 @@ export function loadTopology(path = join(REPO_ROOT, "mesh", "topology.yaml")): T
   const ports = services.flatMap((service) => Object.values(service.local));
   const duplicates = ports.filter((port, index) => ports.indexOf(port) !== index);
   if (duplicates.length > 0) problems.push(`local ports used twice: ${[...new Set(duplicates)].join(", ")}`);
+  if (typeof raw.identity?.issuer !== "string" || typeof raw.identity?.audience !== "string") problems.push("identity.issuer and identity.audience are required");
   if (problems.length > 0) throw new Error(`mesh/topology.yaml is invalid:\n  - ${problems.join("\n  - ")}`);
-  return { ingress: raw.ingress, datastores: raw.datastores, services };
+  return { identity: raw.identity, ingress: raw.ingress, datastores: raw.datastores, services };
 }

@@ -1,25 +1,30 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createChannel, createClientFactory, Metadata, type Channel } from "nice-grpc";
+import { createChannel, createClientFactory, Metadata, type Channel, type CompatServiceDefinition } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
 
 export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
 
-export function leadClient(address: string, tenantId?: string) {
+/** A client of any service whose calls carry `Authorization: Bearer <token>` (when a token is given). */
+export function grpcClient<S extends CompatServiceDefinition>(definition: S, address: string, token?: string) {
   const channel: Channel = createChannel(address);
   const client = createClientFactory()
     .use(errorDetailsClientMiddleware)
-    .use((call, options) => call.next(call.request, { ...options, metadata: withTenant(options.metadata, tenantId) }))
-    .create(LeadServiceDefinition, channel);
+    .use((call, options) => call.next(call.request, { ...options, metadata: withToken(options.metadata, token) }))
+    .create(definition, channel);
   return { client, close: () => channel.close() };
 }
 
-function withTenant(metadata: Metadata | undefined, tenantId: string | undefined): Metadata {
+export function leadClient(address: string, token?: string) {
+  return grpcClient(LeadServiceDefinition, address, token);
+}
+
+function withToken(metadata: Metadata | undefined, token: string | undefined): Metadata {
   const result = Metadata(metadata);
-  if (tenantId) result.set("x-tenant-id", tenantId);
+  if (token) result.set("authorization", `Bearer ${token}`);
   return result;
 }
 

@@ -24,6 +24,7 @@ import {
 } from "@leadmesh/platform";
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
+import { checkAssignment, visibleLeads } from "./domain/visibility";
 import { etagOf, inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
 
 type Context = CallContext & CallerContext;
@@ -58,8 +59,9 @@ function requireId(id: string, field: string): string {
 }
 
 export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, clock: () => Date = () => new Date()): LeadServiceImplementation<CallerContext> {
+  /** The lead if it exists in the caller's tenant and is visible to them; NOT_FOUND otherwise (no existence leak). */
   async function existing(context: Context, id: string): Promise<LeadDocument> {
-    const document = await store.get(context.caller.tenantId, id);
+    const document = await store.get(context.caller.tenantId, id, visibleLeads(context.caller));
     if (!document) throw new NotFoundError("lead", id);
     return document;
   }
@@ -101,9 +103,11 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       const order = parseOrderBy(request.orderBy, LEAD_ORDER_FIELDS, "create_time desc", violations);
       violations.throwIfAny();
       const query = compileFilter(request.filter, LEAD_FILTER_FIELDS);
-      const fingerprint = queryFingerprint(context.caller.tenantId, request.filter.trim(), order, request.showDeleted);
+      const fingerprint = queryFingerprint(context.caller.tenantId, context.caller.actorId, request.filter.trim(), order, request.showDeleted);
       const cursor = decodePageToken(request.pageToken, fingerprint);
-      const page = await store.list(context.caller.tenantId, query, request.showDeleted, order, pageSize, cursor, fingerprint);
+      const visible = visibleLeads(context.caller);
+      const scoped = Object.keys(visible).length === 0 ? query : Object.keys(query).length === 0 ? visible : { $and: [visible, query] };
+      const page = await store.list(context.caller.tenantId, scoped, request.showDeleted, order, pageSize, cursor, fingerprint);
       return { leads: page.items.map(toLead), nextPageToken: page.nextPageToken };
     },
 
@@ -112,6 +116,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       IdempotencyKeys.validate(request.requestId, violations);
       violations.throwIfAny();
       const input = newLead(request.lead);
+      checkAssignment(context.caller, input.assigneeId);
       const tenantId = context.caller.tenantId;
       if (request.requestId === "") return { lead: toLead(await store.insert(tenantId, input, clock())) };
 
@@ -138,6 +143,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       const { before, after } = await writeLead(context, id, patch.etag, (current) => {
         if (current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is deleted; undelete it first`, { resource_id: id });
         const { next, changed } = applyUpdate(inputOfDocument(current), patch, request.updateMask);
+        if (changed.includes("assigneeId")) checkAssignment(context.caller, next.assigneeId);
         return changed.length === 0 ? undefined : storedFields(next);
       });
       if (before.status !== after.status) {
@@ -170,7 +176,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       const pageSize = resolvePageSize(request.pageSize, violations);
       violations.throwIfAny();
       await existing(context, leadId);
-      const fingerprint = queryFingerprint(context.caller.tenantId, leadId);
+      const fingerprint = queryFingerprint(context.caller.tenantId, context.caller.actorId, leadId);
       const cursor = decodePageToken(request.pageToken, fingerprint);
       return store.listActivities(context.caller.tenantId, leadId, ACTIVITY_ORDER, pageSize, cursor, fingerprint);
     },

@@ -117,8 +117,9 @@ export class LeadStore {
     return document;
   }
 
-  get(tenantId: string, id: string): Promise<LeadDocument | null> {
-    return this.leads.findOne({ _id: id, tenantId });
+  /** `scope` narrows to what the caller may see (see domain/visibility.ts). */
+  get(tenantId: string, id: string, scope: MongoQuery = {}): Promise<LeadDocument | null> {
+    return this.leads.findOne({ ...scope, _id: id, tenantId } as Filter<LeadDocument>);
   }
 
   async getMany(tenantId: string, ids: string[]): Promise<LeadDocument[]> {

@@ -1,5 +1,6 @@
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { leadClient } from "../../../test/harness/clients";
+import { testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
 import type { RunningService } from "@leadmesh/platform";
 import { startLeads } from "../src/main";
 
@@ -20,7 +21,10 @@ export async function startLeadsForTest(): Promise<{ service: RunningService; ad
     MONGO_DATABASE: database,
     REDIS_URL: info.redisUrl,
     SHUTDOWN_GRACE_MS: "2000",
-  });
+    MESH_CALLERS: "buyers",
+    AUTH_ISSUER: TEST_ISSUER,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
+  }, testJwks);
   for (let i = 0; i < 100 && service.health.status !== "SERVING"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
   if (service.health.status !== "SERVING") throw new Error(`leads did not become SERVING: ${[...service.health.failures].join("; ")}`);
   return { service, address: `127.0.0.1:${service.grpcPort}`, database };

@@ -10,6 +10,7 @@ import { uniqueTenant } from "../../../test/harness/clients";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { ensureLeadIndexes } from "../src/store";
 import { leadClient, startLeadsForTest } from "./harness";
+import { mintToken } from "../../../test/harness/tokens";
 
 let service: RunningService;
 let address: string;
@@ -22,8 +23,9 @@ afterAll(async () => {
   await service?.shutdown();
 });
 
-function clientFor(tenant: string) {
-  return leadClient(address, tenant);
+/** A client acting as a user of `tenant` (a manager unless roles say otherwise). */
+function clientFor(tenant: string, roles: string[] = ["manager"], sub = "manager-1") {
+  return leadClient(address, mintToken({ tenant, sub, roles }));
 }
 
 const sample = (overrides: Partial<Lead> = {}): Partial<Lead> => ({
@@ -106,10 +108,17 @@ describe("tenant isolation", () => {
     b.close();
   });
 
-  it("rejects a malformed tenant id", async () => {
-    const { client, close } = clientFor("Bad Tenant!");
-    expect((await rpcError(client.listLeads({}))).code).toBe(Status.INVALID_ARGUMENT);
-    close();
+  it("answers UNAUTHENTICATED without a valid token and PERMISSION_DENIED for a role the rule lacks", async () => {
+    const anonymous = leadClient(address);
+    expect((await rpcError(anonymous.client.listLeads({}))).code).toBe(Status.UNAUTHENTICATED);
+    anonymous.close();
+    const expired = leadClient(address, mintToken({ tenant: "t", sub: "u", roles: ["admin"], ttlSeconds: -120 }));
+    expect((await rpcError(expired.client.listLeads({}))).code).toBe(Status.UNAUTHENTICATED);
+    expired.close();
+    const agent = clientFor(uniqueTenant("agent-delete"), ["agent"], "agent-1");
+    expect((await rpcError(agent.client.deleteLead({ id: "aaaaaaaaaaaaaaaaaaaaaaaa" }))).code).toBe(Status.PERMISSION_DENIED);
+    expect((await rpcError(agent.client.batchGetLeads({ tenantId: "x", ids: ["a"] }))).code).toBe(Status.PERMISSION_DENIED);
+    agent.close();
   });
 });
 
@@ -273,15 +282,44 @@ describe("lead activities", () => {
   });
 });
 
+describe("agent visibility", () => {
+  it("shows agents their own and unassigned leads only, and lets them assign only to themselves", async () => {
+    const tenant = uniqueTenant("visibility");
+    const manager = clientFor(tenant);
+    const agent = clientFor(tenant, ["agent"], "agent-1");
+    const mine = (await manager.client.createLead({ lead: sample({ assigneeId: "agent-1" }) })).lead!;
+    const others = (await manager.client.createLead({ lead: sample({ assigneeId: "agent-2" }) })).lead!;
+    const pool = (await manager.client.createLead({ lead: sample() })).lead!;
+    const visible = (await agent.client.listLeads({})).leads.map((lead) => lead.id).sort();
+    expect(visible).toEqual([mine.id, pool.id].sort());
+    expect((await rpcError(agent.client.getLead({ id: others.id }))).code).toBe(Status.NOT_FOUND);
+    expect((await rpcError(agent.client.listLeadActivities({ leadId: others.id }))).code).toBe(Status.NOT_FOUND);
+    const taken = await agent.client.updateLead({ lead: { id: pool.id, assigneeId: "agent-1" }, updateMask: ["assignee_id"] });
+    expect(taken.lead!.assigneeId).toBe("agent-1");
+    expect((await rpcError(agent.client.updateLead({ lead: { id: mine.id, assigneeId: "agent-2" }, updateMask: ["assignee_id"] }))).code).toBe(
+      Status.PERMISSION_DENIED,
+    );
+    expect((await rpcError(agent.client.createLead({ lead: sample({ assigneeId: "agent-2" }) }))).code).toBe(Status.PERMISSION_DENIED);
+    expect((await manager.client.listLeads({})).leads).toHaveLength(3);
+    manager.close();
+    agent.close();
+  });
+});
+
 describe("BatchGetLeads", () => {
   it("returns the caller's leads in request order and skips unknown ids", async () => {
     const tenant = uniqueTenant("batch");
     const { client, close } = clientFor(tenant);
     const one = (await client.createLead({ lead: sample() })).lead!;
     const two = (await client.createLead({ lead: sample() })).lead!;
-    const { leads } = await client.batchGetLeads({ tenantId: tenant, ids: [two.id, "aaaaaaaaaaaaaaaaaaaaaaaa", one.id] });
+    const buyers = leadClient(address, mintToken({ tenant, sub: "buyers", roles: ["service"] }));
+    const { leads } = await buyers.client.batchGetLeads({ tenantId: tenant, ids: [two.id, "aaaaaaaaaaaaaaaaaaaaaaaa", one.id] });
     expect(leads.map((lead) => lead.id)).toEqual([two.id, one.id]);
-    expect(details(await rpcError(client.batchGetLeads({ tenantId: "someone-else", ids: [one.id] }))).fields).toEqual(["tenant_id"]);
+    expect(details(await rpcError(buyers.client.batchGetLeads({ tenantId: "someone-else", ids: [one.id] }))).fields).toEqual(["tenant_id"]);
+    buyers.close();
+    const notInTopology = leadClient(address, mintToken({ tenant, sub: "analytics", roles: ["service"] }));
+    expect((await rpcError(notInTopology.client.batchGetLeads({ tenantId: tenant, ids: [one.id] }))).code).toBe(Status.PERMISSION_DENIED);
+    notInTopology.close();
     close();
   });
 });

@@ -1,42 +1,129 @@
+/**
+ * Authentication and authorization, once for every service: a server
+ * middleware that verifies the caller's access token locally (JWKS cached),
+ * checks the revocation list, applies the RPC's declared access rule and
+ * hands handlers a verified `context.caller`. Handlers never read tokens or
+ * metadata themselves; every store query is scoped by `caller.tenantId`.
+ */
 import type { CallContext, ServerMiddleware } from "nice-grpc-common";
-import { InvalidArgumentError } from "./errors";
+import { Status } from "nice-grpc-common";
+import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { DomainError } from "./errors";
+import type { JwksCache } from "./auth/jwks-cache";
+import { jwtKeyId, TokenError, verifyJwt, type AccessTokenClaims } from "./auth/jwt";
+import type { Revocations } from "./auth/revocation";
 
-/** Who is calling, resolved once per call by the caller middleware. */
+export type CallerKind = "user" | "service" | "anonymous";
+
+/** Who is calling, verified. */
 export interface Caller {
-  /** Tenant whose data the call may see; every store query is scoped to it. */
+  kind: CallerKind;
+  /** Tenant whose data the call may see; "" for anonymous callers of public RPCs. */
   tenantId: string;
-  /** User id (or service name) recorded as author of changes. */
+  /** User id, service name, or "anonymous". */
   actorId: string;
+  roles: Role[];
+  /** Session of a user token; "" otherwise. */
+  sessionId: string;
+  /** jti of the token; "" for anonymous callers. */
+  tokenId: string;
+  /** Expiry of the token (unix seconds); 0 for anonymous callers. */
+  tokenExpiresAt: number;
 }
 
 export interface CallerContext {
   caller: Caller;
 }
 
-export type CallerResolver = (context: CallContext, methodPath: string) => Caller | Promise<Caller>;
+export interface AuthSettings {
+  issuer: string;
+  audience: string;
+  jwks: JwksCache;
+  revocations: Revocations;
+  /** Services allowed to call this one with service tokens (mesh/topology.yaml `calls`). */
+  allowedServiceCallers: readonly string[];
+}
 
-const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const ANONYMOUS: Caller = Object.freeze({ kind: "anonymous", tenantId: "", actorId: "anonymous", roles: [], sessionId: "", tokenId: "", tokenExpiresAt: 0 });
 
-/**
- * Resolves the caller from request metadata: `x-tenant-id` and `x-user-id`,
- * falling back to the configured default tenant. This is the pre-identity
- * resolver; the identity work swaps it for one that reads verified JWT claims
- * without touching any handler, because handlers only see `context.caller`.
- */
-export function metadataCallerResolver(defaultTenantId: string): CallerResolver {
-  return (context) => {
-    const tenantId = context.metadata.get("x-tenant-id") ?? defaultTenantId;
-    if (!TENANT_ID.test(tenantId)) {
-      throw new InvalidArgumentError([{ field: "x-tenant-id", description: "must match [a-z0-9][a-z0-9-]{0,62}" }]);
-    }
-    return { tenantId, actorId: context.metadata.get("x-user-id") ?? "anonymous" };
+const ROLE_BY_NAME: Record<string, Role> = { agent: Role.ROLE_AGENT, manager: Role.ROLE_MANAGER, admin: Role.ROLE_ADMIN, service: Role.ROLE_SERVICE };
+
+/** Claim spelling of a role: ROLE_MANAGER → "manager". */
+export function roleClaim(role: Role): string {
+  return Role[role].replace(/^ROLE_/, "").toLowerCase();
+}
+
+export function hasAnyRole(caller: Caller, ...roles: Role[]): boolean {
+  return caller.roles.some((role) => roles.includes(role));
+}
+
+export function unauthenticated(message: string): DomainError {
+  return new DomainError(Status.UNAUTHENTICATED, "UNAUTHENTICATED", message);
+}
+
+export function permissionDenied(message: string): DomainError {
+  return new DomainError(Status.PERMISSION_DENIED, "PERMISSION_DENIED", message);
+}
+
+export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext> {
+  return async function* authenticate(call, context) {
+    const rule = rules.get(call.method.path);
+    if (!rule) throw permissionDenied(`${call.method.path} declares no access rule`);
+    if (rule.public) return yield* call.next(call.request, { ...context, caller: ANONYMOUS });
+    const caller = await verifiedCaller(context, settings);
+    authorize(rule, caller, call.request, settings, call.method.path);
+    return yield* call.next(call.request, { ...context, caller });
   };
 }
 
-/** Adds `caller` to the call context of every RPC except the infrastructure ones. */
-export function callerMiddleware(resolve: CallerResolver): ServerMiddleware<CallerContext> {
-  return async function* withCaller(call, context) {
-    const caller = await resolve(context, call.method.path);
-    return yield* call.next(call.request, { ...context, caller });
+async function verifiedCaller(context: CallContext, settings: AuthSettings): Promise<Caller> {
+  const header = context.metadata.get("authorization");
+  if (!header) throw unauthenticated("an access token is required (Authorization: Bearer <token>)");
+  const match = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!match) throw unauthenticated("the Authorization header must be 'Bearer <token>'");
+  let claims: AccessTokenClaims;
+  try {
+    const key = await settings.jwks.key(jwtKeyId(match[1]));
+    claims = verifyJwt(match[1], key, { issuer: settings.issuer, audience: settings.audience });
+  } catch (error) {
+    if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
+    throw error;
+  }
+  if (await settings.revocations.isRevoked(claims)) throw unauthenticated("access token rejected: it has been revoked");
+  const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
+  const isService = roles.includes(Role.ROLE_SERVICE);
+  return {
+    kind: isService ? "service" : "user",
+    tenantId: claims.tenant,
+    actorId: claims.sub,
+    roles,
+    sessionId: claims.sid,
+    tokenId: claims.jti,
+    tokenExpiresAt: claims.exp,
   };
+}
+
+function authorize(rule: AccessRule, caller: Caller, request: unknown, settings: AuthSettings, path: string): void {
+  if (caller.kind === "service") {
+    if (rule.services && settings.allowedServiceCallers.includes(caller.actorId)) return;
+    throw permissionDenied(`service "${caller.actorId}" may not call ${path} (see mesh/topology.yaml)`);
+  }
+  if (hasAnyRole(caller, ...rule.roles)) return;
+  if (rule.selfField !== "") {
+    const target = readField(request, rule.selfField);
+    if (target === caller.actorId || target === "me") return;
+  }
+  throw permissionDenied(`your roles (${caller.roles.map(roleClaim).join(", ") || "none"}) do not allow ${path}`);
+}
+
+/** Reads a proto field path ("user.id") from a ts-proto message (camelCase properties). */
+function readField(message: unknown, path: string): unknown {
+  return path
+    .split(".")
+    .map((segment) => segment.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()))
+    .reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], message);
+}
+
+export function roleFromClaim(name: string): Role | undefined {
+  return ROLE_BY_NAME[name];
 }

@@ -1,18 +1,19 @@
 import { ConfigError } from "./config";
 import { loadServiceConfig } from "./service-config";
 
-const valid = { MONGO_URL: "mongodb://127.0.0.1:27017/", REDIS_URL: "redis://127.0.0.1:6379" };
+const valid = { MONGO_URL: "mongodb://127.0.0.1:27017/", REDIS_URL: "redis://127.0.0.1:6379", AUTH_ISSUER: "iss", AUTH_AUDIENCE: "aud" };
 
 describe("service configuration", () => {
   it("applies defaults and parses values", () => {
     const config = loadServiceConfig("leads", { ...valid, GRPC_PORT: "6000" });
-    expect(config).toMatchObject({ grpcPort: 6000, healthPort: 8081, metricsPort: 9464, mongoDatabase: "leads", defaultTenantId: "default" });
+    expect(loadServiceConfig("leads", { ...valid, MESH_CALLERS: "buyers, auth" }).meshCallers).toEqual(["buyers", "auth"]);
+    expect(config).toMatchObject({ grpcPort: 6000, healthPort: 8081, metricsPort: 9464, mongoDatabase: "leads", meshCallers: [] });
   });
 
   it("reports every bad or missing value at once, naming the variable and what is expected", () => {
     let error: unknown;
     try {
-      loadServiceConfig("leads", { GRPC_PORT: "http", REDIS_URL: "mongodb://x", SHUTDOWN_GRACE_MS: "-5" });
+      loadServiceConfig("leads", { GRPC_PORT: "http", REDIS_URL: "mongodb://x", SHUTDOWN_GRACE_MS: "-5", AUTH_ISSUER: "i", AUTH_AUDIENCE: "a" });
     } catch (caught) {
       error = caught;
     }

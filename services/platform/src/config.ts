@@ -115,7 +115,26 @@ export const config = {
       },
     };
   },
-  optionalPath(options: Options<string>): FieldSpec<string> {
-    return { ...options, default: options.default ?? "", expected: "a file path", parse: (raw) => raw };
+  boolean(options: Options<boolean>): FieldSpec<boolean> {
+    return {
+      ...options,
+      expected: "true or false",
+      parse(raw) {
+        if (raw !== "true" && raw !== "false") throw new Error("not a boolean");
+        return raw === "true";
+      },
+    };
+  },
+  list(options: Options<string[]> & { pattern: RegExp }): FieldSpec<string[]> {
+    return {
+      ...options,
+      expected: `a comma-separated list of values matching ${options.pattern}`,
+      parse(raw) {
+        const items = raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+        const bad = items.find((item) => !options.pattern.test(item));
+        if (bad !== undefined) throw new Error(`"${bad}" does not match ${options.pattern}`);
+        return items;
+      },
+    };
   },
 };

@@ -1,6 +1,6 @@
 import { AbortError, isAbortError } from "abort-controller-x";
 import { ServerError, Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
-import { BadRequest, ErrorInfo, RichServerError } from "nice-grpc-error-details";
+import { BadRequest, ErrorInfo, RetryInfo, RichServerError } from "nice-grpc-error-details";
 import { DependencyUnavailableError, DomainError } from "./errors";
 import type { Logger } from "./logger";
 import { activeTraceIds } from "./telemetry";
@@ -39,10 +39,14 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
 }
 
 function richError(error: DomainError): RichServerError {
-  const details: (ErrorInfo | BadRequest)[] = [
+  const details: (ErrorInfo | BadRequest | RetryInfo)[] = [
     ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata }),
   ];
   if (error.fieldViolations.length > 0) details.push(BadRequest.fromPartial({ fieldViolations: error.fieldViolations }));
+  if (error.retryAfterMs !== undefined) {
+    const ms = Math.max(0, Math.ceil(error.retryAfterMs));
+    details.push(RetryInfo.fromPartial({ retryDelay: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 } }));
+  }
   return new RichServerError(error.code, error.message, details);
 }
 

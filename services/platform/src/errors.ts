@@ -24,6 +24,7 @@ export type ErrorReason =
   | "PERMISSION_DENIED"
   | "DEPENDENCY_UNAVAILABLE"
   | "INVALID_PAGE_TOKEN"
+  | "RESOURCE_EXHAUSTED"
   | "INTERNAL";
 
 export class DomainError extends Error {
@@ -33,9 +34,17 @@ export class DomainError extends Error {
     message: string,
     readonly metadata: Record<string, string> = {},
     readonly fieldViolations: FieldViolation[] = [],
+    /** When set, the caller is told (google.rpc.RetryInfo) to retry after this long. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = "DomainError";
+  }
+}
+
+export class ResourceExhaustedError extends DomainError {
+  constructor(message: string, retryAfterMs: number, metadata: Record<string, string> = {}) {
+    super(Status.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED", message, metadata, [], retryAfterMs);
   }
 }
 

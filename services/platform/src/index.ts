@@ -15,3 +15,5 @@ export { ERROR_DOMAIN } from "./error-middleware";
 export * from "./idempotency";
 export * from "./clients";
 export * from "./enums";
+export * from "./auth";
+export * from "./mesh-auth";

@@ -4,7 +4,8 @@
  * reflection and metrics, and returns a handle whose shutdown() drains.
  *
  * Middleware order (outermost first): tracing → RED metrics → error details
- * → error mapping → caller resolution (API services only). Tracing is
+ * → error mapping → authentication and access rules (API services only,
+ * not health/reflection, which probes and grpcurl reach without a token). Tracing is
  * outermost so that metrics, logs and error messages all see the span.
  */
 import { readFileSync } from "node:fs";
@@ -13,7 +14,8 @@ import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
-import { callerMiddleware, metadataCallerResolver, type CallerContext, type CallerResolver } from "./caller";
+import { accessRulesOf } from "./auth/access-rules";
+import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
 import { errorMappingMiddleware } from "./error-middleware";
 import { HealthMonitor, type DependencyCheck } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
@@ -40,7 +42,7 @@ export interface ServiceSpec {
   dependencies: DependencyCheck[];
   /** Closes clients after the server drained. */
   closeDependencies(): Promise<void>;
-  resolveCaller?: CallerResolver;
+  auth: AuthSettings;
 }
 
 export interface RunningService {
@@ -60,6 +62,8 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
   initTelemetry(spec.name);
   const health = new HealthMonitor(spec.dependencies, logger);
   const apiNames = spec.services.map((service) => fullName(service.definition));
+  // Throws before anything listens when an RPC has no declared access rule.
+  const accessRules = accessRulesOf(spec.services.map((service) => service.definition));
 
   const server = createServer({
     // Bounded connection age makes long-lived HTTP/2 clients reconnect, so
@@ -76,7 +80,7 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
 
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
-  const api = server.with(callerMiddleware(spec.resolveCaller ?? metadataCallerResolver(config.defaultTenantId)));
+  const api = server.with(authMiddleware(accessRules, spec.auth));
   for (const service of spec.services) api.add(service.definition, service.implementation);
 
   await health.start();

@@ -9,8 +9,13 @@ export interface ServiceConfig {
   mongoUrl: string;
   mongoDatabase: string;
   redisUrl: string;
-  defaultTenantId: string;
   shutdownGraceMs: number;
+  authIssuer: string;
+  authAudience: string;
+  /** gRPC address of the auth service, where the JWKS comes from. */
+  authAddress: string;
+  /** Services allowed to call this one with service tokens (from mesh/topology.yaml). */
+  meshCallers: string[];
 }
 
 /**
@@ -31,18 +36,26 @@ export function serviceConfigSpec(serviceName: string): ConfigSpec<ServiceConfig
       pattern: /^[A-Za-z0-9_-]{1,63}$/,
     }),
     redisUrl: config.url({ env: "REDIS_URL", description: "Redis connection URL", protocols: ["redis", "rediss"] }),
-    defaultTenantId: config.string({
-      env: "DEFAULT_TENANT_ID",
-      description: "tenant used when a call names none",
-      default: "default",
-      pattern: /^[a-z0-9][a-z0-9-]{0,62}$/,
-    }),
     shutdownGraceMs: config.integer({
       env: "SHUTDOWN_GRACE_MS",
       description: "how long in-flight calls may take to finish on SIGTERM",
       default: 10000,
       min: 0,
       max: 600000,
+    }),
+    authIssuer: config.string({ env: "AUTH_ISSUER", description: "iss claim of valid access tokens (mesh/topology.yaml identity.issuer)" }),
+    authAudience: config.string({ env: "AUTH_AUDIENCE", description: "aud claim of valid access tokens (mesh/topology.yaml identity.audience)" }),
+    authAddress: config.string({
+      env: "AUTH_ADDRESS",
+      description: "host:port of the auth service (JWKS)",
+      default: "auth:50051",
+      pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/,
+    }),
+    meshCallers: config.list({
+      env: "MESH_CALLERS",
+      description: "services that may call this one (generated from mesh/topology.yaml)",
+      default: [],
+      pattern: /^[a-z][a-z0-9-]*$/,
     }),
   };
 }

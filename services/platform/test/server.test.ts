@@ -9,7 +9,10 @@ import { HealthDefinition } from "nice-grpc-server-health";
 import { pino } from "pino";
 import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import { trace } from "@opentelemetry/api";
-import { apiService, createServiceClient, NotFoundError, startService, type CallerContext, type RunningService } from "../src";
+import { Redis } from "ioredis";
+import { apiService, createServiceClient, JwksCache, NotFoundError, Revocations, startService, type CallerContext, type RunningService } from "../src";
+import { meshInfo } from "../../../test/harness/mesh-info";
+import { mintToken, testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
 import { loadServiceConfig } from "../src/service-config";
 
 const silent = pino({ level: "silent" });
@@ -37,6 +40,11 @@ function fakeLeads(): LeadServiceImplementation<CallerContext> {
   };
 }
 
+const redis = new Redis(meshInfo().redisUrl);
+afterAll(() => redis.quit());
+const managerToken = () => mintToken({ tenant: "acme", sub: "u1", roles: ["manager"] });
+const authorized = () => ({ metadata: Metadata({ authorization: `Bearer ${managerToken()}` }) });
+
 async function start(): Promise<{ service: RunningService; channel: Channel }> {
   const config = loadServiceConfig("fake", {
     BIND_HOST: "127.0.0.1",
@@ -46,6 +54,8 @@ async function start(): Promise<{ service: RunningService; channel: Channel }> {
     MONGO_URL: "mongodb://unused",
     REDIS_URL: "redis://unused",
     SHUTDOWN_GRACE_MS: "5000",
+    AUTH_ISSUER: TEST_ISSUER,
+    AUTH_AUDIENCE: TEST_AUDIENCE,
   });
   const service = await startService({
     name: "fake",
@@ -54,6 +64,7 @@ async function start(): Promise<{ service: RunningService; channel: Channel }> {
     services: [apiService(LeadServiceDefinition, fakeLeads())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
+    auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks: new JwksCache(testJwks), revocations: new Revocations(redis), allowedServiceCallers: [] },
   });
   return { service, channel: createChannel(`127.0.0.1:${service.grpcPort}`) };
 }
@@ -65,12 +76,12 @@ describe("startService", () => {
     const health = createClient(HealthDefinition, channel);
     expect((await health.check({ service: "leads.v1.LeadService" })).status).toBe(1);
 
-    const accepted = Array.from({ length: 5 }, () => client.getLead({ id: "slow" }));
+    const accepted = Array.from({ length: 5 }, () => client.getLead({ id: "slow" }, authorized()));
     await sleep(100); // the calls are now inside the handler
     const stopping = service.shutdown();
     expect(service.health.status).toBe("NOT_SERVING");
     const late = createClient(LeadServiceDefinition, createChannel(`127.0.0.1:${service.grpcPort}`));
-    await expect(late.getLead({ id: "fast" })).rejects.toMatchObject({ code: Status.UNAVAILABLE });
+    await expect(late.getLead({ id: "fast" }, authorized())).rejects.toMatchObject({ code: Status.UNAVAILABLE });
 
     const results = await Promise.all(accepted);
     expect(results.map((result) => result.lead?.id)).toEqual(["slow", "slow", "slow", "slow", "slow"]);
@@ -81,17 +92,17 @@ describe("startService", () => {
   it("maps domain errors to codes with ErrorInfo, and hides unexpected errors behind INTERNAL with a trace id", async () => {
     const { service, channel } = await start();
     const client = createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, channel);
-    const missing = await client.getLead({ id: "missing" }).catch((error: RichClientError) => error);
+    const missing = await client.getLead({ id: "missing" }, authorized()).catch((error: RichClientError) => error);
     expect(missing).toBeInstanceOf(RichClientError);
     expect((missing as RichClientError).code).toBe(Status.NOT_FOUND);
     expect(((missing as RichClientError).extra[0] as ErrorInfo).reason).toBe("NOT_FOUND");
 
-    const boom = (await client.getLead({ id: "boom" }).catch((error: RichClientError) => error)) as RichClientError;
+    const boom = (await client.getLead({ id: "boom" }, authorized()).catch((error: RichClientError) => error)) as RichClientError;
     expect(boom.code).toBe(Status.INTERNAL);
     expect(boom.details).toMatch(/^internal error \(trace [0-9a-f]{32}\)$/);
     expect(boom.details).not.toMatch(/mongodb|secret/);
 
-    const tenant = await client.getLead({ id: "x" }, { metadata: Metadata({ "x-tenant-id": "acme" }) });
+    const tenant = await client.getLead({ id: "x" }, authorized());
     expect(tenant.lead?.tenantId).toBe("acme");
     channel.close();
     await service.shutdown();
@@ -103,11 +114,11 @@ describe("startService", () => {
     const tracer = trace.getTracer("test");
     await tracer.startActiveSpan("caller", async (span) => {
       let calleeTraceId: string | undefined;
-      await client.getLead({ id: "fast" }, { onHeader: (header) => (calleeTraceId = header.get("x-trace-id")) });
+      await client.getLead({ id: "fast" }, { ...authorized(), onHeader: (header) => (calleeTraceId = header.get("x-trace-id")) });
       expect(calleeTraceId).toBe(span.spanContext().traceId);
       span.end();
     });
-    await expect(client.getLead({ id: "slow" })).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
+    await expect(client.getLead({ id: "slow" }, authorized())).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     close();
     channel.close();
     await service.shutdown();

@@ -1,0 +1,45 @@
+/**
+ * Password hashes, one document per user in the `credentials` collection
+ * (_id = user id). The users service owns everything else about a user.
+ */
+import type { Collection, Db } from "mongodb";
+import { ensureIndexes } from "@leadmesh/platform";
+
+export interface CredentialDocument {
+  _id: string;
+  tenantId: string;
+  /** Lower-cased email: sign-in looks credentials up by it. */
+  emailKey: string;
+  passwordHash: string;
+  updateTime: Date;
+}
+
+export const emailKey = (email: string) => email.trim().toLowerCase();
+
+export async function ensureAuthIndexes(db: Db): Promise<void> {
+  await ensureIndexes(db.collection("credentials"), [{ key: { tenantId: 1, emailKey: 1 }, name: "tenant_email", unique: true }]);
+}
+
+export class CredentialStore {
+  private readonly credentials: Collection<CredentialDocument>;
+
+  constructor(db: Db) {
+    this.credentials = db.collection<CredentialDocument>("credentials");
+  }
+
+  byEmail(tenantId: string, email: string): Promise<CredentialDocument | null> {
+    return this.credentials.findOne({ tenantId, emailKey: emailKey(email) });
+  }
+
+  byUser(tenantId: string, userId: string): Promise<CredentialDocument | null> {
+    return this.credentials.findOne({ _id: userId, tenantId });
+  }
+
+  async setPassword(tenantId: string, userId: string, email: string, passwordHash: string): Promise<void> {
+    await this.credentials.updateOne(
+      { _id: userId, tenantId },
+      { $set: { emailKey: emailKey(email), passwordHash, updateTime: new Date() } },
+      { upsert: true },
+    );
+  }
+}

@@ -1,0 +1,63 @@
+import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
+import { apiService, connectMongo, connectRedis, createLogger, JwksCache, Revocations, runMain, startService } from "@leadmesh/platform";
+import { CredentialStore, ensureAuthIndexes } from "./credentials";
+import { authHandlers } from "./handlers";
+import { Passwords } from "./passwords";
+import { SessionStore } from "./sessions";
+import { loadAuthConfig } from "./settings";
+import { SigningKeys } from "./signing-keys";
+import { LoginThrottle } from "./throttle";
+import { TokenIssuer } from "./tokens";
+import { UsersGateway } from "./users-gateway";
+
+export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
+  const { service: config, auth: settings } = loadAuthConfig(env);
+  const logger = createLogger("auth");
+  const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "auth", ensureAuthIndexes);
+  const redis = connectRedis(config.redisUrl, logger);
+  const keys = new SigningKeys(mongo.db, settings.keyRotationSeconds);
+  const revocations = new Revocations(redis.redis);
+  const tokens = new TokenIssuer(keys, revocations, { issuer: config.authIssuer, audience: config.authAudience, accessTokenTtlSeconds: settings.accessTokenTtlSeconds });
+  const users = new UsersGateway(settings.usersAddress, tokens);
+  const passwords = new Passwords({ memoryKib: settings.passwordMemoryKib, iterations: settings.passwordIterations });
+  logger.info({ passwordHash: passwords.description, accessTokenTtlSeconds: settings.accessTokenTtlSeconds }, "auth settings");
+  const handlers = authHandlers({
+    credentials: new CredentialStore(mongo.db),
+    passwords,
+    sessions: new SessionStore(redis.redis, settings.refreshTokenTtlSeconds),
+    keys,
+    tokens,
+    throttle: new LoginThrottle(redis.redis, {
+      maxFailures: settings.loginMaxFailures,
+      failureWindowSeconds: settings.loginFailureWindowSeconds,
+      maxAttemptsPerAddress: settings.loginMaxAttemptsPerAddress,
+      addressWindowSeconds: settings.loginAddressWindowSeconds,
+    }),
+    users,
+    revocations,
+    redis: redis.redis,
+    refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds,
+    devMode: settings.devMode,
+  });
+  return startService({
+    name: "auth",
+    config,
+    logger,
+    services: [apiService(AuthServiceDefinition, handlers)],
+    dependencies: [mongo.healthCheck, redis.healthCheck],
+    // The auth service verifies its own tokens (Logout, sessions) with its own published keys.
+    auth: {
+      issuer: config.authIssuer,
+      audience: config.authAudience,
+      jwks: new JwksCache(() => keys.published(), 60_000, 0),
+      revocations,
+      allowedServiceCallers: config.meshCallers,
+    },
+    closeDependencies: async () => {
+      users.close();
+      await Promise.all([mongo.close(), redis.close()]);
+    },
+  });
+}
+
+if (require.main === module) runMain("auth", () => startAuth());

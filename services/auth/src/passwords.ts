@@ -1,0 +1,43 @@
+/**
+ * Password hashing with argon2id (@node-rs/argon2: native, prebuilt, runs on
+ * libuv's thread pool so hashing does not block the event loop).
+ */
+import { hash, verify, Algorithm } from "@node-rs/argon2";
+import type { Violations } from "@leadmesh/platform";
+
+export interface PasswordCost {
+  memoryKib: number;
+  iterations: number;
+}
+
+export class Passwords {
+  /** Verified against when an account does not exist, so timing does not reveal which emails exist. */
+  private dummyHash: Promise<string>;
+
+  constructor(private readonly cost: PasswordCost) {
+    this.dummyHash = this.hash("not-a-real-password-just-for-timing");
+  }
+
+  hash(password: string): Promise<string> {
+    return hash(password, { algorithm: Algorithm.Argon2id, memoryCost: this.cost.memoryKib, timeCost: this.cost.iterations, parallelism: 1 });
+  }
+
+  async verify(storedHash: string | undefined, password: string): Promise<boolean> {
+    if (storedHash === undefined) {
+      await verify(await this.dummyHash, password).catch(() => false);
+      return false;
+    }
+    return verify(storedHash, password).catch(() => false);
+  }
+
+  get description(): string {
+    return `argon2id m=${this.cost.memoryKib}KiB t=${this.cost.iterations} p=1`;
+  }
+}
+
+/** NIST 800-63B style: length over composition rules. */
+export function checkPasswordPolicy(password: string, field: string, violations: Violations): void {
+  if (password.length < 10) violations.add(field, "must be at least 10 characters");
+  else if (password.length > 128) violations.add(field, "must be at most 128 characters");
+  else if (/^(.)\1+$/.test(password)) violations.add(field, "must not be one repeated character");
+}

@@ -1,0 +1,29 @@
+import type { Redis } from "ioredis";
+import { GetJwksRequest } from "@leadmesh/contracts/auth/v1/auth";
+import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
+import { JwksCache, type JwksFetcher } from "./auth/jwks-cache";
+import { Revocations } from "./auth/revocation";
+import type { AuthSettings } from "./caller";
+import { createServiceClient } from "./clients";
+import type { ServiceConfig } from "./service-config";
+
+/**
+ * Auth settings of a service that verifies tokens issued by the auth service:
+ * JWKS fetched over gRPC from AUTH_ADDRESS, revocations in the shared Redis.
+ */
+export function meshAuth(config: ServiceConfig, redis: Redis, fetchKeys?: JwksFetcher): AuthSettings & { close(): void } {
+  let close = () => undefined as void;
+  if (!fetchKeys) {
+    const { client, close: closeClient } = createServiceClient(AuthServiceDefinition, config.authAddress, { defaultDeadlineMs: 2000 });
+    fetchKeys = async () => (await client.getJwks(GetJwksRequest.fromPartial({}))).keys;
+    close = closeClient;
+  }
+  return {
+    issuer: config.authIssuer,
+    audience: config.authAudience,
+    jwks: new JwksCache(fetchKeys),
+    revocations: new Revocations(redis),
+    allowedServiceCallers: config.meshCallers,
+    close,
+  };
+}

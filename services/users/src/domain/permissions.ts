@@ -1,0 +1,72 @@
+/**
+ * Row- and field-level rules on top of the RPC access rules the platform
+ * enforces from proto/ (who may call at all). Here: whose profile fields a
+ * caller may change, what a manager may grant, what "me" means, and which
+ * tenant a service token may act for.
+ */
+import { Role } from "@leadmesh/contracts/common/v1/access";
+import { FailedPreconditionError, hasAnyRole, permissionDenied, Violations, type Caller } from "@leadmesh/platform";
+import { ADMIN_ONLY_FIELDS, type NewUser, type ProfileField } from "./user-rules";
+
+export const ME = "me";
+
+export function isAdmin(caller: Caller): boolean {
+  return caller.kind === "user" && hasAnyRole(caller, Role.ROLE_ADMIN);
+}
+
+/** Resolves the "me" alias of a user id: the calling user. Service tokens name no user, so they must pass an id. */
+export function resolveUserId(caller: Caller, id: string, field: string): string {
+  if (id !== ME) return id;
+  if (caller.kind !== "user") {
+    const violations = new Violations();
+    violations.add(field, `"me" names the calling user; a ${caller.kind} caller must pass a user id`);
+    violations.throwIfAny();
+  }
+  return caller.actorId;
+}
+
+/** Resolves the "me" alias of a tenant id: the caller's tenant. */
+export function resolveTenantId(caller: Caller, id: string): string {
+  return id === ME ? caller.tenantId : id;
+}
+
+/**
+ * Users may change their own display_name, title and phone; admins anyone's,
+ * plus department_id and manager_id. Checked on the fields that actually
+ * change, so a client may send back a user it read unchanged.
+ */
+export function checkProfileChange(caller: Caller, userId: string, changed: readonly ProfileField[]): void {
+  if (isAdmin(caller)) return;
+  if (caller.actorId !== userId) throw permissionDenied("only admins may update other users");
+  const adminOnly = changed.filter((field) => ADMIN_ONLY_FIELDS.includes(field));
+  if (adminOnly.length > 0) {
+    const names = adminOnly.map((field) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)).join(" and ");
+    throw permissionDenied(`only admins may change ${names}`);
+  }
+}
+
+/**
+ * InviteUser as the caller may do it: managers who are not admins may grant
+ * ROLE_AGENT only, and a manager's invitee reports to them unless another
+ * manager is named.
+ */
+export function inviteAs(caller: Caller, invitee: NewUser): NewUser {
+  const manager = caller.kind === "user" && hasAnyRole(caller, Role.ROLE_MANAGER);
+  if (!isAdmin(caller) && invitee.roles.some((role) => role !== Role.ROLE_AGENT)) {
+    throw permissionDenied("managers may only invite agents (roles: [ROLE_AGENT]); ask an admin to grant other roles");
+  }
+  return manager && invitee.managerId === "" ? { ...invitee, managerId: caller.actorId } : invitee;
+}
+
+/** Service-only RPCs name the tenant explicitly; it must be the one the service token was issued for. */
+export function checkServiceTenant(caller: Caller, tenantId: string, field: string, violations: Violations): void {
+  if (tenantId === "") violations.add(field, "is required");
+  else if (tenantId !== caller.tenantId) violations.add(field, "must be the tenant of the caller's service token");
+}
+
+/** Admins may not suspend or delete themselves: a tenant must not lock out the admin acting on it. */
+export function checkNotSelf(caller: Caller, userId: string, action: "suspend" | "delete"): void {
+  if (caller.actorId === userId && caller.kind === "user") {
+    throw new FailedPreconditionError(`you cannot ${action} yourself; ask another admin`, { resource_id: userId });
+  }
+}

@@ -1,0 +1,52 @@
+/** Pure tenant rules: ids chosen at registration, and the one updatable field. */
+import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
+import { Violations } from "@leadmesh/platform";
+import { maskedFields, type MaskSpec } from "./update-mask";
+import { text } from "./validation";
+
+/** 1-63 characters of [a-z0-9-], starting with a letter or digit: usable in hostnames and keys. */
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const checkDisplayName = text(200, true);
+
+export interface TenantInput {
+  id: string;
+  displayName: string;
+}
+
+type TenantField = "displayName";
+
+const TENANT_MASK: MaskSpec<TenantField> = {
+  resource: "Tenant",
+  fields: { displayName: { protoName: "display_name", isSet: (value) => value !== "" } },
+  notUpdatable: { id: "a tenant id never changes", create_time: "output only", update_time: "output only" },
+};
+
+/** Validates a CreateTenant request's tenant. Throws INVALID_ARGUMENT with every violation. */
+export function newTenant(tenant: Tenant | undefined): TenantInput {
+  const violations = new Violations();
+  if (!tenant) {
+    violations.add("tenant", "is required");
+    violations.throwIfAny();
+  }
+  const input = { id: tenant!.id.trim(), displayName: tenant!.displayName.trim() };
+  if (input.id === "") violations.add("tenant.id", "is required");
+  else if (!TENANT_ID.test(input.id)) violations.add("tenant.id", "must be 1-63 characters of [a-z0-9-], starting with a letter or digit");
+  const problem = checkDisplayName(input.displayName);
+  if (problem) violations.add("tenant.display_name", problem);
+  violations.throwIfAny();
+  return input;
+}
+
+/** Applies an UpdateTenant; returns the new display name, or undefined when nothing changes. */
+export function applyTenantUpdate(current: { displayName: string }, patch: Tenant, updateMask: string[] | undefined): { displayName: string } | undefined {
+  const violations = new Violations();
+  const requested = { displayName: patch.displayName.trim() };
+  const fields = maskedFields(TENANT_MASK, requested, updateMask, violations);
+  violations.throwIfAny();
+  if (!fields.includes("displayName")) return undefined;
+  const problem = checkDisplayName(requested.displayName);
+  if (problem) violations.add("tenant.display_name", problem);
+  violations.throwIfAny();
+  return requested.displayName === current.displayName ? undefined : requested;
+}
