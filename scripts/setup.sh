@@ -19,4 +19,4 @@ elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
 fi
 
 bash scripts/install-tools.sh
-node_modules/.bin/tsc -b services/leads services/users
+node_modules/.bin/tsc -b services/leads services/users services/auth

@@ -9,6 +9,6 @@ node_modules/.bin/buf lint
 node_modules/.bin/buf format proto --diff --exit-code
 bash scripts/breaking.sh
 bash scripts/check-generated.sh
-node_modules/.bin/tsc -b services/leads services/users
+node_modules/.bin/tsc -b services/leads services/users services/auth
 node_modules/.bin/tsc -p tsconfig.test.json
 echo "static checks passed"

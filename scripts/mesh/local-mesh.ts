@@ -179,7 +179,10 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         30_000,
         processes.envoy,
       );
-      Object.assign(mesh, { ingressPort, ingressUrl: `http://127.0.0.1:${ingressPort}`, adminUrl, envoyConfigPath });
+      const ingressUrl = `http://127.0.0.1:${ingressPort}`;
+      // The public JWKS answering through the listener proves routing, transcoding and jwt_authn are in place.
+      await waitUntil("envoy to serve the JWKS on its listener", async () => (await fetch(`${ingressUrl}/.well-known/jwks.json`)).ok, 30_000, processes.envoy);
+      Object.assign(mesh, { ingressPort, ingressUrl, adminUrl, envoyConfigPath });
     }
     return mesh;
   } catch (error) {

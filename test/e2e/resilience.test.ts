@@ -12,18 +12,17 @@ import { healthStatus } from "../../scripts/mesh/health-client";
 import { ferretProcess, startMesh, type RunningMesh } from "../../scripts/mesh/local-mesh";
 import { ManagedProcess } from "../../scripts/mesh/processes";
 import { leadClient } from "../harness/clients";
+import { registerTenant, rest } from "../harness/identity";
 
 let mesh: RunningMesh;
 let leadId: string;
+let token: string;
 
 beforeAll(async () => {
   mesh = await startMesh({ ports: "random", runDir: mkdtempSync(join(tmpdir(), "leadmesh-resilience-")) });
-  const response = await fetch(`${mesh.ingressUrl}/api/v1/leads`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ firstName: "Kept", email: "kept@example.com", source: "LEAD_SOURCE_REFERRAL" }),
-  });
-  leadId = ((await response.json()) as { lead: { id: string } }).lead.id;
+  token = (await registerTenant("resilience", mesh.ingressUrl)).accessToken;
+  const created = await rest("POST", "/api/v1/leads", { baseUrl: mesh.ingressUrl, token, body: { firstName: "Kept", email: "kept@example.com", source: "LEAD_SOURCE_REFERRAL" } });
+  leadId = created.json.lead.id;
 }, 120_000);
 
 afterAll(async () => {
@@ -46,8 +45,8 @@ const envoySeesLeads = (flag: "healthy" | "failed_active_hc") => async () =>
 
 async function timedGet(path: string) {
   const started = Date.now();
-  const response = await fetch(`${mesh.ingressUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
-  return { status: response.status, body: (await response.json()) as any, ms: Date.now() - started };
+  const response = await rest("GET", path, { baseUrl: mesh.ingressUrl, token });
+  return { status: response.status, body: response.json, ms: Date.now() - started };
 }
 
 async function restart(name: "ferretdb" | "redis") {
@@ -79,7 +78,7 @@ describe("losing the database", () => {
 
   it("answers UNAVAILABLE, not a hang or INTERNAL, to calls that reach the service meanwhile", async () => {
     await mesh.processes.ferretdb.kill();
-    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`);
+    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, token);
     const started = Date.now();
     await expect(client.getLead({ id: leadId })).rejects.toMatchObject({ code: Status.UNAVAILABLE });
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -103,7 +102,7 @@ describe("SIGTERM", () => {
   // services/platform/test/server.test.ts; here: the real process exits 0.
   it("stops gracefully with exit code 0 and is taken out of rotation", async () => {
     await timeUntil(envoySeesLeads("healthy"), 10_000);
-    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`);
+    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, token);
     await client.getLead({ id: leadId });
     const inFlight = Array.from({ length: 20 }, () => client.listLeads({ pageSize: 100 }));
     const exitCode = mesh.processes.leads.stop(15_000);

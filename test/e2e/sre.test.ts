@@ -8,17 +8,23 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { meshInfo } from "../harness/mesh-info";
 import { runTool } from "../harness/clients";
+import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
 import { LOCAL_ENVOY_CONFIG, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
 
 const info = meshInfo();
 const leads = info.services.leads;
+let admin: RegisteredTenant;
+beforeAll(async () => {
+  admin = await registerTenant("sre");
+});
 
 describe("server reflection (grpcurl without proto files)", () => {
-  it("lists the leads service and health", async () => {
-    const result = await runTool("grpcurl", ["-plaintext", `127.0.0.1:${leads.grpc}`, "list"]);
+  it.each(["auth", "users", "leads"])("lists the %s service(s) and health, without a token", async (name) => {
+    const result = await runTool("grpcurl", ["-plaintext", `127.0.0.1:${info.services[name].grpc}`, "list"]);
     expect(result.code).toBe(0);
-    expect(result.stdout.trim().split("\n")).toEqual(expect.arrayContaining(["leads.v1.LeadService", "grpc.health.v1.Health"]));
+    const listed = result.stdout.trim().split("\n");
+    expect(listed).toEqual(expect.arrayContaining(["grpc.health.v1.Health", ...(name === "users" ? ["users.v1.UserService", "users.v1.TenantService", "users.v1.DepartmentService"] : [`${name}.v1.${name === "auth" ? "Auth" : "Lead"}Service`])]));
   });
 
   it("describes messages and calls methods from reflection alone", async () => {
@@ -27,7 +33,7 @@ describe("server reflection (grpcurl without proto files)", () => {
     const call = await runTool("grpcurl", [
       "-plaintext",
       "-H",
-      "x-tenant-id: sre-check",
+      `authorization: Bearer ${admin.accessToken}`,
       "-d",
       '{"page_size": 1}',
       `127.0.0.1:${leads.grpc}`,
@@ -35,7 +41,17 @@ describe("server reflection (grpcurl without proto files)", () => {
     ]);
     expect(call.code).toBe(0);
     expect(JSON.parse(call.stdout)).toEqual({});
-    const notFound = await runTool("grpcurl", ["-plaintext", "-d", '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}', `127.0.0.1:${leads.grpc}`, "leads.v1.LeadService/GetLead"]);
+    const unauthenticated = await runTool("grpcurl", ["-plaintext", "-d", '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}', `127.0.0.1:${leads.grpc}`, "leads.v1.LeadService/GetLead"]);
+    expect(unauthenticated.stderr).toMatch(/Code: Unauthenticated/);
+    const notFound = await runTool("grpcurl", [
+      "-plaintext",
+      "-H",
+      `authorization: Bearer ${admin.accessToken}`,
+      "-d",
+      '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}',
+      `127.0.0.1:${leads.grpc}`,
+      "leads.v1.LeadService/GetLead",
+    ]);
     expect(notFound.code).not.toBe(0);
     expect(notFound.stderr).toMatch(/Code: NotFound/);
   });
@@ -57,15 +73,15 @@ describe("health", () => {
     expect(perService.code).toBe(0);
   });
 
-  it("is what Envoy's active health check sees", async () => {
+  it.each(["auth", "users", "leads"])("%s is healthy in Envoy's active health checks", async (name) => {
     const clusters = await (await fetch(`${info.adminUrl}/clusters`)).text();
-    expect(clusters).toMatch(new RegExp(`^leads::127\\.0\\.0\\.1:${leads.grpc}::health_flags::healthy$`, "m"));
+    expect(clusters).toMatch(new RegExp(`^${name}::127\\.0\\.0\\.1:${info.services[name].grpc}::health_flags::healthy$`, "m"));
   });
 });
 
 describe("metrics", () => {
   it("exports RED metrics per RPC and process metrics", async () => {
-    await fetch(`${info.ingressUrl}/api/v1/leads/aaaaaaaaaaaaaaaaaaaaaaaa`);
+    await rest("GET", "/api/v1/leads/aaaaaaaaaaaaaaaaaaaaaaaa", { token: admin.accessToken });
     const text = await (await fetch(`http://127.0.0.1:${leads.metrics}/metrics`)).text();
     expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_service="leads\.v1\.LeadService"[^}]*grpc_method="GetLead"[^}]*grpc_code="NOT_FOUND"[^}]*\} [1-9]/);
     expect(text).toMatch(/grpc_server_handling_seconds_bucket\{/);
@@ -95,7 +111,7 @@ describe("service process", () => {
       execFile(
         process.execPath,
         [join(REPO_ROOT, "services", "leads", "dist", "main.js")],
-        { env: { PATH: process.env.PATH, GRPC_PORT: "not-a-port", REDIS_URL: "redis://127.0.0.1:1" }, timeout: 20_000 },
+        { env: { PATH: process.env.PATH, GRPC_PORT: "not-a-port", REDIS_URL: "redis://127.0.0.1:1", AUTH_ISSUER: "i", AUTH_AUDIENCE: "a" }, timeout: 20_000 },
         (error, _stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr }),
       );
     });

@@ -11,7 +11,13 @@ import { MESH_INFO_ENV, type MeshInfo } from "./mesh-info";
 
 export default async function globalSetup(): Promise<void> {
   const runDir = mkdtempSync(join(tmpdir(), "leadmesh-test-"));
-  const mesh = await startMesh({ ports: "random", runDir });
+  const mesh = await startMesh({
+    ports: "random",
+    runDir,
+    // Tight sign-in throttling so its test runs in seconds; the per-address
+    // limit is lifted because every test signs in from 127.0.0.1.
+    serviceEnv: { LOGIN_MAX_FAILURES: "3", LOGIN_FAILURE_WINDOW_SECONDS: "2", LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000" },
+  });
   const info: MeshInfo = {
     runDir,
     mongoUrl: mesh.mongoUrl,

@@ -2,7 +2,10 @@
  * Password hashing with argon2id (@node-rs/argon2: native, prebuilt, runs on
  * libuv's thread pool so hashing does not block the event loop).
  */
-import { hash, verify, Algorithm } from "@node-rs/argon2";
+import { hash, verify } from "@node-rs/argon2";
+
+/** @node-rs/argon2's Algorithm.Argon2id (an ambient const enum, unusable under isolatedModules). */
+const ARGON2ID = 2;
 import type { Violations } from "@leadmesh/platform";
 
 export interface PasswordCost {
@@ -19,7 +22,7 @@ export class Passwords {
   }
 
   hash(password: string): Promise<string> {
-    return hash(password, { algorithm: Algorithm.Argon2id, memoryCost: this.cost.memoryKib, timeCost: this.cost.iterations, parallelism: 1 });
+    return hash(password, { algorithm: ARGON2ID, memoryCost: this.cost.memoryKib, timeCost: this.cost.iterations, parallelism: 1 });
   }
 
   async verify(storedHash: string | undefined, password: string): Promise<boolean> {

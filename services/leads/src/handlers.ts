@@ -183,8 +183,9 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
 
     async createLeadActivity(request, context) {
       const leadId = requireId(request.leadId, "lead_id");
-      const detail = clientActivity(request.activity);
+      // Existence first: another tenant's lead id answers NOT_FOUND whatever the body.
       const lead = await existing(context, leadId);
+      const detail = clientActivity(request.activity);
       if (lead.deleteTime) throw new FailedPreconditionError(`lead "${leadId}" is deleted; undelete it first`, { resource_id: leadId });
       const activity = await store.insertActivity(context.caller.tenantId, leadId, context.caller.actorId, detail, clock());
       return { activity };

@@ -40,6 +40,11 @@ export enum ErrorReason {
   ERROR_REASON_INVALID_PAGE_TOKEN = 9,
   /** ERROR_REASON_INTERNAL - Unexpected failure; details are in the service logs under the trace id. */
   ERROR_REASON_INTERNAL = 10,
+  /**
+   * ERROR_REASON_RESOURCE_EXHAUSTED - Too many attempts (e.g. failed sign-ins); a google.rpc.RetryInfo says
+   * when to try again.
+   */
+  ERROR_REASON_RESOURCE_EXHAUSTED = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -78,6 +83,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 10:
     case "ERROR_REASON_INTERNAL":
       return ErrorReason.ERROR_REASON_INTERNAL;
+    case 11:
+    case "ERROR_REASON_RESOURCE_EXHAUSTED":
+      return ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -109,6 +117,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_INVALID_PAGE_TOKEN";
     case ErrorReason.ERROR_REASON_INTERNAL:
       return "ERROR_REASON_INTERNAL";
+    case ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED:
+      return "ERROR_REASON_RESOURCE_EXHAUSTED";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -1,0 +1,63 @@
+import { generateKeyPairSync } from "node:crypto";
+import { jwkFromPrivatePem, jwtKeyId, publicKeyFromJwk, signJwt, TokenError, verifyJwt, type AccessTokenClaims } from "./jwt";
+
+const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const other = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const now = 1_800_000_000;
+const claims: AccessTokenClaims = { iss: "iss", aud: "aud", sub: "u1", tenant: "acme", roles: ["agent"], jti: "j1", sid: "s1", iat: now, exp: now + 900 };
+const options = { issuer: "iss", audience: "aud", now };
+
+function reason(action: () => unknown): string {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TokenError);
+    return (error as Error).message;
+  }
+  throw new Error("token accepted");
+}
+
+const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+describe("RS256 JWTs", () => {
+  const token = signJwt(claims, "k1", privateKey);
+
+  it("round-trips and exposes the key id", () => {
+    expect(jwtKeyId(token)).toBe("k1");
+    expect(verifyJwt(token, publicKey, options)).toEqual(claims);
+  });
+
+  it("verifies with a key rebuilt from its published JWK", () => {
+    const jwk = jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }).toString(), "k1");
+    expect(jwk).toMatchObject({ kty: "RSA", kid: "k1", use: "sig", alg: "RS256" });
+    expect(verifyJwt(token, publicKeyFromJwk(jwk), options).sub).toBe("u1");
+  });
+
+  it("rejects alg none, HS256 and a missing kid before looking at the signature", () => {
+    const payload = b64(claims);
+    expect(reason(() => jwtKeyId(`${b64({ alg: "none", kid: "k1" })}.${payload}.`))).toMatch(/algorithm "none" is not accepted/);
+    expect(reason(() => verifyJwt(`${b64({ alg: "none", kid: "k1" })}.${payload}.`, publicKey, options))).toMatch(/not accepted/);
+    expect(reason(() => jwtKeyId(`${b64({ alg: "HS256", kid: "k1" })}.${payload}.x`))).toMatch(/not accepted/);
+    expect(reason(() => jwtKeyId(`${b64({ alg: "RS256" })}.${payload}.x`))).toMatch(/no key id/);
+  });
+
+  it("rejects a tampered payload, a foreign key and garbage", () => {
+    const [header, , signature] = token.split(".");
+    const forged = `${header}.${b64({ ...claims, roles: ["admin"] })}.${signature}`;
+    expect(reason(() => verifyJwt(forged, publicKey, options))).toBe("signature does not verify");
+    expect(reason(() => verifyJwt(token, other.publicKey, options))).toBe("signature does not verify");
+    expect(reason(() => verifyJwt("a.b", publicKey, options))).toBe("malformed token");
+    expect(reason(() => verifyJwt("!!.??.**", publicKey, options))).toMatch(/malformed/);
+  });
+
+  it("checks issuer, audience, expiry, not-before and required claims", () => {
+    const sign = (overrides: Partial<AccessTokenClaims>) => signJwt({ ...claims, ...overrides }, "k1", privateKey);
+    expect(reason(() => verifyJwt(sign({ iss: "evil" }), publicKey, options))).toBe("wrong issuer");
+    expect(reason(() => verifyJwt(sign({ aud: "other" }), publicKey, options))).toBe("wrong audience");
+    expect(reason(() => verifyJwt(sign({ exp: now - 31 }), publicKey, options))).toBe("token expired");
+    expect(verifyJwt(sign({ exp: now - 29 }), publicKey, options).sub).toBe("u1");
+    expect(reason(() => verifyJwt(sign({ nbf: now + 60 }), publicKey, options))).toBe("token not yet valid");
+    expect(reason(() => verifyJwt(sign({ tenant: "" }), publicKey, options))).toBe("token lacks tenant");
+    expect(reason(() => verifyJwt(sign({ roles: "admin" as unknown as string[] }), publicKey, options))).toBe("token lacks roles");
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * users.v1.UserService: one function per RPC. Each validates the request,
+ * calls the store / domain rules and maps the result; errors are thrown as
+ * platform DomainErrors and mapped to gRPC statuses by the kernel. Who may
+ * call each RPC at all is the platform's job (access rules in proto/); the
+ * row- and field-level rules are in src/domain.
+ */
+import type { CallContext } from "nice-grpc-common";
+import { Role } from "@leadmesh/contracts/common/v1/access";
+import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
+import type { UserServiceImplementation } from "@leadmesh/contracts/users/v1/users";
+import {
+  decodePageToken,
+  EtagMismatchError,
+  NotFoundError,
+  parseOrderBy,
+  queryFingerprint,
+  resolvePageSize,
+  Violations,
+  type CallerContext,
+  type Revocations,
+} from "@leadmesh/platform";
+import { checkNotDeleted, nextStatus, type LifecycleAction } from "../domain/lifecycle";
+import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolveUserId } from "../domain/permissions";
+import { DEFAULT_USER_ORDER, USER_ORDER_FIELDS, userFilter } from "../domain/user-query";
+import { applyProfileUpdate, assignableRoles, newUser, type Profile } from "../domain/user-rules";
+import { checkEmail, normalizeEmail, requireId, requireMessage } from "../domain/validation";
+import { etagOf, profileChanges, profileOfDocument, rolesOf, statusOf, toUser, type UserChanges, type UserDocument, type UserStore } from "../store";
+import type { References } from "./references";
+
+type Context = CallContext & CallerContext;
+
+/** Concurrent writers retry this often before reporting ABORTED. */
+const MAX_WRITE_ATTEMPTS = 3;
+
+type Change = (current: UserDocument) => UserChanges | undefined | Promise<UserChanges | undefined>;
+
+export function userHandlers(
+  store: UserStore,
+  references: References,
+  revocations: Revocations,
+  clock: () => Date = () => new Date(),
+): UserServiceImplementation<CallerContext> {
+  /** The user if it exists in the caller's tenant; NOT_FOUND otherwise (no existence leak across tenants). */
+  async function existing(context: Context, id: string): Promise<UserDocument> {
+    const document = await store.get(context.caller.tenantId, id);
+    if (!document) throw new NotFoundError("user", id);
+    return document;
+  }
+
+  /** The id of a request ("me" resolved), validated. */
+  function userId(context: Context, id: string, field: string): string {
+    return requireId(resolveUserId(context.caller, id, field), field);
+  }
+
+  /**
+   * Read-modify-write with optimistic concurrency. With a client etag, a
+   * concurrent change is the client's conflict (ABORTED). Without one, the
+   * change is re-applied to the newer version a few times.
+   */
+  async function writeUser(context: Context, id: string, clientEtag: string, change: Change): Promise<UserDocument> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await existing(context, id);
+      if (clientEtag !== "" && clientEtag !== etagOf(current)) throw new EtagMismatchError("user", id, etagOf(current));
+      const changes = await change(current);
+      if (!changes) return current;
+      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, context.caller.actorId, { ...changes, updateTime: clock() });
+      if (after) return after;
+      if (clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
+        const latest = await existing(context, id);
+        throw new EtagMismatchError("user", id, etagOf(latest));
+      }
+    }
+  }
+
+  /**
+   * A write after which the user's existing tokens must die (suspension,
+   * deletion, new roles). The change is tried on the current user first, so
+   * a refused or no-op change revokes nothing. Tokens are revoked before the
+   * write, so a failing Redis aborts the call with nothing changed and a
+   * retry starts over, and again after it, so tokens refreshed while the
+   * write was in flight (still carrying the old state) die too.
+   */
+  async function writeRevokingTokens(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
+    const current = await existing(context, id);
+    if (!change(current)) return current;
+    await revocations.revokeUser(context.caller.tenantId, id);
+    const after = await writeUser(context, id, "", change);
+    await revocations.revokeUser(context.caller.tenantId, id);
+    return after;
+  }
+
+  function lifecycle(id: string, action: LifecycleAction): (current: UserDocument) => UserChanges | undefined {
+    return (current) => {
+      const status = nextStatus(id, statusOf(current), action);
+      if (status === undefined) return undefined;
+      const changes: UserChanges = { status: UserStatus[status] };
+      // Deleted users are kept for history but free their email for a new user.
+      if (status === UserStatus.USER_STATUS_DELETED) Object.assign(changes, { deleteTime: clock(), emailKey: `deleted:${id}` });
+      return changes;
+    };
+  }
+
+  return {
+    async getUser(request, context) {
+      const document = await existing(context, userId(context, request.id, "id"));
+      return { user: toUser(document) };
+    },
+
+    async listUsers(request, context) {
+      const violations = new Violations();
+      const pageSize = resolvePageSize(request.pageSize, violations);
+      const order = parseOrderBy(request.orderBy, USER_ORDER_FIELDS, DEFAULT_USER_ORDER, violations);
+      violations.throwIfAny();
+      const query = userFilter(request.filter);
+      const fingerprint = queryFingerprint(context.caller.tenantId, request.filter.trim(), order);
+      const cursor = decodePageToken(request.pageToken, fingerprint);
+      const page = await store.list(context.caller.tenantId, query, order, pageSize, cursor, fingerprint);
+      return { users: page.items.map(toUser), nextPageToken: page.nextPageToken };
+    },
+
+    async inviteUser(request, context) {
+      const tenantId = context.caller.tenantId;
+      const invitee = inviteAs(context.caller, newUser(request));
+      const violations = new Violations();
+      await references.department(tenantId, invitee.departmentId, "department_id", violations);
+      await references.manager(tenantId, undefined, invitee.managerId, "manager_id", violations);
+      violations.throwIfAny();
+      return { user: toUser(await store.insert(tenantId, invitee, UserStatus.USER_STATUS_INVITED, clock())) };
+    },
+
+    async createUser(request, context) {
+      const violations = new Violations();
+      checkServiceTenant(context.caller, request.tenantId, "tenant_id", violations);
+      violations.throwIfAny();
+      const user = newUser({ email: request.email, displayName: request.displayName, roles: request.roles });
+      return { user: toUser(await store.insert(context.caller.tenantId, user, UserStatus.USER_STATUS_ACTIVE, clock())) };
+    },
+
+    async updateUser(request, context) {
+      const patch = requireMessage<User>(request.user, "user");
+      const id = userId(context, patch.id, "user.id");
+      const tenantId = context.caller.tenantId;
+      const after = await writeUser(context, id, patch.etag, async (current) => {
+        checkNotDeleted(id, statusOf(current));
+        const { next, changed } = applyProfileUpdate(profileOfDocument(current), patch, request.updateMask);
+        checkProfileChange(context.caller, id, changed);
+        if (changed.length === 0) return undefined;
+        const violations = new Violations();
+        if (changed.includes("departmentId")) await references.department(tenantId, next.departmentId, "user.department_id", violations);
+        if (changed.includes("managerId")) await references.manager(tenantId, id, next.managerId, "user.manager_id", violations);
+        violations.throwIfAny();
+        return profileChanges(Object.fromEntries(changed.map((field) => [field, next[field]])) as Partial<Profile>);
+      });
+      return { user: toUser(after) };
+    },
+
+    async changeUserRoles(request, context) {
+      const id = userId(context, request.id, "id");
+      // Existence first: another tenant's user id answers NOT_FOUND whatever the body.
+      await existing(context, id);
+      const violations = new Violations();
+      const roles = assignableRoles(request.roles, violations);
+      violations.throwIfAny();
+      const names = roles.map((role) => Role[role]);
+      const after = await writeRevokingTokens(context, id, (current) => {
+        checkNotDeleted(id, statusOf(current));
+        const unchanged = rolesOf(current).join() === roles.join();
+        return unchanged ? undefined : { roles: names };
+      });
+      return { user: toUser(after) };
+    },
+
+    async suspendUser(request, context) {
+      const id = userId(context, request.id, "id");
+      checkNotSelf(context.caller, id, "suspend");
+      return { user: toUser(await writeRevokingTokens(context, id, lifecycle(id, "suspend"))) };
+    },
+
+    async reactivateUser(request, context) {
+      const id = userId(context, request.id, "id");
+      return { user: toUser(await writeUser(context, id, "", lifecycle(id, "reactivate"))) };
+    },
+
+    async deleteUser(request, context) {
+      const id = userId(context, request.id, "id");
+      checkNotSelf(context.caller, id, "delete");
+      return { user: toUser(await writeRevokingTokens(context, id, lifecycle(id, "delete"))) };
+    },
+
+    async activateUser(request, context) {
+      const violations = new Violations();
+      checkServiceTenant(context.caller, request.tenantId, "tenant_id", violations);
+      violations.throwIfAny();
+      const id = requireId(request.id, "id");
+      return { user: toUser(await writeUser(context, id, "", lifecycle(id, "activate"))) };
+    },
+
+    async lookupUser(request, context) {
+      const violations = new Violations();
+      checkServiceTenant(context.caller, request.tenantId, "tenant_id", violations);
+      const email = normalizeEmail(request.email);
+      const problem = checkEmail(email);
+      if (problem) violations.add("email", problem);
+      violations.throwIfAny();
+      const document = await store.findByEmail(context.caller.tenantId, email);
+      if (!document) throw new NotFoundError("user", email);
+      return { user: toUser(document) };
+    },
+  };
+}

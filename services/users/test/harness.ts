@@ -1,0 +1,141 @@
+import { Status } from "nice-grpc";
+import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
+import { Role } from "@leadmesh/contracts/common/v1/access";
+import { DepartmentServiceDefinition } from "@leadmesh/contracts/users/v1/departments";
+import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
+import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
+import type { RunningService } from "@leadmesh/platform";
+import { grpcClient, uniqueTenant } from "../../../test/harness/clients";
+import { meshInfo } from "../../../test/harness/mesh-info";
+import { mintToken, testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
+import { startUsers } from "../src/main";
+
+/**
+ * Runs the users service in-process against the test mesh's real FerretDB
+ * and Redis, with a database of its own. Tokens are signed by the test key
+ * (testJwks); the auth service ("auth") may call it with service tokens.
+ */
+export async function startUsersForTest(): Promise<{ service: RunningService; address: string; database: string }> {
+  process.env.LOG_LEVEL ??= "silent";
+  const info = meshInfo();
+  const database = `users_it_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const service = await startUsers(
+    {
+      BIND_HOST: "127.0.0.1",
+      GRPC_PORT: "0",
+      HEALTH_PORT: "0",
+      METRICS_PORT: "0",
+      MONGO_URL: info.mongoUrl,
+      MONGO_DATABASE: database,
+      REDIS_URL: info.redisUrl,
+      SHUTDOWN_GRACE_MS: "2000",
+      MESH_CALLERS: "auth",
+      AUTH_ISSUER: TEST_ISSUER,
+      AUTH_AUDIENCE: TEST_AUDIENCE,
+    },
+    testJwks,
+  );
+  for (let i = 0; i < 100 && service.health.status !== "SERVING"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  if (service.health.status !== "SERVING") throw new Error(`users did not become SERVING: ${[...service.health.failures].join("; ")}`);
+  return { service, address: `127.0.0.1:${service.grpcPort}`, database };
+}
+
+/** Role claims of user tokens. */
+export type RoleClaim = "agent" | "manager" | "admin";
+
+/** Clients of the three users.v1 services, all carrying one token. */
+export function connect(address: string, token: string) {
+  const users = grpcClient(UserServiceDefinition, address, token);
+  const tenants = grpcClient(TenantServiceDefinition, address, token);
+  const departments = grpcClient(DepartmentServiceDefinition, address, token);
+  return {
+    users: users.client,
+    tenants: tenants.client,
+    departments: departments.client,
+    close() {
+      users.close();
+      tenants.close();
+      departments.close();
+    },
+  };
+}
+
+export type Clients = ReturnType<typeof connect>;
+
+/** A token of the auth service acting for `tenant`. */
+export function serviceToken(tenant: string): string {
+  return mintToken({ tenant, sub: "auth", roles: ["service"] });
+}
+
+export function userToken(tenant: string, userId: string, ...roles: RoleClaim[]): string {
+  return mintToken({ tenant, sub: userId, roles });
+}
+
+export interface TestTenant {
+  tenant: string;
+  adminId: string;
+  /** As the auth service (service token). */
+  service: Clients;
+  /** As the tenant's first admin. */
+  admin: Clients;
+  /** Connects as an existing user of the tenant with the given roles. */
+  as(userId: string, ...roles: RoleClaim[]): Clients;
+  /** Creates an ACTIVE user (as the auth service would) and returns its id. */
+  createUser(displayName: string, roles: Role[]): Promise<string>;
+  close(): void;
+}
+
+/** Registers a fresh tenant with its first admin, the way the auth service does. */
+export async function registerTenant(address: string, label: string): Promise<TestTenant> {
+  const tenant = uniqueTenant(label);
+  const opened: Clients[] = [];
+  const open = (token: string) => {
+    const clients = connect(address, token);
+    opened.push(clients);
+    return clients;
+  };
+  const service = open(serviceToken(tenant));
+  await service.tenants.createTenant({ tenant: { id: tenant, displayName: `${label} Inc` } });
+  let count = 0;
+  const createUser = async (displayName: string, roles: Role[]) => {
+    const email = `${displayName.toLowerCase().replace(/[^a-z0-9]/g, "")}-${++count}@${tenant}.example.com`;
+    const { user } = await service.users.createUser({ tenantId: tenant, email, displayName, roles });
+    return user!.id;
+  };
+  const adminId = await createUser("Admin", [Role.ROLE_ADMIN]);
+  return {
+    tenant,
+    adminId,
+    service,
+    admin: open(userToken(tenant, adminId, "admin")),
+    as: (userId, ...roles) => open(userToken(tenant, userId, ...roles)),
+    createUser,
+    close: () => opened.forEach((clients) => clients.close()),
+  };
+}
+
+export async function rpcError(call: Promise<unknown>): Promise<RichClientError> {
+  try {
+    await call;
+  } catch (error) {
+    expect(error).toBeInstanceOf(RichClientError);
+    return error as RichClientError;
+  }
+  throw new Error("call succeeded but an error was expected");
+}
+
+export function details(error: RichClientError) {
+  const info = error.extra.find((detail) => detail.$type === ErrorInfo.$type) as ErrorInfo | undefined;
+  const badRequest = error.extra.find((detail) => detail.$type === BadRequest.$type) as BadRequest | undefined;
+  return { code: error.code, reason: info?.reason, metadata: info?.metadata, fields: badRequest?.fieldViolations.map((violation) => violation.field) ?? [] };
+}
+
+/** The gRPC status code of a call that must fail. */
+export async function codeOf(call: Promise<unknown>): Promise<Status> {
+  return (await rpcError(call)).code;
+}
+
+/** Waits until tokens minted now are past any revocation cut made before this call (cuts are whole seconds). */
+export async function nextSecond(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
+}

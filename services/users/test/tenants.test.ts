@@ -1,0 +1,84 @@
+/**
+ * users.v1.TenantService over real gRPC against real FerretDB and Redis.
+ */
+import { Status } from "nice-grpc";
+import { Role } from "@leadmesh/contracts/common/v1/access";
+import type { RunningService } from "@leadmesh/platform";
+import { uniqueTenant } from "../../../test/harness/clients";
+import { codeOf, connect, details, registerTenant, rpcError, serviceToken, startUsersForTest, type TestTenant } from "./harness";
+
+let service: RunningService;
+let address: string;
+const tenants: TestTenant[] = [];
+
+beforeAll(async () => {
+  ({ service, address } = await startUsersForTest());
+});
+
+afterAll(async () => {
+  tenants.forEach((tenant) => tenant.close());
+  await service?.shutdown();
+});
+
+async function tenantFor(label: string): Promise<TestTenant> {
+  const tenant = await registerTenant(address, label);
+  tenants.push(tenant);
+  return tenant;
+}
+
+describe("CreateTenant", () => {
+  it("registers a tenant once, for the tenant of the service token", async () => {
+    const id = uniqueTenant("register");
+    const auth = connect(address, serviceToken(id));
+    const { tenant } = await auth.tenants.createTenant({ tenant: { id, displayName: " Acme Corp " } });
+    expect(tenant).toMatchObject({ id, displayName: "Acme Corp" });
+    expect(tenant!.createTime).toBeInstanceOf(Date);
+    const taken = await rpcError(auth.tenants.createTenant({ tenant: { id, displayName: "Again" } }));
+    expect(details(taken)).toMatchObject({ code: Status.ALREADY_EXISTS, reason: "ALREADY_EXISTS" });
+    const elsewhere = await rpcError(auth.tenants.createTenant({ tenant: { id: uniqueTenant("other"), displayName: "Other" } }));
+    expect(details(elsewhere)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.id"] });
+    auth.close();
+  });
+
+  it("validates the id and name", async () => {
+    const auth = connect(address, serviceToken("Bad_Tenant"));
+    const error = await rpcError(auth.tenants.createTenant({ tenant: { id: "Bad_Tenant", displayName: "" } }));
+    expect(details(error)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.id", "tenant.display_name"] });
+    expect(details(await rpcError(auth.tenants.createTenant({}))).fields).toEqual(["tenant"]);
+    auth.close();
+  });
+
+  it("is internal: users cannot call it", async () => {
+    const t = await tenantFor("create-internal");
+    expect(await codeOf(t.admin.tenants.createTenant({ tenant: { id: t.tenant, displayName: "x" } }))).toBe(Status.PERMISSION_DENIED);
+  });
+});
+
+describe("GetTenant / UpdateTenant", () => {
+  it('returns the caller\'s own tenant, by id or "me", and nothing else', async () => {
+    const a = await tenantFor("get-a");
+    const b = await tenantFor("get-b");
+    const agentId = await a.createUser("Agent", [Role.ROLE_AGENT]);
+    const agent = a.as(agentId, "agent");
+    expect((await agent.tenants.getTenant({ id: "me" })).tenant).toMatchObject({ id: a.tenant, displayName: "get-a Inc" });
+    expect((await a.service.tenants.getTenant({ id: a.tenant })).tenant!.id).toBe(a.tenant);
+    expect(await codeOf(agent.tenants.getTenant({ id: b.tenant }))).toBe(Status.NOT_FOUND);
+    expect(await codeOf(a.admin.tenants.updateTenant({ tenant: { id: b.tenant, displayName: "Hijacked" } }))).toBe(Status.NOT_FOUND);
+    expect((await b.admin.tenants.getTenant({ id: "me" })).tenant!.displayName).toBe("get-b Inc");
+    expect(details(await rpcError(agent.tenants.getTenant({ id: "" }))).fields).toEqual(["id"]);
+  });
+
+  it("lets admins rename their tenant", async () => {
+    const t = await tenantFor("rename");
+    const { tenant } = await t.admin.tenants.updateTenant({ tenant: { id: "me", displayName: "Renamed Ltd" } });
+    expect(tenant).toMatchObject({ id: t.tenant, displayName: "Renamed Ltd" });
+    expect(tenant!.updateTime!.getTime()).toBeGreaterThan(tenant!.createTime!.getTime());
+    expect((await t.admin.tenants.getTenant({ id: t.tenant })).tenant!.displayName).toBe("Renamed Ltd");
+    expect(details(await rpcError(t.admin.tenants.updateTenant({ tenant: { id: t.tenant, displayName: "" }, updateMask: ["display_name"] }))).fields).toEqual([
+      "tenant.display_name",
+    ]);
+    expect(details(await rpcError(t.admin.tenants.updateTenant({ tenant: { id: t.tenant }, updateMask: ["id"] }))).fields).toEqual(["update_mask"]);
+    const managerId = await t.createUser("Manager", [Role.ROLE_MANAGER]);
+    expect(await codeOf(t.as(managerId, "manager").tenants.updateTenant({ tenant: { id: "me", displayName: "Nope" } }))).toBe(Status.PERMISSION_DENIED);
+  });
+});
