@@ -18,6 +18,12 @@ export interface EnvoyRenderOptions {
   upstreamPorts: Record<string, number>;
   /** Path of the descriptor set as Envoy should read it. */
   descriptorPath: string;
+  /**
+   * gRPC paths ("/pkg.Service/Method") to let through jwt_authn without a
+   * token, on top of the RPCs declared public in proto/. For side-by-side
+   * measurements (the benchmark's unauthenticated baseline), not production.
+   */
+  extraPublicPaths?: string[];
 }
 
 export function exposedServices(topology: Topology) {
@@ -56,6 +62,7 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
     clusters.push(upstreamCluster(service.name, port));
     publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.rule?.public).map((rpc) => rpc.path));
   }
+  publicPaths.push(...(options.extraPublicPaths ?? []));
   configureJwtAuthn(manager, publicPaths, options.listenPort, topology.identity);
   clusters.push({
     // Envoy fetches the JWKS through its own listener (GET /.well-known/jwks.json, transcoded to the auth service).

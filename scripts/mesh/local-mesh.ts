@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { renderEnvoyConfig } from "./envoy-config";
+import { exposedServices, renderEnvoyConfig } from "./envoy-config";
 import { healthStatus } from "./health-client";
 import { freePort, ManagedProcess, tcpReachable, waitUntil } from "./processes";
 import { DESCRIPTOR_PATH } from "./descriptor";
@@ -40,6 +40,74 @@ export interface RunningMesh {
   processes: Record<string, ManagedProcess>;
   runDir: string;
   stop(): Promise<void>;
+}
+
+export interface IngressOptions {
+  topology: Topology;
+  runDir: string;
+  listenPort: number;
+  adminPort: number;
+  /** gRPC port of each exposed service. */
+  upstreamPorts: Record<string, number>;
+  /** Process and file name (default "envoy"): a second ingress needs its own. */
+  name?: string;
+  /** See EnvoyRenderOptions.extraPublicPaths. */
+  extraPublicPaths?: string[];
+}
+
+export interface RunningIngress {
+  process: ManagedProcess;
+  listenPort: number;
+  url: string;
+  adminUrl: string;
+  configPath: string;
+}
+
+/**
+ * Renders the Envoy config into the run directory, starts Envoy and waits
+ * until it sees every upstream healthy and serves the JWKS on its listener.
+ * The caller stops the returned process (it is killed on our exit anyway).
+ */
+export async function startIngress(options: IngressOptions): Promise<RunningIngress> {
+  const name = options.name ?? "envoy";
+  const configPath = join(options.runDir, `${name}.yaml`);
+  writeFileSync(
+    configPath,
+    renderEnvoyConfig(options.topology, {
+      listenPort: options.listenPort,
+      adminPort: options.adminPort,
+      upstreamPorts: options.upstreamPorts,
+      descriptorPath: DESCRIPTOR_PATH,
+      extraPublicPaths: options.extraPublicPaths,
+    }),
+  );
+  const envoy = new ManagedProcess({
+    name,
+    command: join(TOOLS_BIN, "envoy"),
+    args: ["-c", configPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", "2"],
+    cwd: REPO_ROOT,
+    logFile: join(options.runDir, `${name}.log`),
+  }).start();
+  try {
+    const adminUrl = `http://127.0.0.1:${options.adminPort}`;
+    const upstreams = exposedServices(options.topology).map((service) => service.name);
+    await waitUntil(
+      `${name} to see every upstream healthy`,
+      async () => {
+        const clusters = await (await fetch(`${adminUrl}/clusters`)).text();
+        return upstreams.every((upstream) => new RegExp(`^${upstream}::.*::health_flags::healthy$`, "m").test(clusters));
+      },
+      30_000,
+      envoy,
+    );
+    const url = `http://127.0.0.1:${options.listenPort}`;
+    // The public JWKS answering through the listener proves routing, transcoding and jwt_authn are in place.
+    await waitUntil(`${name} to serve the JWKS on its listener`, async () => (await fetch(`${url}/.well-known/jwks.json`)).ok, 30_000, envoy);
+    return { process: envoy, listenPort: options.listenPort, url, adminUrl, configPath };
+  } catch (error) {
+    await envoy.stop();
+    throw error;
+  }
 }
 
 /** Services that declare `calls: [name]` in the topology. */
@@ -150,39 +218,15 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
 
     const mesh: RunningMesh = { topology, mongoUrl, redisUrl, mongoPort, redisPort, services, processes, runDir, stop: stopAll };
     if (options.envoy !== false) {
-      const ingressPort = await pick(options.ports, topology.ingress.local.listen);
-      const adminPort = await pick(options.ports, topology.ingress.local.admin);
-      const envoyConfigPath = join(runDir, "envoy.yaml");
-      writeFileSync(
-        envoyConfigPath,
-        renderEnvoyConfig(topology, {
-          listenPort: ingressPort,
-          adminPort,
-          upstreamPorts: Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, ports.grpc])),
-          descriptorPath: DESCRIPTOR_PATH,
-        }),
-      );
-      processes.envoy = new ManagedProcess({
-        name: "envoy",
-        command: join(TOOLS_BIN, "envoy"),
-        args: ["-c", envoyConfigPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", "2"],
-        cwd: REPO_ROOT,
-        logFile: join(runDir, "envoy.log"),
-      }).start();
-      const adminUrl = `http://127.0.0.1:${adminPort}`;
-      await waitUntil(
-        "envoy to see every upstream healthy",
-        async () => {
-          const clusters = await (await fetch(`${adminUrl}/clusters`)).text();
-          return Object.keys(services).every((name) => new RegExp(`^${name}::.*::health_flags::healthy$`, "m").test(clusters));
-        },
-        30_000,
-        processes.envoy,
-      );
-      const ingressUrl = `http://127.0.0.1:${ingressPort}`;
-      // The public JWKS answering through the listener proves routing, transcoding and jwt_authn are in place.
-      await waitUntil("envoy to serve the JWKS on its listener", async () => (await fetch(`${ingressUrl}/.well-known/jwks.json`)).ok, 30_000, processes.envoy);
-      Object.assign(mesh, { ingressPort, ingressUrl, adminUrl, envoyConfigPath });
+      const ingress = await startIngress({
+        topology,
+        runDir,
+        listenPort: await pick(options.ports, topology.ingress.local.listen),
+        adminPort: await pick(options.ports, topology.ingress.local.admin),
+        upstreamPorts: Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, ports.grpc])),
+      });
+      processes.envoy = ingress.process;
+      Object.assign(mesh, { ingressPort: ingress.listenPort, ingressUrl: ingress.url, adminUrl: ingress.adminUrl, envoyConfigPath: ingress.configPath });
     }
     return mesh;
   } catch (error) {

@@ -4,19 +4,13 @@
  * survive enum renumbering. Every query carries tenantId: there is no method
  * here that can read across tenants.
  *
- * Concurrency control without transactions or a reliable compare-and-set:
- * FerretDB v1 implements findOneAndUpdate/updateOne as "query, then write by
- * _id", so two writers conditioned on the same revision can both succeed (a
- * lost update; the concurrency test caught it). The one atomic primitive
- * both FerretDB and MongoDB give is a unique-key insert, so every write
- * first claims its target revision in `lead_revisions` (_id
- * "<lead>:<revision>"); only the claimant may then move the lead to that
- * revision. The claims double as the lead's change history.
+ * Writes go through the platform's revision claims (RevisionedWrites, in
+ * `lead_revisions`), the compare-and-set that works on FerretDB and MongoDB.
  */
 import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
 import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
-import { ensureIndexes, fetchPage, type MongoQuery, type SortOrder } from "@leadmesh/platform";
+import { ensureIndexes, ensureRevisionClaimIndexes, fetchPage, isDuplicateKey, RevisionedWrites, type MongoQuery, type RevisionClaim, type SortOrder } from "@leadmesh/platform";
 import type { LeadInput } from "./domain/lead-fields";
 import type { ActivityDetail } from "./domain/activity-rules";
 
@@ -43,25 +37,6 @@ export interface LeadDocument {
   revision: number;
 }
 
-interface RevisionClaim {
-  _id: string;
-  tenantId: string;
-  leadId: string;
-  revision: number;
-  actorId: string;
-  /** Document fields written by this revision. */
-  fields: string[];
-  createTime: Date;
-}
-
-/**
- * A claim whose lead never reached its revision (writer crashed between
- * claim and write) is abandoned after this long. It exceeds the driver's
- * socket timeout, so the original writer cannot still be writing.
- */
-const ABANDONED_CLAIM_MS = 20_000;
-const DUPLICATE_KEY = 11000;
-
 interface ActivityDocument {
   _id: string;
   tenantId: string;
@@ -86,7 +61,7 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
     { key: { tenantId: 1, assigneeId: 1, createTime: -1 }, name: "tenant_assignee" },
     { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
   ]);
-  await ensureIndexes(db.collection("lead_revisions"), [{ key: { tenantId: 1, leadId: 1, revision: -1 }, name: "tenant_lead_revision" }]);
+  await ensureRevisionClaimIndexes(db, "lead_revisions");
   await ensureIndexes(db.collection("lead_activities"), [
     { key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" },
   ]);
@@ -95,12 +70,12 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
 export class LeadStore {
   private readonly leads: Collection<LeadDocument>;
   private readonly activities: Collection<ActivityDocument>;
-  private readonly revisions: Collection<RevisionClaim>;
+  private readonly writes: RevisionedWrites<LeadDocument>;
 
   constructor(db: Db) {
     this.leads = db.collection<LeadDocument>("leads");
     this.activities = db.collection<ActivityDocument>("lead_activities");
-    this.revisions = db.collection<RevisionClaim>("lead_revisions");
+    this.writes = new RevisionedWrites(this.leads, db.collection<RevisionClaim>("lead_revisions"));
   }
 
   async insert(tenantId: string, input: LeadInput, now: Date): Promise<LeadDocument> {
@@ -139,37 +114,9 @@ export class LeadStore {
     );
   }
 
-  /**
-   * Writes `changes` only if the lead is still at `revision`; returns the new
-   * document, or null when another writer got there first.
-   */
-  async updateAtRevision(
-    tenantId: string,
-    id: string,
-    revision: number,
-    actorId: string,
-    changes: Partial<Omit<LeadDocument, "_id" | "tenantId" | "revision">>,
-  ): Promise<LeadDocument | null> {
-    const next = revision + 1;
-    const claim: RevisionClaim = { _id: `${id}:${next}`, tenantId, leadId: id, revision: next, actorId, fields: Object.keys(changes), createTime: new Date() };
-    try {
-      await this.revisions.insertOne(claim);
-    } catch (error) {
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
-      await this.releaseIfAbandoned(claim._id, tenantId, id, revision);
-      return null;
-    }
-    const updated = await this.leads.findOneAndUpdate({ _id: id, tenantId, revision }, { $set: { ...changes, revision: next } }, { returnDocument: "after" });
-    if (!updated) await this.revisions.deleteOne({ _id: claim._id });
-    return updated;
-  }
-
-  private async releaseIfAbandoned(claimId: string, tenantId: string, id: string, revision: number): Promise<void> {
-    const claim = await this.revisions.findOne({ _id: claimId });
-    const lead = await this.leads.findOne({ _id: id, tenantId }, { projection: { revision: 1 } });
-    if (claim && lead?.revision === revision && Date.now() - claim.createTime.getTime() > ABANDONED_CLAIM_MS) {
-      await this.revisions.deleteOne({ _id: claimId, createTime: claim.createTime });
-    }
+  /** Writes `changes` only if the lead is still at `revision`; null when another writer got there first. */
+  updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: Partial<Omit<LeadDocument, "_id" | "tenantId" | "revision">>) {
+    return this.writes.updateAtRevision(tenantId, id, revision, actorId, changes);
   }
 
   async insertActivity(tenantId: string, leadId: string, authorId: string, detail: ActivityDetail, now: Date, id = newId()): Promise<LeadActivity> {
@@ -190,7 +137,7 @@ export class LeadStore {
       await this.activities.insertOne(document);
     } catch (error) {
       // A retried status-change write reuses its deterministic id: already recorded.
-      if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;
+      if (!isDuplicateKey(error)) throw error;
     }
     return toActivity(document);
   }

@@ -17,3 +17,4 @@ export * from "./clients";
 export * from "./enums";
 export * from "./auth";
 export * from "./mesh-auth";
+export * from "./revisions";

@@ -64,3 +64,13 @@ export async function ensureIndexes<T extends Document>(collection: Collection<T
   const missing = indexes.filter((index) => !existing.includes(index.name));
   if (missing.length > 0) await collection.createIndexes(missing);
 }
+
+/**
+ * A unique-index violation. MongoDB reports code 11000 everywhere; FerretDB
+ * v1 does on inserts, but on updates answers InternalError (code 1) naming
+ * the SQLite constraint.
+ */
+export function isDuplicateKey(error: unknown): boolean {
+  const failure = error as { code?: number; message?: string } | undefined;
+  return failure?.code === 11000 || (failure?.code === 1 && /UNIQUE constraint failed/.test(failure.message ?? ""));
+}

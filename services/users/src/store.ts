@@ -9,14 +9,10 @@
  * MongoDB enforce atomically: emails per tenant ({tenantId, emailKey}) and
  * department names per tenant ({tenantId, nameKey}); tenant ids are _ids.
  *
- * User writes use the leads service's revision claims (see
- * services/leads/src/store.ts): FerretDB v1 implements findOneAndUpdate as
- * "query, then write by _id", so a revision-conditioned update alone is not a
- * compare-and-set. Every user write first claims its target revision with a
- * unique-key insert into `user_revisions` (_id "<user>:<revision>"); only the
- * claimant may then move the user to that revision. The claims double as the
- * user's change history. Tenants and departments carry no etag: their
- * updates are last-writer-wins.
+ * User writes go through the platform's revision claims (RevisionedWrites,
+ * in `user_revisions`), the compare-and-set that works on FerretDB and
+ * MongoDB; the claims double as the user's change history. Tenants and
+ * departments carry no etag: their updates are last-writer-wins.
  */
 import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
 import { Role } from "@leadmesh/contracts/common/v1/access";
@@ -24,7 +20,17 @@ import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
 import type { Department } from "@leadmesh/contracts/users/v1/department";
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
-import { AlreadyExistsError, ensureIndexes, fetchPage, type MongoQuery, type SortOrder } from "@leadmesh/platform";
+import {
+  AlreadyExistsError,
+  ensureIndexes,
+  ensureRevisionClaimIndexes,
+  fetchPage,
+  isDuplicateKey,
+  RevisionedWrites,
+  type MongoQuery,
+  type RevisionClaim,
+  type SortOrder,
+} from "@leadmesh/platform";
 import { departmentNameKey, type DepartmentInput } from "./domain/department-rules";
 import { MAX_CHAIN_DEPTH, type ChainLink } from "./domain/hierarchy";
 import type { NewUser, Profile } from "./domain/user-rules";
@@ -57,17 +63,6 @@ export interface UserDocument {
 
 export type UserChanges = Partial<Omit<UserDocument, "_id" | "tenantId" | "createTime" | "revision">>;
 
-interface RevisionClaim {
-  _id: string;
-  tenantId: string;
-  userId: string;
-  revision: number;
-  actorId: string;
-  /** Document fields written by this revision. */
-  fields: string[];
-  createTime: Date;
-}
-
 export interface TenantDocument {
   /** The tenant id. */
   _id: string;
@@ -87,23 +82,6 @@ export interface DepartmentDocument {
   updateTime: Date;
 }
 
-/**
- * A claim whose user never reached its revision (writer crashed between
- * claim and write) is abandoned after this long. It exceeds the driver's
- * socket timeout, so the original writer cannot still be writing.
- */
-const ABANDONED_CLAIM_MS = 20_000;
-
-/**
- * A unique-index violation. MongoDB reports code 11000 everywhere; FerretDB
- * v1 does on inserts, but on updates answers InternalError (code 1) naming
- * the SQLite constraint.
- */
-export function isDuplicateKey(error: unknown): boolean {
-  const failure = error as { code?: number; message?: string } | undefined;
-  return failure?.code === 11000 || (failure?.code === 1 && /UNIQUE constraint failed/.test(failure.message ?? ""));
-}
-
 export function newId(): string {
   return new ObjectId().toHexString();
 }
@@ -116,17 +94,17 @@ export async function ensureUserIndexes(db: Db): Promise<void> {
     { key: { tenantId: 1, managerId: 1 }, name: "tenant_manager" },
     { key: { tenantId: 1, departmentId: 1 }, name: "tenant_department" },
   ]);
-  await ensureIndexes(db.collection("user_revisions"), [{ key: { tenantId: 1, userId: 1, revision: -1 }, name: "tenant_user_revision" }]);
+  await ensureRevisionClaimIndexes(db, "user_revisions");
   await ensureIndexes(db.collection("departments"), [{ key: { tenantId: 1, nameKey: 1 }, name: "tenant_name", unique: true }]);
 }
 
 export class UserStore {
   private readonly users: Collection<UserDocument>;
-  private readonly revisions: Collection<RevisionClaim>;
+  private readonly writes: RevisionedWrites<UserDocument>;
 
   constructor(db: Db) {
     this.users = db.collection<UserDocument>("users");
-    this.revisions = db.collection<RevisionClaim>("user_revisions");
+    this.writes = new RevisionedWrites(this.users, db.collection<RevisionClaim>("user_revisions"));
   }
 
   /** Throws ALREADY_EXISTS when the email is taken in the tenant. */
@@ -179,31 +157,9 @@ export class UserStore {
     );
   }
 
-  /**
-   * Writes `changes` only if the user is still at `revision`; returns the new
-   * document, or null when another writer got there first.
-   */
-  async updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: UserChanges): Promise<UserDocument | null> {
-    const next = revision + 1;
-    const claim: RevisionClaim = { _id: `${id}:${next}`, tenantId, userId: id, revision: next, actorId, fields: Object.keys(changes), createTime: new Date() };
-    try {
-      await this.revisions.insertOne(claim);
-    } catch (error) {
-      if (!isDuplicateKey(error)) throw error;
-      await this.releaseIfAbandoned(claim._id, tenantId, id, revision);
-      return null;
-    }
-    const updated = await this.users.findOneAndUpdate({ _id: id, tenantId, revision }, { $set: { ...changes, revision: next } }, { returnDocument: "after" });
-    if (!updated) await this.revisions.deleteOne({ _id: claim._id, tenantId });
-    return updated;
-  }
-
-  private async releaseIfAbandoned(claimId: string, tenantId: string, id: string, revision: number): Promise<void> {
-    const claim = await this.revisions.findOne({ _id: claimId, tenantId });
-    const user = await this.users.findOne({ _id: id, tenantId }, { projection: { revision: 1 } });
-    if (claim && user?.revision === revision && Date.now() - claim.createTime.getTime() > ABANDONED_CLAIM_MS) {
-      await this.revisions.deleteOne({ _id: claimId, tenantId, createTime: claim.createTime });
-    }
+  /** Writes `changes` only if the user is still at `revision`; null when another writer got there first. */
+  updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: UserChanges): Promise<UserDocument | null> {
+    return this.writes.updateAtRevision(tenantId, id, revision, actorId, changes);
   }
 
   /**
