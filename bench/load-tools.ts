@@ -56,9 +56,9 @@ function runTool(name: string, args: string[], timeoutMs: number): Promise<strin
 /** Generous: the run itself plus connection set-up and report writing. */
 const toolTimeoutMs = (shape: LoadShape) => (shape.durationS + 60) * 1000;
 
-function checkErrors(what: string, result: LoadResult): LoadResult {
-  if (result.requests === 0 || result.errors > result.requests * MAX_ERROR_RATIO) {
-    throw new Error(`${what}: ${result.errors} of ${result.requests} requests failed`);
+function checkErrors(what: string, result: LoadResult, maxErrorRatio = MAX_ERROR_RATIO, detail = ""): LoadResult {
+  if (result.requests === 0 || result.errors > result.requests * maxErrorRatio) {
+    throw new Error(`${what}: ${result.errors} of ${result.requests} requests failed${detail}`);
   }
   return result;
 }
@@ -71,6 +71,8 @@ export interface GhzTarget {
   /** Exactly one of proto (a .proto file) or protoset (a descriptor set). */
   proto?: string;
   protoset?: string;
+  /** gRPC metadata sent with every call, e.g. { authorization: "Bearer …" }. */
+  metadata?: Record<string, string>;
 }
 
 export interface GhzShape extends LoadShape {
@@ -93,6 +95,7 @@ export async function ghz(target: GhzTarget, shape: GhzShape, reportFile: string
       ...schema,
       "--call", target.call,
       "--data", JSON.stringify(target.data),
+      ...(target.metadata ? ["--metadata", JSON.stringify(target.metadata)] : []),
       "--concurrency", String(shape.concurrency),
       "--connections", String(shape.connections),
       "--duration", `${shape.durationS}s`,
@@ -123,11 +126,15 @@ export interface HeyRequest {
   method?: "GET" | "POST";
   /** JSON body, sent with Content-Type application/json. */
   body?: string;
+  /** Extra request headers, e.g. { Authorization: "Bearer …" }. */
+  headers?: Record<string, string>;
 }
 
 export interface HeyShape extends LoadShape {
   /** Per-worker rate limit (hey -q); total rate is qpsPerWorker × concurrency. */
   qpsPerWorker?: number;
+  /** Share of failed requests tolerated (default 1%); 0 when every response must be a 2xx. */
+  maxErrorRatio?: number;
 }
 
 export async function hey(request: HeyRequest, shape: HeyShape): Promise<LoadResult> {
@@ -135,9 +142,13 @@ export async function hey(request: HeyRequest, shape: HeyShape): Promise<LoadRes
   if (shape.qpsPerWorker !== undefined) args.push("-q", shape.qpsPerWorker.toFixed(2));
   if (request.method) args.push("-m", request.method);
   if (request.body !== undefined) args.push("-T", "application/json", "-d", request.body);
+  for (const [name, value] of Object.entries(request.headers ?? {})) args.push("-H", `${name}: ${value}`);
   args.push(request.url);
   const output = await runTool("hey", args, toolTimeoutMs(shape));
-  return checkErrors(`hey ${request.method ?? "GET"} ${request.url}`, parseHeyReport(output));
+  // On failure, hey's status and error distribution say what went wrong (401? 429?).
+  const distributionAt = output.indexOf("Status code distribution:");
+  const detail = distributionAt < 0 ? "" : `\n${output.slice(distributionAt).trim()}`;
+  return checkErrors(`hey ${request.method ?? "GET"} ${request.url}`, parseHeyReport(output), shape.maxErrorRatio, detail);
 }
 
 export function parseHeyReport(text: string): LoadResult {

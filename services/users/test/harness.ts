@@ -6,39 +6,12 @@ import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import type { RunningService } from "@leadmesh/platform";
 import { grpcClient, uniqueTenant } from "../../../test/harness/clients";
-import { meshInfo } from "../../../test/harness/mesh-info";
-import { mintToken, testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
+import { startInProcess } from "../../../test/harness/in-process";
+import { mintToken } from "../../../test/harness/tokens";
 import { startUsers } from "../src/main";
 
-/**
- * Runs the users service in-process against the test mesh's real FerretDB
- * and Redis, with a database of its own. Tokens are signed by the test key
- * (testJwks); the auth service ("auth") may call it with service tokens.
- */
-export async function startUsersForTest(): Promise<{ service: RunningService; address: string; database: string }> {
-  process.env.LOG_LEVEL ??= "silent";
-  const info = meshInfo();
-  const database = `users_it_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const service = await startUsers(
-    {
-      BIND_HOST: "127.0.0.1",
-      GRPC_PORT: "0",
-      HEALTH_PORT: "0",
-      METRICS_PORT: "0",
-      MONGO_URL: info.mongoUrl,
-      MONGO_DATABASE: database,
-      REDIS_URL: info.redisUrl,
-      SHUTDOWN_GRACE_MS: "2000",
-      MESH_CALLERS: "auth",
-      AUTH_ISSUER: TEST_ISSUER,
-      AUTH_AUDIENCE: TEST_AUDIENCE,
-    },
-    testJwks,
-  );
-  for (let i = 0; i < 100 && service.health.status !== "SERVING"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-  if (service.health.status !== "SERVING") throw new Error(`users did not become SERVING: ${[...service.health.failures].join("; ")}`);
-  return { service, address: `127.0.0.1:${service.grpcPort}`, database };
-}
+/** The users service in-process on the test mesh's FerretDB and Redis; the auth service may call it with service tokens. */
+export const startUsersForTest = () => startInProcess("users", startUsers, ["auth"]);
 
 /** Role claims of user tokens. */
 export type RoleClaim = "agent" | "manager" | "admin";
