@@ -48,7 +48,8 @@ export function withPublicMethod(method: MethodName): typeof LeadServiceDefiniti
     _unknownFields: { ...original.options._unknownFields, [ACCESS_OPTION_TAG]: [new BinaryWriter().bytes(payload).finish()] },
   };
   const rewritten = { ...original, options };
-  if (!accessRuleOf(rewritten)?.public) throw new Error(`rewriting the access rule of ${method} failed`);
+  // Decoded by the kernel's own reader, as startService will.
+  if (!accessRuleOf(rewritten as unknown as Parameters<typeof accessRuleOf>[0])?.public) throw new Error(`rewriting the access rule of ${method} failed`);
   return { ...LeadServiceDefinition, methods: { ...LeadServiceDefinition.methods, [method]: rewritten } } as typeof LeadServiceDefinition;
 }
 

@@ -63,6 +63,26 @@ export function formatTable(scenarios: ScenarioResult[]): string {
   ].join("\n");
 }
 
+/** CPU time of one server process per request, in µs (NaN if it was not watched). */
+export function cpuPerRequestUs(scenario: ScenarioResult, process: string): number {
+  const usage = scenario.usage.processes[process];
+  return usage ? (usage.cpuPercent / 100 / scenario.rps) * 1e6 : Number.NaN;
+}
+
+/**
+ * What authentication adds to a request: CPU per request of each process in
+ * both runs and the difference, plus the latency difference at p50.
+ */
+export function formatAuthCost(baseline: ScenarioResult, authenticated: ScenarioResult, processes: string[]): string {
+  const perProcess = processes.map((name) => {
+    const [before, after] = [cpuPerRequestUs(baseline, name), cpuPerRequestUs(authenticated, name)];
+    const delta = after - before;
+    return `${name} ${fixed(before, 0)}→${fixed(after, 0)}µs (${delta >= 0 ? "+" : ""}${fixed(delta, 0)})`;
+  });
+  const p50Delta = authenticated.p50Ms - baseline.p50Ms;
+  return `auth cost per REST GetLead, CPU per request baseline→authenticated: ${perProcess.join(", ")}; p50 ${p50Delta >= 0 ? "+" : ""}${fixed(p50Delta, 2)} ms`;
+}
+
 export function formatTargets(checks: TargetCheck[]): string {
   const width = Math.max(...checks.map((check) => check.name.length));
   const show = (value: number, unit: TargetCheck["unit"]) => (unit === "x" ? `${fixed(value, 2)}x` : `${fixed(value, unit === "ms" ? 2 : 0)} ${unit}`);

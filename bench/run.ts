@@ -4,8 +4,16 @@
  *
  *   1. bare @grpc/grpc-js echo and nice-grpc echo (ghz): the ceiling of the RPC stack;
  *   2. leads GetLead over gRPC, directly on the service port (ghz);
- *   3. GetLead and CreateLead over REST through Envoy's transcoder (hey);
- *   4. GetLead over REST at half its maximum rate: latency below saturation.
+ *   3. GetLead over REST through Envoy without authentication (the baseline,
+ *      see bench/baseline.ts), then the same with a token, back to back;
+ *   4. GetLead and CreateLead over REST through Envoy's transcoder (hey);
+ *   5. GetLead over REST at half its maximum rate: latency below saturation;
+ *   6. sign-ins (POST /api/v1/auth:login): logins per second at the
+ *      configured password hash cost.
+ *
+ * Every leads call carries the access token of a tenant admin registered at
+ * the start (tokens live 15 minutes, far longer than the run), so Envoy's
+ * jwt_authn and the service's auth middleware do their real work.
  *
  * Servers run one at a time, each in its own process, so a scenario never
  * shares the two cores with an idle-but-present server of another one.
@@ -17,10 +25,22 @@ import { join } from "node:path";
 import { DESCRIPTOR_PATH } from "../scripts/mesh/descriptor";
 import { startMesh, type RunningMesh } from "../scripts/mesh/local-mesh";
 import { REPO_ROOT } from "../scripts/mesh/topology";
+import { startBaseline } from "./baseline";
 import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
+import { loginBody, passwordHashOf, registerTenant, type BenchTenant } from "./identity";
 import { ghz, hey, type GhzShape, type LoadResult } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
-import { backgroundLoadWarning, formatTable, formatTargets, target, writeResults, type ScenarioResult, type TargetCheck } from "./report";
+import {
+  backgroundLoadWarning,
+  cpuPerRequestUs,
+  formatAuthCost,
+  formatTable,
+  formatTargets,
+  target,
+  writeResults,
+  type ScenarioResult,
+  type TargetCheck,
+} from "./report";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
 /** Short unmeasured run first, so JIT compilation and connection set-up stay out of the numbers. */
@@ -35,6 +55,13 @@ const GHZ_CONNECTIONS = 4;
  * at the same average rate.
  */
 const HALF_RATE_WORKERS = 10;
+/** Sign-ins are CPU-bound (the password hash): a few concurrent clients saturate them. */
+const LOGIN_CONCURRENCY = 8;
+/**
+ * The per-address sign-in limit, raised to its maximum: every login of the
+ * bench comes from one address. The per-account limit counts failures only.
+ */
+const SERVICE_ENV = { LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000" };
 const RESULTS_FILE = join(REPO_ROOT, ".run", "bench", "results.json");
 const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com", source: "LEAD_SOURCE_WEB_FORM" });
 
@@ -83,8 +110,14 @@ async function echoScenario(kind: EchoKind, name: string, runDir: string): Promi
   }
 }
 
-async function createLead(ingressUrl: string): Promise<string> {
-  const response = await fetch(`${ingressUrl}/api/v1/leads`, { method: "POST", headers: { "content-type": "application/json" }, body: LEAD_BODY });
+const bearer = (tenant: BenchTenant) => `Bearer ${tenant.accessToken}`;
+
+async function createLead(ingressUrl: string, tenant: BenchTenant): Promise<string> {
+  const response = await fetch(`${ingressUrl}/api/v1/leads`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: bearer(tenant) },
+    body: LEAD_BODY,
+  });
   const text = await response.text();
   if (!response.ok) throw new Error(`creating the bench lead failed: HTTP ${response.status} ${text}`);
   const id = (JSON.parse(text) as { lead?: { id?: string } }).lead?.id;
@@ -92,17 +125,55 @@ async function createLead(ingressUrl: string): Promise<string> {
   return id;
 }
 
-async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<ScenarioResult[]> {
+interface MeshResults {
+  direct: ScenarioResult;
+  baseline: ScenarioResult;
+  rest: ScenarioResult;
+  paced: ScenarioResult;
+  create: ScenarioResult;
+  login: ScenarioResult;
+  passwordHash: string;
+}
+
+/** Processes that serve an authenticated leads call: Redis holds the revocation list. */
+const LEADS_PATH = ["leads", "envoy", "ferretdb", "redis"];
+/** Processes that serve a sign-in: auth hashes, users holds the accounts. */
+const LOGIN_PATH = ["auth", "users", "envoy", "ferretdb", "redis"];
+
+async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshResults> {
   const ingressUrl = mesh.ingressUrl ?? "";
-  const leadId = await createLead(ingressUrl);
+  const tenant = await registerTenant(ingressUrl);
+  log(`registered tenant ${tenant.tenantId}`);
+  const leadId = await createLead(ingressUrl, tenant);
   log(`created lead ${leadId}`);
-  // Everything that serves a request; leads' RSS is the one with a target.
-  const pids = Object.fromEntries(["leads", "envoy", "ferretdb"].map((name) => [name, pidOf(mesh.processes[name], name)]));
-  const getLead = { address: `127.0.0.1:${mesh.services.leads.grpc}`, call: "leads.v1.LeadService.GetLead", protoset: DESCRIPTOR_PATH, data: { id: leadId } };
+  const pidsOf = (names: string[]) => Object.fromEntries(names.map((name) => [name, pidOf(mesh.processes[name], name)]));
+  const pids = pidsOf(LEADS_PATH);
+  const auth = { authorization: bearer(tenant) };
+  const getLead = {
+    address: `127.0.0.1:${mesh.services.leads.grpc}`,
+    call: "leads.v1.LeadService.GetLead",
+    protoset: DESCRIPTOR_PATH,
+    data: { id: leadId },
+    metadata: auth,
+  };
   const getLeadUrl = `${ingressUrl}/api/v1/leads/${leadId}`;
 
   const direct = await measure("GetLead gRPC direct", "ghz", pids, (durationS) => ghz(getLead, ghzShape(durationS), join(runDir, "ghz-getlead.json")));
-  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: CONCURRENCY }));
+
+  // Baseline and authenticated REST GetLead back to back, same hey settings;
+  // the baseline's leads and Envoy run only for their own scenario.
+  log("starting the unauthenticated baseline (second leads and Envoy)");
+  const stack = await startBaseline(mesh, LEAD_BODY);
+  let baseline: ScenarioResult;
+  try {
+    const baselineUrl = `${stack.ingressUrl}/api/v1/leads/${stack.leadId}`;
+    baseline = await measure("GetLead REST via Envoy, no auth (baseline)", "hey", { ...pids, ...stack.pids }, (durationS) =>
+      hey({ url: baselineUrl }, { durationS, concurrency: CONCURRENCY }),
+    );
+  } finally {
+    await stack.stop();
+  }
+  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: CONCURRENCY }));
   // Half of the measured maximum: latency of a loaded but not saturated service.
   const halfRate = rest.rps / 2;
   log(`half of the REST GetLead maximum: ${Math.round(halfRate)} req/s`);
@@ -110,25 +181,40 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<Scenari
     "GetLead REST @ half max rate",
     "hey",
     pids,
-    (durationS) => hey({ url: getLeadUrl }, { durationS, concurrency: HALF_RATE_WORKERS, qpsPerWorker: halfRate / HALF_RATE_WORKERS }),
+    (durationS) => hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: HALF_RATE_WORKERS, qpsPerWorker: halfRate / HALF_RATE_WORKERS }),
     false,
   );
-  // Last, because it grows the collection the reads above run against.
+  // After the reads, because it grows the collection they run against.
   const create = await measure("CreateLead REST via Envoy", "hey", pids, (durationS) =>
-    hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY }, { durationS, concurrency: CONCURRENCY }),
+    hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY, headers: auth }, { durationS, concurrency: CONCURRENCY }),
   );
-  return [direct, rest, paced, create];
+  // Every sign-in must succeed: a throttled (429) or refused one would be a
+  // cheap error response, not a login.
+  const login = await measure("Login REST via Envoy", "hey", pidsOf(LOGIN_PATH), (durationS) =>
+    hey({ url: `${ingressUrl}/api/v1/auth:login`, method: "POST", body: loginBody(tenant) }, { durationS, concurrency: LOGIN_CONCURRENCY, maxErrorRatio: 0 }),
+  );
+  const passwordHash = passwordHashOf(mesh.processes.auth.spec.logFile);
+  return { direct, baseline, rest, paced, create, login, passwordHash };
 }
 
-function checkTargets(bare: ScenarioResult, nice: ScenarioResult, [direct, rest, paced]: ScenarioResult[]): TargetCheck[] {
+function checkTargets(bare: ScenarioResult, nice: ScenarioResult, { direct, baseline, rest, paced }: MeshResults): TargetCheck[] {
   const leadsRssMb = Math.max(direct.usage.processes.leads.maxRssMb, rest.usage.processes.leads.maxRssMb);
   return [
     target("nice-grpc echo / bare grpc-js echo", nice.rps / bare.rps, ">=", 0.95, "x"),
     target("GetLead gRPC direct / bare echo", direct.rps / bare.rps, ">=", 0.6, "x"),
     target("GetLead REST via Envoy / gRPC direct", rest.rps / direct.rps, ">=", 0.7, "x"),
+    target("GetLead REST authenticated / no-auth baseline", rest.rps / baseline.rps, ">=", 0.85, "x"),
     target("p99 of REST GetLead at half max rate", paced.p99Ms, "<=", 5, "ms"),
     target("leads RSS under load (max)", leadsRssMb, "<=", 150, "MB"),
   ];
+}
+
+function formatLogins({ login, passwordHash }: MeshResults): string {
+  const authCpuMs = cpuPerRequestUs(login, "auth") / 1000;
+  return (
+    `logins: ${login.rps.toFixed(1)}/s at concurrency ${LOGIN_CONCURRENCY}, p50 ${login.p50Ms.toFixed(1)} ms, p99 ${login.p99Ms.toFixed(1)} ms, ` +
+    `${login.errors} non-200 of ${login.requests}; password hash ${passwordHash}; auth CPU ${authCpuMs.toFixed(1)} ms per login`
+  );
 }
 
 async function main(): Promise<void> {
@@ -138,19 +224,22 @@ async function main(): Promise<void> {
     const bare = await echoScenario("bare", "echo bare grpc-js", runDir);
     const nice = await echoScenario("nice", "echo nice-grpc", runDir);
     log("starting the mesh");
-    const mesh = await startMesh({ ports: "random", runDir, log: (line) => log(`  ${line}`) });
-    let meshResults: ScenarioResult[];
+    const mesh = await startMesh({ ports: "random", runDir, serviceEnv: SERVICE_ENV, log: (line) => log(`  ${line}`) });
+    let meshResults: MeshResults;
     try {
       meshResults = await meshScenarios(mesh, runDir);
     } finally {
       await mesh.stop();
     }
-    const scenarios = [bare, nice, ...meshResults];
+    const { direct, baseline, rest, paced, create, login, passwordHash } = meshResults;
+    const scenarios = [bare, nice, direct, baseline, rest, paced, create, login];
     const checks = checkTargets(bare, nice, meshResults);
     console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(checks)}`);
+    console.log(`\n${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
     const warning = backgroundLoadWarning(scenarios);
     if (warning) console.log(`\n${warning}`);
-    writeResults(RESULTS_FILE, { durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, ghzConnections: GHZ_CONNECTIONS }, scenarios, checks);
+    const settings = { durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, ghzConnections: GHZ_CONNECTIONS, loginConcurrency: LOGIN_CONCURRENCY, passwordHash };
+    writeResults(RESULTS_FILE, settings, scenarios, checks);
     console.log(`\nresults: ${RESULTS_FILE}`);
   } catch (error) {
     console.error(`bench: logs kept in ${runDir}`);
