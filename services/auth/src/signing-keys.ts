@@ -33,6 +33,8 @@ export class SigningKeys {
   private readonly collection: Collection<KeyDocument>;
   private cachedEpoch = -1;
   private cached: KeyDocument[] = [];
+  /** Parsed private key of the current epoch (parsing PEM on every token costs more than signing). */
+  private currentKey: SigningKey | undefined;
 
   constructor(
     db: Db,
@@ -50,7 +52,8 @@ export class SigningKeys {
   async current(): Promise<SigningKey> {
     const epoch = this.epoch();
     const document = (await this.window(epoch)).find((key) => key._id === String(epoch))!;
-    return { kid: document.kid, privateKey: createPrivateKey(document.privatePem) };
+    if (this.currentKey?.kid !== document.kid) this.currentKey = { kid: document.kid, privateKey: createPrivateKey(document.privatePem) };
+    return this.currentKey;
   }
 
   /** Public keys to publish (previous, current, next). */

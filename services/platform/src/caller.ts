@@ -66,28 +66,49 @@ export function permissionDenied(message: string): DomainError {
 }
 
 export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext> {
+  const verifiedTokens = new VerifiedTokenCache();
   return async function* authenticate(call, context) {
     const rule = rules.get(call.method.path);
     if (!rule) throw permissionDenied(`${call.method.path} declares no access rule`);
     if (rule.public) return yield* call.next(call.request, { ...context, caller: ANONYMOUS });
-    const caller = await verifiedCaller(context, settings);
+    const caller = await verifiedCaller(context, settings, verifiedTokens);
     authorize(rule, caller, call.request, settings, call.method.path);
     return yield* call.next(call.request, { ...context, caller });
   };
 }
 
-async function verifiedCaller(context: CallContext, settings: AuthSettings): Promise<Caller> {
+/**
+ * Tokens whose signature and claims were verified, until they expire: a
+ * client sends the same token for minutes, and RSA verification is the
+ * largest part of authenticating a call. Revocation is still checked on
+ * every call. Bounded: the oldest entries go first.
+ */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, AccessTokenClaims>();
+  constructor(private readonly capacity = 10_000) {}
+  get(token: string): AccessTokenClaims | undefined {
+    return this.entries.get(token);
+  }
+  set(token: string, claims: AccessTokenClaims): void {
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, claims);
+  }
+}
+async function verifiedCaller(context: CallContext, settings: AuthSettings, verifiedTokens: VerifiedTokenCache): Promise<Caller> {
   const header = context.metadata.get("authorization");
   if (!header) throw unauthenticated("an access token is required (Authorization: Bearer <token>)");
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) throw unauthenticated("the Authorization header must be 'Bearer <token>'");
-  let claims: AccessTokenClaims;
-  try {
-    const key = await settings.jwks.key(jwtKeyId(match[1]));
-    claims = verifyJwt(match[1], key, { issuer: settings.issuer, audience: settings.audience });
-  } catch (error) {
-    if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
-    throw error;
+  let claims = verifiedTokens.get(match[1]);
+  if (!claims || claims.exp < Math.floor(Date.now() / 1000)) {
+    try {
+      const key = await settings.jwks.key(jwtKeyId(match[1]));
+      claims = verifyJwt(match[1], key, { issuer: settings.issuer, audience: settings.audience });
+    } catch (error) {
+      if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
+      throw error;
+    }
+    verifiedTokens.set(match[1], claims);
   }
   if (await settings.revocations.isRevoked(claims)) throw unauthenticated("access token rejected: it has been revoked");
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
