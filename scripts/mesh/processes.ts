@@ -51,10 +51,12 @@ export class ManagedProcess {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     running.add(child);
+    // "close" (not "exit"): output is fully read, and the log file flushed,
+    // by the time a stop resolves, so callers can inspect the last lines.
     this.exited = new Promise((resolve) =>
-      child.once("exit", (code) => {
+      child.once("close", (code) => {
         running.delete(child);
-        resolve(code);
+        log.end(() => resolve(code));
       }),
     );
     child.once("error", (error) => log.write(`spawn failed: ${error.message}\n`));

@@ -4,7 +4,7 @@ import { HealthMonitor, type ServingStatus } from "./health";
 const silent = pino({ level: "silent" });
 
 describe("HealthMonitor", () => {
-  it("is SERVING only while every dependency answers, and follows failures and recovery", async () => {
+  it("is SERVING only while every dependency answers, and recovers after a steady run of passing checks", async () => {
     let databaseUp = true;
     const monitor = new HealthMonitor(
       [
@@ -12,7 +12,7 @@ describe("HealthMonitor", () => {
         { name: "cache", check: async () => "PONG" },
       ],
       silent,
-      { intervalMs: 20, timeoutMs: 50 },
+      { intervalMs: 20, timeoutMs: 50, recoveryRounds: 3 },
     );
     const changes: ServingStatus[] = [];
     monitor.on("change", (status) => changes.push(status));
@@ -22,6 +22,14 @@ describe("HealthMonitor", () => {
     databaseUp = false;
     await waitFor(() => monitor.status === "NOT_SERVING");
     expect(monitor.failures.get("db")).toBe("connection refused");
+
+    // A single passing round between failures does not flip it back.
+    const flaps = [true, false, true, false];
+    for (const up of flaps) {
+      databaseUp = up;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(monitor.status).toBe("NOT_SERVING");
 
     databaseUp = true;
     await waitFor(() => monitor.status === "SERVING");

@@ -4,6 +4,10 @@
  * `timeoutMs` budget; the service is SERVING only while all checks pass.
  * With the defaults (500 ms interval, 1 s timeout) a lost dependency flips
  * the status within ~1.5 s, inside the 2 s the platform promises.
+ *
+ * Recovery needs `recoveryRounds` passing rounds in a row: right after a
+ * database restart the driver's first pings can pass and fail alternately,
+ * and a flapping status makes Envoy route to a host that cannot serve.
  */
 import { EventEmitter } from "node:events";
 import type { Logger } from "./logger";
@@ -18,6 +22,7 @@ export interface DependencyCheck {
 export interface HealthMonitorOptions {
   intervalMs?: number;
   timeoutMs?: number;
+  recoveryRounds?: number;
 }
 
 export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
@@ -27,6 +32,9 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
   private readonly failing = new Map<string, string>();
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
+  private readonly recoveryRounds: number;
+  private passingRounds = 0;
+  private hasFailed = false;
 
   constructor(
     private readonly checks: DependencyCheck[],
@@ -36,6 +44,7 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
     super();
     this.intervalMs = options.intervalMs ?? 500;
     this.timeoutMs = options.timeoutMs ?? 1000;
+    this.recoveryRounds = options.recoveryRounds ?? 3;
   }
 
   get status(): ServingStatus {
@@ -82,7 +91,15 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
         }
       }),
     );
-    if (!this.draining) this.update(this.failing.size === 0 ? "SERVING" : "NOT_SERVING");
+    if (this.failing.size > 0) {
+      this.passingRounds = 0;
+      this.hasFailed = true;
+    } else {
+      this.passingRounds++;
+    }
+    // At start one passing round is enough; after a failure, a steady run is needed.
+    const healthy = this.failing.size === 0 && (!this.hasFailed || this.passingRounds >= this.recoveryRounds);
+    if (!this.draining) this.update(healthy ? "SERVING" : "NOT_SERVING");
   }
 
   private update(status: ServingStatus): void {
