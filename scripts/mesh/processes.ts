@@ -48,8 +48,9 @@ export class ManagedProcess {
       // which then stops components in order (ingress first, databases last).
       detached: true,
     });
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // Two sources into one file: neither may end it; "close" below does.
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
     running.add(child);
     // "close" (not "exit"): output is fully read, and the log file flushed,
     // by the time a stop resolves, so callers can inspect the last lines.

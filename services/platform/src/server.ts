@@ -104,6 +104,8 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
       await spec.closeDependencies();
       await shutdownTelemetry();
       logger.info("stopped");
+      // The process exits right after: write out what pino still buffers.
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })());
 
   return { grpcPort, healthPort: probe.port, metricsPort: metrics.port, health, shutdown };
