@@ -144,7 +144,3 @@ function readField(message: unknown, path: string): unknown {
     .map((segment) => segment.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()))
     .reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], message);
 }
-
-export function roleFromClaim(name: string): Role | undefined {
-  return ROLE_BY_NAME[name];
-}
