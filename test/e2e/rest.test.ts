@@ -85,6 +85,26 @@ describe("REST /api/v1/leads through Envoy", () => {
     expect(unknownParameter.json.message).toMatch(/pagesize/);
   });
 
+  it("answers hostile input with 4xx JSON, never 5xx", async () => {
+    const token = admin.accessToken;
+    const cases: [string, string, unknown, number][] = [
+      ["POST", "/api/v1/leads", `{"firstName":"${"a".repeat(2 * 1024 * 1024)}"}`, 413],
+      ["POST", "/api/v1/leads", "[1,2,3]", 400],
+      ["POST", "/api/v1/leads", { firstName: "x\u0000y", email: "a@b.co", source: "LEAD_SOURCE_OTHER" }, 400],
+      ["POST", "/api/v1/leads", { firstName: "x", email: "a@b.co", source: "LEAD_SOURCE_OTHER", attributes: { $where: "1", "a.b": "c" } }, 400],
+      ["GET", `/api/v1/leads?filter=${encodeURIComponent("(".repeat(1500))}`, undefined, 400],
+      ["GET", `/api/v1/leads?filter=${encodeURIComponent("x".repeat(5000))}`, undefined, 400],
+      ["GET", "/api/v1/leads?pageSize=99999999999", undefined, 400],
+      ["GET", `/api/v1/leads?pageToken=${"A".repeat(300)}`, undefined, 400],
+      ["GET", "/api/v1/leads/%2e%2e%2fetc", undefined, 400],
+    ];
+    for (const [method, path, body, status] of cases) {
+      const response = await rest(method, path, { body, token });
+      expect({ path: path.slice(0, 60), status: response.status }).toEqual({ path: path.slice(0, 60), status });
+      expect(response.json).toMatchObject({ code: expect.any(Number), message: expect.any(String) });
+    }
+  });
+
   it("answers 404 for a missing lead", async () => {
     const response = await rest("GET", "/api/v1/leads/aaaaaaaaaaaaaaaaaaaaaaaa", { token: admin.accessToken });
     expect(response.status).toBe(404);
