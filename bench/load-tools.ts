@@ -1,10 +1,12 @@
 /**
  * Runs the pinned load generators and turns their reports into one shape:
- * ghz (gRPC, JSON report) and hey (HTTP/1.1, text report).
+ * ghz (gRPC, JSON report), hey (HTTP/1.1, closed loop, text report) and
+ * vegeta (HTTP/1.1, open loop at a constant rate, JSON report).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { TOOLS_BIN } from "../scripts/mesh/local-mesh";
 
 export interface LoadResult {
@@ -176,4 +178,67 @@ export function parseHeyReport(text: string): LoadResult {
     requests,
     errors,
   };
+}
+
+export interface VegetaShape {
+  durationS: number;
+  /** Requests per second, sent at evenly spaced instants whatever the latency (open loop). */
+  rate: number;
+}
+
+/**
+ * Latency at a fixed arrival rate. Unlike a closed-loop tool, vegeta keeps
+ * sending on schedule while responses are slow, so queueing shows up in the
+ * percentiles instead of silently lowering the rate (no coordinated omission).
+ */
+export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<LoadResult> {
+  const target = {
+    method: request.method ?? "GET",
+    url: request.url,
+    header: Object.fromEntries(Object.entries(request.headers ?? {}).map(([name, value]) => [name, [value]])),
+    ...(request.body === undefined ? {} : { body: Buffer.from(request.body).toString("base64") }),
+  };
+  // Results are binary (gob): written to a file, then summarised by `vegeta report`.
+  const resultsFile = join(mkdtempSync(join(tmpdir(), "vegeta-")), "results.bin");
+  await runToolWithInput(
+    "vegeta",
+    ["attack", "-format=json", `-rate=${Math.max(1, Math.round(shape.rate))}/s`, `-duration=${shape.durationS}s`, "-max-workers=64", `-output=${resultsFile}`],
+    `${JSON.stringify(target)}\n`,
+    (shape.durationS + 60) * 1000,
+  );
+  const report = JSON.parse(await runToolWithInput("vegeta", ["report", "-type=json", resultsFile], "", 60_000)) as {
+    requests: number;
+    throughput: number;
+    latencies: { "50th": number; "99th": number };
+    status_codes: Record<string, number>;
+  };
+  rmSync(dirname(resultsFile), { recursive: true, force: true });
+  const ok = Object.entries(report.status_codes ?? {}).reduce((sum, [code, count]) => (code.startsWith("2") ? sum + count : sum), 0);
+  return checkErrors(`vegeta ${target.method} ${request.url}`, {
+    rps: report.throughput,
+    p50Ms: report.latencies["50th"] / 1e6,
+    p99Ms: report.latencies["99th"] / 1e6,
+    requests: report.requests,
+    errors: report.requests - ok,
+  });
+}
+
+function runToolWithInput(name: string, args: string[], input: string | Buffer, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(TOOLS_BIN, name), args, { stdio: ["pipe", "pipe", "pipe"] });
+    runningTools.add(child);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("error", reject);
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      runningTools.delete(child);
+      if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
+      reject(new Error(`${name} ${args.join(" ")} failed (${signal ?? `exit ${code}`}):\n${Buffer.concat(stderr).toString("utf8").slice(-2000)}`));
+    });
+    child.stdin.end(input);
+  });
 }

@@ -11,7 +11,7 @@ import type { Usage } from "./proc-stats";
 
 export interface ScenarioResult extends LoadResult {
   name: string;
-  tool: "ghz" | "hey";
+  tool: "ghz" | "hey" | "vegeta";
   /** Host and server-side processes during the measured run. */
   usage: Usage;
 }

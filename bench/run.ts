@@ -28,7 +28,7 @@ import { REPO_ROOT } from "../scripts/mesh/topology";
 import { startBaseline } from "./baseline";
 import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
 import { loginBody, passwordHashOf, registerTenant, type BenchTenant } from "./identity";
-import { ghz, hey, type GhzShape, type LoadResult } from "./load-tools";
+import { ghz, hey, vegeta, type GhzShape, type LoadResult } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
 import {
   backgroundLoadWarning,
@@ -48,13 +48,6 @@ const WARMUP_S = Math.min(3, Math.max(1, Math.round(DURATION_S / 5)));
 const CONCURRENCY = 50;
 /** Several HTTP/2 connections, as a real client pool (or Envoy) would use. */
 const GHZ_CONNECTIONS = 4;
-/**
- * Workers of the half-rate run. hey starts every worker's rate ticker at the
- * same instant, so requests arrive in bursts of this many every
- * 1/qpsPerWorker seconds: a larger value means bigger bursts and a higher p99
- * at the same average rate.
- */
-const HALF_RATE_WORKERS = 10;
 /** Sign-ins are CPU-bound (the password hash): a few concurrent clients saturate them. */
 const LOGIN_CONCURRENCY = 8;
 /**
@@ -177,13 +170,9 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
   // Half of the measured maximum: latency of a loaded but not saturated service.
   const halfRate = rest.rps / 2;
   log(`half of the REST GetLead maximum: ${Math.round(halfRate)} req/s`);
-  const paced = await measure(
-    "GetLead REST @ half max rate",
-    "hey",
-    pids,
-    (durationS) => hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: HALF_RATE_WORKERS, qpsPerWorker: halfRate / HALF_RATE_WORKERS }),
-    false,
-  );
+  // Open loop at a constant rate (vegeta): hey's per-worker rate limit sends
+  // bursts of one request per worker, which measures its own queueing.
+  const paced = await measure("GetLead REST @ half max rate", "vegeta", pids, (durationS) => vegeta({ url: getLeadUrl, headers: auth }, { durationS, rate: halfRate }));
   // After the reads, because it grows the collection they run against.
   const create = await measure("CreateLead REST via Envoy", "hey", pids, (durationS) =>
     hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY, headers: auth }, { durationS, concurrency: CONCURRENCY }),

