@@ -35,14 +35,15 @@ process.on("exit", () => {
   for (const child of runningTools) child.kill("SIGKILL");
 });
 
-function runTool(name: string, args: string[], timeoutMs: number): Promise<string> {
+/** Runs a tool to completion and resolves with its stdout; `input`, when given, is its stdin. */
+function runTool(name: string, args: string[], timeoutMs: number, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(TOOLS_BIN, name), args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(join(TOOLS_BIN, name), args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     runningTools.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("error", reject);
     child.once("close", (code, signal) => {
@@ -52,6 +53,7 @@ function runTool(name: string, args: string[], timeoutMs: number): Promise<strin
       const output = Buffer.concat([...stderr, ...stdout]).toString("utf8").trim().slice(-2000);
       reject(new Error(`${name} ${args.join(" ")} failed (${signal ?? `exit ${code}`}):\n${output}`));
     });
+    if (input !== undefined) child.stdin!.end(input);
   });
 }
 
@@ -200,13 +202,13 @@ export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<L
   };
   // Results are binary (gob): written to a file, then summarised by `vegeta report`.
   const resultsFile = join(mkdtempSync(join(tmpdir(), "vegeta-")), "results.bin");
-  await runToolWithInput(
+  await runTool(
     "vegeta",
     ["attack", "-format=json", `-rate=${Math.max(1, Math.round(shape.rate))}/s`, `-duration=${shape.durationS}s`, "-max-workers=64", `-output=${resultsFile}`],
-    `${JSON.stringify(target)}\n`,
     (shape.durationS + 60) * 1000,
+    `${JSON.stringify(target)}\n`,
   );
-  const report = JSON.parse(await runToolWithInput("vegeta", ["report", "-type=json", resultsFile], "", 60_000)) as {
+  const report = JSON.parse(await runTool("vegeta", ["report", "-type=json", resultsFile], 60_000)) as {
     requests: number;
     throughput: number;
     latencies: { "50th": number; "99th": number };
@@ -220,25 +222,5 @@ export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<L
     p99Ms: report.latencies["99th"] / 1e6,
     requests: report.requests,
     errors: report.requests - ok,
-  });
-}
-
-function runToolWithInput(name: string, args: string[], input: string | Buffer, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(join(TOOLS_BIN, name), args, { stdio: ["pipe", "pipe", "pipe"] });
-    runningTools.add(child);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      runningTools.delete(child);
-      if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
-      reject(new Error(`${name} ${args.join(" ")} failed (${signal ?? `exit ${code}`}):\n${Buffer.concat(stderr).toString("utf8").slice(-2000)}`));
-    });
-    child.stdin.end(input);
   });
 }

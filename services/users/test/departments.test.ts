@@ -3,27 +3,10 @@
  */
 import { Status } from "nice-grpc";
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import type { RunningService } from "@leadmesh/platform";
-import { codeOf, details, registerTenant, rpcError, startUsersForTest, type TestTenant } from "./harness";
+import { codeOf, details, rpcError, useUsersService } from "./harness";
 
-let service: RunningService;
-let address: string;
-const tenants: TestTenant[] = [];
-
-beforeAll(async () => {
-  ({ service, address } = await startUsersForTest());
-});
-
-afterAll(async () => {
-  tenants.forEach((tenant) => tenant.close());
-  await service?.shutdown();
-});
-
-async function tenantFor(label: string): Promise<TestTenant> {
-  const tenant = await registerTenant(address, label);
-  tenants.push(tenant);
-  return tenant;
-}
+const users = useUsersService();
+const tenantFor = (label: string) => users.tenantFor(label);
 
 describe("departments", () => {
   it("creates, reads, renames and deletes departments", async () => {

@@ -112,3 +112,30 @@ export async function codeOf(call: Promise<unknown>): Promise<Status> {
 export async function nextSecond(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
 }
+
+/**
+ * One users service per test file, started before and stopped after its
+ * tests; `tenantFor` registers a fresh tenant whose clients close with it.
+ */
+export function useUsersService() {
+  const state: { service?: RunningService; address: string; tenants: TestTenant[] } = { address: "", tenants: [] };
+  beforeAll(async () => {
+    const started = await startUsersForTest();
+    state.service = started.service;
+    state.address = started.address;
+  });
+  afterAll(async () => {
+    state.tenants.forEach((tenant) => tenant.close());
+    await state.service?.shutdown();
+  });
+  return {
+    get address() {
+      return state.address;
+    },
+    async tenantFor(label: string): Promise<TestTenant> {
+      const tenant = await registerTenant(state.address, label);
+      state.tenants.push(tenant);
+      return tenant;
+    },
+  };
+}

@@ -3,33 +3,16 @@
  */
 import { Status } from "nice-grpc";
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import type { RunningService } from "@leadmesh/platform";
 import { uniqueTenant } from "../../../test/harness/clients";
-import { codeOf, connect, details, registerTenant, rpcError, serviceToken, startUsersForTest, type TestTenant } from "./harness";
+import { codeOf, connect, details, rpcError, serviceToken, useUsersService } from "./harness";
 
-let service: RunningService;
-let address: string;
-const tenants: TestTenant[] = [];
-
-beforeAll(async () => {
-  ({ service, address } = await startUsersForTest());
-});
-
-afterAll(async () => {
-  tenants.forEach((tenant) => tenant.close());
-  await service?.shutdown();
-});
-
-async function tenantFor(label: string): Promise<TestTenant> {
-  const tenant = await registerTenant(address, label);
-  tenants.push(tenant);
-  return tenant;
-}
+const users = useUsersService();
+const tenantFor = (label: string) => users.tenantFor(label);
 
 describe("CreateTenant", () => {
   it("registers a tenant once, for the tenant of the service token", async () => {
     const id = uniqueTenant("register");
-    const auth = connect(address, serviceToken(id));
+    const auth = connect(users.address, serviceToken(id));
     const { tenant } = await auth.tenants.createTenant({ tenant: { id, displayName: " Acme Corp " } });
     expect(tenant).toMatchObject({ id, displayName: "Acme Corp" });
     expect(tenant!.createTime).toBeInstanceOf(Date);
@@ -41,7 +24,7 @@ describe("CreateTenant", () => {
   });
 
   it("validates the id and name", async () => {
-    const auth = connect(address, serviceToken("Bad_Tenant"));
+    const auth = connect(users.address, serviceToken("Bad_Tenant"));
     const error = await rpcError(auth.tenants.createTenant({ tenant: { id: "Bad_Tenant", displayName: "" } }));
     expect(details(error)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.id", "tenant.display_name"] });
     expect(details(await rpcError(auth.tenants.createTenant({}))).fields).toEqual(["tenant"]);

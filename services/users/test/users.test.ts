@@ -6,27 +6,10 @@ import { Status } from "nice-grpc";
 import { RichClientError } from "nice-grpc-error-details";
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
-import type { RunningService } from "@leadmesh/platform";
-import { codeOf, details, nextSecond, registerTenant, rpcError, startUsersForTest, userToken, connect, type TestTenant } from "./harness";
+import { codeOf, connect, details, nextSecond, rpcError, type TestTenant, userToken, useUsersService } from "./harness";
 
-let service: RunningService;
-let address: string;
-const tenants: TestTenant[] = [];
-
-beforeAll(async () => {
-  ({ service, address } = await startUsersForTest());
-});
-
-afterAll(async () => {
-  tenants.forEach((tenant) => tenant.close());
-  await service?.shutdown();
-});
-
-async function tenantFor(label: string): Promise<TestTenant> {
-  const tenant = await registerTenant(address, label);
-  tenants.push(tenant);
-  return tenant;
-}
+const users = useUsersService();
+const tenantFor = (label: string) => users.tenantFor(label);
 
 describe("CreateUser / InviteUser / GetUser", () => {
   it("creates an ACTIVE user for the auth service, normalizing the email", async () => {
@@ -221,7 +204,7 @@ describe("lifecycle and token revocation", () => {
     // The old token stays dead; a token issued after the revocation works.
     expect(await codeOf(agent.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
     await nextSecond();
-    const fresh = connect(address, userToken(t.tenant, agentId, "agent"));
+    const fresh = connect(users.address, userToken(t.tenant, agentId, "agent"));
     expect((await fresh.users.getUser({ id: "me" })).user!.id).toBe(agentId);
     fresh.close();
 
