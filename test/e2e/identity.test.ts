@@ -55,6 +55,21 @@ describe("register → login → leads → refresh → logout", () => {
     expect((await rest("GET", "/api/v1/leads", { token: tenant.accessToken })).status).toBe(401);
   });
 
+  it("records the client address Envoy saw, not one the client claims", async () => {
+    const tenant = await registerTenant("address");
+    const login = await rest("POST", "/api/v1/auth:login", {
+      body: { tenantId: tenant.tenantId, email: tenant.email, password: PASSWORD },
+      headers: { "x-forwarded-for": "6.6.6.6", "user-agent": "matrix-test/1.0" },
+    });
+    const sessions = await rest("GET", "/api/v1/auth/sessions", { token: login.json.tokens.accessToken });
+    const current = sessions.json.sessions.find((session: { current: boolean }) => session.current);
+    const registered = sessions.json.sessions.find((session: { id: string }) => session.id === tenant.sessionId);
+    // Envoy records the loopback client as this host's own address; whatever it is, the claim is ignored.
+    expect(current).toMatchObject({ userAgent: "matrix-test/1.0" });
+    expect(current.clientAddress).not.toBe("6.6.6.6");
+    expect(current.clientAddress).toBe(registered.clientAddress);
+  });
+
   it("logs out everywhere", async () => {
     const tenant = await registerTenant("everywhere");
     const second = await rest("POST", "/api/v1/auth:login", { body: { tenantId: tenant.tenantId, email: tenant.email, password: PASSWORD } });

@@ -47,10 +47,16 @@ const resetKey = (token: string) => `auth:reset:${createHash("sha256").update(to
 /** One message for every failed sign-in, so answers do not reveal which accounts exist. */
 const BAD_CREDENTIALS = "invalid email or password";
 
-/** Client address for throttling: Envoy's view of the remote address when behind it, else the TCP peer. */
-export function clientAddress(context: CallContext): string {
-  const external = context.metadata.get("x-envoy-external-address");
-  if (external) return external;
+/**
+ * Client address for throttling. Behind the edge Envoy (use_remote_address)
+ * the last x-forwarded-for entry is the address Envoy saw; earlier entries
+ * are whatever the client claimed and are ignored. Without the header (a
+ * direct in-mesh call) it is the TCP peer.
+ */
+export function clientAddress(context: Pick<CallContext, "metadata" | "peer">): string {
+  const forwarded = context.metadata.get("x-forwarded-for");
+  const lastHop = forwarded?.split(",").pop()?.trim();
+  if (lastHop) return lastHop.slice(0, 100);
   return context.peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
 }
 
