@@ -7,7 +7,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse, stringify } from "yaml";
-import { rpcsOfPackage } from "./contracts";
+import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { rpcsOfPackage, type RpcDeclaration } from "./contracts";
 import { DESCRIPTOR_PATH, servicesOfPackage } from "./descriptor";
 import { loadTopology, REPO_ROOT, type Topology } from "./topology";
 
@@ -22,12 +23,28 @@ export interface EnvoyRenderOptions {
    * gRPC paths ("/pkg.Service/Method") to let through jwt_authn without a
    * token, on top of the RPCs declared public in proto/. For side-by-side
    * measurements (the benchmark's unauthenticated baseline), not production.
+   * Each must be an RPC the edge routes (see reachableFromOutside).
    */
   extraPublicPaths?: string[];
 }
 
 export function exposedServices(topology: Topology) {
   return topology.services.filter((service) => service.implemented && service.ingress);
+}
+
+/**
+ * Whether callers outside the mesh may reach an RPC: it is public, or some
+ * user can call it (a role or a self field). RPCs only services may call
+ * (and RPCs without a rule, which no service would start with) stay inside.
+ */
+export function reachableFromOutside(rule: AccessRule | undefined): boolean {
+  if (!rule) return false;
+  return rule.public || rule.roles.length > 0 || rule.selfField !== "";
+}
+
+/** The RPCs of a proto package that the ingress routes. */
+export function edgeRpcs(protoPackage: string): RpcDeclaration[] {
+  return rpcsOfPackage(protoPackage).filter((rpc) => reachableFromOutside(rpc.rule));
 }
 
 export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOptions): string {
@@ -38,6 +55,7 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
   const manager = listener.filter_chains[0].filters[0].typed_config;
   const transcoder = manager.http_filters.find((filter: { name: string }) => filter.name === "envoy.filters.http.grpc_json_transcoder").typed_config;
   const routes: unknown[] = [];
+  const routedPaths = new Set<string>();
   const publicPaths: string[] = [];
   const clusters = config.static_resources.clusters;
 
@@ -48,10 +66,14 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
     const port = options.upstreamPorts[service.name];
     if (port === undefined) throw new Error(`no upstream port for ${service.name}`);
     // After transcoding every request is POST /<pkg>.<Service>/<Method>,
-    // so one prefix route per gRPC service serves REST and gRPC alike.
-    for (const grpcService of servicesOfPackage(service.package)) {
+    // so one exact route per RPC serves REST and gRPC alike. Only RPCs
+    // reachable from outside get one: internal RPCs answer 404 (gRPC
+    // UNIMPLEMENTED) here and never reach a service, whatever token comes
+    // with them.
+    for (const rpc of edgeRpcs(service.package)) {
+      routedPaths.add(rpc.path);
       routes.push({
-        match: { prefix: `/${grpcService}/` },
+        match: { path: rpc.path },
         route: {
           cluster: service.name,
           timeout: "15s",
@@ -62,7 +84,10 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
     clusters.push(upstreamCluster(service.name, port));
     publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.rule?.public).map((rpc) => rpc.path));
   }
-  publicPaths.push(...(options.extraPublicPaths ?? []));
+  for (const path of options.extraPublicPaths ?? []) {
+    if (!routedPaths.has(path)) throw new Error(`extra public path ${path} is not an RPC the edge routes`);
+    publicPaths.push(path);
+  }
   configureJwtAuthn(manager, publicPaths, options.listenPort, topology.identity);
   clusters.push({
     // Envoy fetches the JWKS through its own listener (GET /.well-known/jwks.json, transcoded to the auth service).

@@ -42,16 +42,30 @@ describe("register → login → leads → refresh → logout", () => {
     expect((await rest("GET", "/api/v1/leads", { token: tenant.accessToken })).status).toBe(200);
   });
 
+  it("answers a repeat of the token just spent with the same successor (two tabs), within the grace period", async () => {
+    const tenant = await registerTenant("grace");
+    const [a, b] = await Promise.all([
+      rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: tenant.refreshToken } }),
+      rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: tenant.refreshToken } }),
+    ]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.json.tokens.refreshToken).toBe(b.json.tokens.refreshToken);
+    expect((await rest("GET", "/api/v1/leads", { token: b.json.tokens.accessToken })).status).toBe(200);
+  });
+
   it("detects refresh token reuse and revokes the whole session", async () => {
     const tenant = await registerTenant("reuse");
     const first = await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: tenant.refreshToken } });
     expect(first.status).toBe(200);
+    const second = await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: first.json.tokens.refreshToken } });
+    expect(second.status).toBe(200);
+    // The original token is now two rotations old: presenting it means the family leaked.
     const replay = await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: tenant.refreshToken } });
     expect(replay.status).toBe(401);
     expect(replay.json.message).toMatch(/already used: the session has been revoked/);
-    // The family is gone: the legitimate successor token and the access tokens of the session die too.
-    expect((await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: first.json.tokens.refreshToken } })).status).toBe(401);
-    expect((await rest("GET", "/api/v1/leads", { token: first.json.tokens.accessToken })).status).toBe(401);
+    // The family is gone: the legitimate successor and the session's access tokens die too.
+    expect((await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: second.json.tokens.refreshToken } })).status).toBe(401);
+    expect((await rest("GET", "/api/v1/leads", { token: second.json.tokens.accessToken })).status).toBe(401);
     expect((await rest("GET", "/api/v1/leads", { token: tenant.accessToken })).status).toBe(401);
   });
 
@@ -143,6 +157,14 @@ describe("invitations, password reset and suspension", () => {
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken, newPassword: "short" } })).status).toBe(400);
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken, newPassword: PASSWORD } })).status).toBe(200);
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken, newPassword: PASSWORD } })).status).toBe(400);
+    // Only the newest reset link works.
+    const first = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json.devResetToken;
+    const second = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json.devResetToken;
+    expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken: first, newPassword: "someone else's password" } })).status).toBe(400);
+    expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken: second, newPassword: PASSWORD } })).status).toBe(200);
+    // Three requests per account per 15 minutes.
+    const fourth = await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } });
+    expect(fourth.status).toBe(429);
     const unknown = await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "nobody@invite.example" } });
     expect(unknown.status).toBe(200);
     expect(unknown.json.devResetToken).toBe("");
@@ -161,6 +183,8 @@ describe("invitations, password reset and suspension", () => {
     expect(suspendedLogin.status).toBe(403);
 
     expect((await rest("POST", `/api/v1/users/${invited.json.user.id}:reactivate`, { body: {}, token: admin })).status).toBe(200);
+    // Suspension ended the old sessions for good: reactivation does not revive their refresh tokens.
+    expect((await rest("POST", "/api/v1/auth:refresh", { body: { refreshToken: login.json.tokens.refreshToken } })).status).toBe(401);
     const again = await rest("POST", "/api/v1/auth:login", { body: { tenantId: tenant.tenantId, email: "agent@invite.example", password: PASSWORD } });
     expect(again.status).toBe(200);
     expect((await rest("GET", "/api/v1/leads", { token: again.json.tokens.accessToken })).status).toBe(200);

@@ -6,11 +6,14 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Status } from "nice-grpc";
 import { meshInfo } from "../harness/mesh-info";
-import { runTool } from "../harness/clients";
-import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
-import { LOCAL_ENVOY_CONFIG, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
-import { REPO_ROOT } from "../../scripts/mesh/topology";
+import { grpcClient, leadClient, runTool } from "../harness/clients";
+import { authSignedToken, registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { definitionsOfPackage, rpcsOfPackage } from "../../scripts/mesh/contracts";
+import { exposedServices, LOCAL_ENVOY_CONFIG, reachableFromOutside, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
+import { callersOf } from "../../scripts/mesh/local-mesh";
+import { loadTopology, REPO_ROOT } from "../../scripts/mesh/topology";
 
 const info = meshInfo();
 const leads = info.services.leads;
@@ -102,6 +105,50 @@ describe("envoy config", () => {
     const result = await runTool("envoy", ["--mode", "validate", "-c", path, "--log-level", "error"], 60_000);
     expect(`${result.stdout}${result.stderr}`).toMatch(/OK/);
     expect(result.code).toBe(0);
+  });
+});
+
+describe("edge routes", () => {
+  const topology = loadTopology();
+  /** RPCs only services may call, of every service behind the ingress. */
+  const internal = exposedServices(topology).flatMap((service) =>
+    rpcsOfPackage(service.package)
+      .filter((rpc) => !reachableFromOutside(rpc.rule))
+      .map((rpc) => ({ service: service.name, rpc })),
+  );
+
+  it("has no route for services-only RPCs: UNIMPLEMENTED from Envoy itself, even with a valid service token", async () => {
+    expect(internal.map(({ rpc }) => rpc.path)).toEqual(
+      expect.arrayContaining([
+        "/users.v1.UserService/CreateUser",
+        "/users.v1.UserService/LookupUser",
+        "/users.v1.UserService/ActivateUser",
+        "/users.v1.TenantService/CreateTenant",
+        "/leads.v1.LeadService/BatchGetLeads",
+      ]),
+    );
+    const ingress = new URL(info.ingressUrl).host;
+    for (const { service, rpc } of internal) {
+      // What a declared caller would send, and jwt_authn accepts: only the missing route stops it.
+      const caller = callersOf(topology, service)[0] ?? "auth";
+      const token = await authSignedToken({ tenant: admin.tenantId, roles: ["service"], sub: caller, sid: "" });
+      const definition = definitionsOfPackage(`${service}.v1`).find((candidate) => candidate.fullName === rpc.service)!;
+      const { client, close } = grpcClient(definition as never, ingress, token);
+      const method = (client as Record<string, (request: unknown) => Promise<unknown>>)[rpc.method.charAt(0).toLowerCase() + rpc.method.slice(1)];
+      const request = rpc.requestType.fromPartial({ tenantId: admin.tenantId, email: admin.email, ids: ["aaaaaaaaaaaaaaaaaaaaaaaa"] });
+      const outcome = await method(request).then(
+        () => ({ rpc: rpc.path, code: Status.OK, message: "" }),
+        (error: { code: Status; details: string }) => ({ rpc: rpc.path, code: error.code, message: error.details }),
+      );
+      // Envoy's own 404 reply (gRPC clients see UNIMPLEMENTED): the call never reached a service.
+      expect(outcome).toEqual({ rpc: rpc.path, code: Status.UNIMPLEMENTED, message: expect.stringContaining(`no API at POST ${rpc.path}`) });
+      close();
+    }
+
+    // Routed RPCs still work over gRPC on the same listener.
+    const { client, close } = leadClient(ingress, admin.accessToken);
+    await expect(client.listLeads({ pageSize: 1 })).resolves.toMatchObject({ leads: expect.any(Array) });
+    close();
   });
 });
 

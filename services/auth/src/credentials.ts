@@ -36,6 +36,9 @@ export class CredentialStore {
   }
 
   async setPassword(tenantId: string, userId: string, email: string, passwordHash: string): Promise<void> {
+    // The users service says this email now belongs to userId: a record of
+    // another user with it is stale (a deleted user whose address was freed).
+    await this.credentials.deleteMany({ tenantId, emailKey: emailKey(email), _id: { $ne: userId } });
     await this.credentials.updateOne(
       { _id: userId, tenantId },
       { $set: { emailKey: emailKey(email), passwordHash, updateTime: new Date() } },

@@ -4,8 +4,7 @@
 import type { CallContext } from "nice-grpc-common";
 import type { AuthServiceImplementation, TokenPair } from "@leadmesh/contracts/auth/v1/auth";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
-import { createHash, randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { BlockList } from "node:net";
 import {
   DomainError,
   NotFoundError,
@@ -20,7 +19,9 @@ import { emailKey } from "./credentials";
 import { checkPasswordPolicy, type Passwords } from "./passwords";
 import type { SessionRecord, SessionStore } from "./sessions";
 import type { SigningKeys } from "./signing-keys";
-import type { LoginThrottle } from "./throttle";
+import { clientAddress } from "./client-address";
+import { PasswordResets } from "./password-resets";
+import type { Throttles } from "./throttle";
 import type { TokenIssuer } from "./tokens";
 import type { UsersGateway } from "./users-gateway";
 
@@ -32,39 +33,45 @@ export interface AuthDependencies {
   sessions: SessionStore;
   keys: SigningKeys;
   tokens: TokenIssuer;
-  throttle: LoginThrottle;
+  throttles: Throttles;
+  resets: PasswordResets;
   users: UsersGateway;
   revocations: Revocations;
-  redis: Redis;
-  refreshTokenTtlSeconds: number;
+  trustedProxies: BlockList;
   devMode: boolean;
 }
 
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,189}\.[^\s@]{1,60}$/;
-const RESET_TTL_SECONDS = 1800;
-const resetKey = (token: string) => `auth:reset:${createHash("sha256").update(token).digest("base64url")}`;
 /** One message for every failed sign-in, so answers do not reveal which accounts exist. */
 const BAD_CREDENTIALS = "invalid email or password";
 
-/**
- * Client address for throttling. Behind the edge Envoy (use_remote_address)
- * the last x-forwarded-for entry is the address Envoy saw; earlier entries
- * are whatever the client claimed and are ignored. Without the header (a
- * direct in-mesh call) it is the TCP peer.
- */
-export function clientAddress(context: Pick<CallContext, "metadata" | "peer">): string {
-  const forwarded = context.metadata.get("x-forwarded-for");
-  const lastHop = forwarded?.split(",").pop()?.trim();
-  if (lastHop) return lastHop.slice(0, 100);
-  return context.peer.replace(/^ipv[46]:/, "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-}
-
 export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<CallerContext> {
-  const { credentials, passwords, sessions, tokens, users, revocations } = deps;
+  const { credentials, passwords, sessions, tokens, users, revocations, throttles } = deps;
+  const addressOf = (context: Context) => clientAddress(context, deps.trustedProxies);
 
-  async function issue(user: User, session: SessionRecord, refreshToken: string): Promise<TokenPair> {
-    const access = await tokens.userToken(user.tenantId, user.id, user.roles, session.id);
+  async function activeUser(tenantId: string, userId: string): Promise<User> {
+    const user = await users.getUser(tenantId, userId);
+    if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw unauthenticated(BAD_CREDENTIALS);
+    if (user.status !== UserStatus.USER_STATUS_ACTIVE) throw permissionDenied(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
+    return user;
+  }
+
+  /**
+   * Reads the user and mints their access token, retrying when a revocation
+   * (role change, suspension) lands in between: otherwise a token with the
+   * old roles could be minted just after the cut and survive it.
+   */
+  async function userAndToken(tenantId: string, userId: string, sessionId: string) {
+    for (let attempt = 0; ; attempt++) {
+      const cutBefore = await revocations.userCut(tenantId, userId);
+      const user = await activeUser(tenantId, userId);
+      const access = await tokens.userToken(user.tenantId, user.id, user.roles, sessionId);
+      if ((await revocations.userCut(tenantId, userId)) === cutBefore || attempt >= 2) return { user, access };
+    }
+  }
+
+  function tokenPair(access: { token: string; expiresIn: number }, session: SessionRecord, refreshToken: string): TokenPair {
     return {
       accessToken: access.token,
       tokenType: "Bearer",
@@ -75,9 +82,16 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
     };
   }
 
-  async function startSession(user: User, context: Context): Promise<TokenPair> {
-    const { session, refreshToken } = await sessions.create(user.tenantId, user.id, context.metadata.get("user-agent") ?? "", clientAddress(context));
-    return issue(user, session, refreshToken);
+  async function signIn(tenantId: string, userId: string, context: Context): Promise<{ user: User; tokens: TokenPair }> {
+    const { session, refreshToken } = await sessions.create(tenantId, userId, context.metadata.get("user-agent") ?? "", addressOf(context));
+    try {
+      const { user, access } = await userAndToken(tenantId, userId, session.id);
+      return { user, tokens: tokenPair(access, session, refreshToken) };
+    } catch (error) {
+      // A suspended or deleted account gets no session.
+      await endSessions([session]);
+      throw error;
+    }
   }
 
   async function endSessions(list: Pick<SessionRecord, "id" | "tenantId" | "userId">[]): Promise<number> {
@@ -91,29 +105,24 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
     if (!EMAIL.test(email.trim()) || email.length > 254) violations.add("email", "must be a valid email address");
   }
 
-  async function activeUser(tenantId: string, userId: string): Promise<User> {
-    const user = await users.getUser(tenantId, userId);
-    if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw unauthenticated(BAD_CREDENTIALS);
-    if (user.status !== UserStatus.USER_STATUS_ACTIVE) throw permissionDenied(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
-    return user;
-  }
-
   return {
     async register(request, context) {
+      await throttles.address.take(addressOf(context));
       const violations = new Violations();
       requireSignInFields(request.tenantId, request.email, violations);
       checkPasswordPolicy(request.password, "password", violations);
       if (request.tenantDisplayName.trim() === "" || request.tenantDisplayName.length > 200) violations.add("tenant_display_name", "must be 1-200 characters");
       if (request.displayName.trim() === "" || request.displayName.length > 100) violations.add("display_name", "must be 1-100 characters");
       violations.throwIfAny();
-      const passwordHash = await passwords.hash(request.password);
       // Without cross-service transactions: tenant, then admin, then password.
-      // A failure after the tenant exists leaves it without users; registering
-      // the same tenant id again then answers ALREADY_EXISTS (see README).
+      // The tenant comes first so a taken id costs no password hash. A failure
+      // after the tenant exists leaves it without users; registering the same
+      // id again then answers ALREADY_EXISTS (see README).
       await users.createTenant(request.tenantId, request.tenantDisplayName.trim());
+      const passwordHash = await passwords.hash(request.password);
       const user = await users.createAdmin(request.tenantId, request.email.trim(), request.displayName.trim());
       await credentials.setPassword(user.tenantId, user.id, user.email, passwordHash);
-      return { user, tokens: await startSession(user, context) };
+      return signIn(user.tenantId, user.id, context);
     },
 
     async login(request, context) {
@@ -121,33 +130,36 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       requireSignInFields(request.tenantId, request.email, violations);
       if (request.password === "") violations.add("password", "is required");
       violations.throwIfAny();
-      const key = emailKey(request.email);
-      await deps.throttle.admit(request.tenantId, key, clientAddress(context));
+      const account = `${request.tenantId}:${emailKey(request.email)}`;
+      await throttles.address.take(addressOf(context));
+      // Counted before the hash is checked, so parallel guesses cannot outrun the limit.
+      await throttles.account.take(account);
       const stored = await credentials.byEmail(request.tenantId, request.email);
-      if (!(await passwords.verify(stored?.passwordHash, request.password))) {
-        await deps.throttle.recordFailure(request.tenantId, key);
-        throw unauthenticated(BAD_CREDENTIALS);
-      }
-      await deps.throttle.recordSuccess(request.tenantId, key);
-      const user = await activeUser(request.tenantId, stored!._id);
-      return { user, tokens: await startSession(user, context) };
+      if (!(await passwords.verify(stored?.passwordHash, request.password))) throw unauthenticated(BAD_CREDENTIALS);
+      await throttles.account.reset(account);
+      return signIn(request.tenantId, stored!._id, context);
     },
 
     async refreshToken(request) {
       const outcome = await sessions.rotate(request.refreshToken.trim());
       if (outcome.kind === "invalid") throw unauthenticated("refresh token is invalid, expired or revoked; sign in again");
+      const { session } = outcome;
       if (outcome.kind === "reused") {
-        await endSessions([outcome.session]);
+        await endSessions([session]);
         throw unauthenticated("refresh token was already used: the session has been revoked; sign in again");
       }
-      let user: User;
+      // Suspension or deletion ends every session that existed then, for good.
+      if (session.createTime < (await revocations.sessionsRevokedBefore(session.tenantId, session.userId))) {
+        await endSessions([session]);
+        throw unauthenticated("the session has been revoked; sign in again");
+      }
       try {
-        user = await activeUser(outcome.session.tenantId, outcome.session.userId);
+        const { access } = await userAndToken(session.tenantId, session.userId, session.id);
+        return { tokens: tokenPair(access, session, outcome.refreshToken) };
       } catch (error) {
-        await endSessions([outcome.session]);
+        await endSessions([session]);
         throw error;
       }
-      return { tokens: await issue(user, outcome.session, outcome.refreshToken) };
     },
 
     async logout(_request, context) {
@@ -181,8 +193,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
 
     async revokeSession(request, context) {
       const { caller } = context;
-      const session = request.id ? await sessions.get(request.id) : undefined;
-      if (!session || session.tenantId !== caller.tenantId || session.userId !== caller.actorId) throw new NotFoundError("session", request.id);
+      const session = await sessions.get(request.id);
+      if (!session || session.tenantId !== caller.tenantId || session.userId !== caller.actorId) throw new NotFoundError("session", request.id.slice(0, 64));
       await endSessions([session]);
       return {};
     },
@@ -195,43 +207,53 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       if (request.newPassword === request.currentPassword) violations.add("new_password", "must differ from the current password");
       violations.throwIfAny();
       const stored = await credentials.byUser(caller.tenantId, caller.actorId);
+      // Same budget as sign-in: a stolen access token must not buy unlimited password guesses.
+      const account = `${caller.tenantId}:${stored?.emailKey ?? caller.actorId}`;
+      await throttles.account.take(account);
       if (!(await passwords.verify(stored?.passwordHash, request.currentPassword))) {
         throw new DomainError(3, "INVALID_FIELDS", "the current password is wrong", {}, [{ field: "current_password", description: "is wrong" }]);
       }
+      await throttles.account.reset(account);
       await credentials.setPassword(caller.tenantId, caller.actorId, stored!.emailKey, await passwords.hash(request.newPassword));
+      await deps.resets.cancel(caller.tenantId, caller.actorId);
       const others = (await sessions.listForUser(caller.tenantId, caller.actorId)).filter((session) => session.id !== caller.sessionId);
       return { revokedSessions: await endSessions(others) };
     },
 
-    async requestPasswordReset(request) {
+    async requestPasswordReset(request, context) {
       const violations = new Violations();
       requireSignInFields(request.tenantId, request.email, violations);
       violations.throwIfAny();
+      await throttles.address.take(addressOf(context));
+      // Counted for unknown accounts too: the answer and the work do not depend on whether it exists.
+      await throttles.reset.take(`${request.tenantId}:${emailKey(request.email)}`);
       const user = await users.lookupUser(request.tenantId, request.email.trim());
-      if (!user || (user.status !== UserStatus.USER_STATUS_ACTIVE && user.status !== UserStatus.USER_STATUS_INVITED)) return { devResetToken: "" };
-      const token = randomBytes(32).toString("base64url");
-      await deps.redis.set(resetKey(token), JSON.stringify({ tenantId: user.tenantId, userId: user.id }), "EX", RESET_TTL_SECONDS);
+      const eligible = user && (user.status === UserStatus.USER_STATUS_ACTIVE || user.status === UserStatus.USER_STATUS_INVITED);
+      if (!eligible) return { devResetToken: "" };
+      const token = await deps.resets.issue(user.tenantId, user.id);
       // Delivery is the notification service's job; the token is never logged.
       return { devResetToken: deps.devMode ? token : "" };
     },
 
-    async resetPassword(request) {
+    async resetPassword(request, context) {
       const violations = new Violations();
-      if (!/^[A-Za-z0-9_-]{43}$/.test(request.resetToken)) violations.add("reset_token", "is not a valid reset token");
+      if (!PasswordResets.isToken(request.resetToken)) violations.add("reset_token", "is not a valid reset token");
       checkPasswordPolicy(request.newPassword, "new_password", violations);
       violations.throwIfAny();
-      const claim = await deps.redis.getdel(resetKey(request.resetToken));
+      await throttles.address.take(addressOf(context));
+      const claim = await deps.resets.consume(request.resetToken);
       if (!claim) {
-        throw new DomainError(3, "INVALID_FIELDS", "the reset token is invalid, expired or already used", {}, [{ field: "reset_token", description: "is invalid, expired or already used" }]);
+        throw new DomainError(3, "INVALID_FIELDS", "the reset token is invalid, expired or already used", {}, [
+          { field: "reset_token", description: "is invalid, expired or already used" },
+        ]);
       }
-      const { tenantId, userId } = JSON.parse(claim) as { tenantId: string; userId: string };
-      const user = await users.getUser(tenantId, userId);
+      const user = await users.getUser(claim.tenantId, claim.userId);
       if (!user || (user.status !== UserStatus.USER_STATUS_ACTIVE && user.status !== UserStatus.USER_STATUS_INVITED)) {
         throw permissionDenied("the account cannot sign in");
       }
-      await credentials.setPassword(tenantId, userId, user.email, await passwords.hash(request.newPassword));
-      if (user.status === UserStatus.USER_STATUS_INVITED) await users.activateUser(tenantId, userId);
-      await endSessions(await sessions.listForUser(tenantId, userId));
+      await credentials.setPassword(claim.tenantId, claim.userId, user.email, await passwords.hash(request.newPassword));
+      if (user.status === UserStatus.USER_STATUS_INVITED) await users.activateUser(claim.tenantId, claim.userId);
+      await endSessions(await sessions.listForUser(claim.tenantId, claim.userId));
       return {};
     },
 

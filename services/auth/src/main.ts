@@ -6,7 +6,9 @@ import { Passwords } from "./passwords";
 import { SessionStore } from "./sessions";
 import { loadAuthConfig } from "./settings";
 import { SigningKeys } from "./signing-keys";
-import { LoginThrottle } from "./throttle";
+import { createThrottles } from "./throttle";
+import { trustedProxies } from "./client-address";
+import { PasswordResets } from "./password-resets";
 import { TokenIssuer } from "./tokens";
 import { UsersGateway } from "./users-gateway";
 
@@ -24,19 +26,19 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
   const handlers = authHandlers({
     credentials: new CredentialStore(mongo.db),
     passwords,
-    sessions: new SessionStore(redis.redis, settings.refreshTokenTtlSeconds),
+    sessions: new SessionStore(redis.redis, settings.refreshTokenTtlSeconds, settings.sessionMaxLifetimeSeconds),
     keys,
     tokens,
-    throttle: new LoginThrottle(redis.redis, {
+    throttles: createThrottles(redis.redis, {
       maxFailures: settings.loginMaxFailures,
       failureWindowSeconds: settings.loginFailureWindowSeconds,
       maxAttemptsPerAddress: settings.loginMaxAttemptsPerAddress,
       addressWindowSeconds: settings.loginAddressWindowSeconds,
     }),
+    resets: new PasswordResets(redis.redis),
     users,
     revocations,
-    redis: redis.redis,
-    refreshTokenTtlSeconds: settings.refreshTokenTtlSeconds,
+    trustedProxies: trustedProxies(settings.trustedProxies),
     devMode: settings.devMode,
   });
   return startService({

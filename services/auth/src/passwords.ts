@@ -13,24 +13,47 @@ export interface PasswordCost {
   iterations: number;
 }
 
+/**
+ * At most this many hashes run at once. Each takes ~19 MiB and one libuv
+ * pool thread (4 by default, shared with DNS and file I/O); the rest wait
+ * here instead of starving everything else.
+ */
+const MAX_CONCURRENT_HASHES = 2;
+
 export class Passwords {
   /** Verified against when an account does not exist, so timing does not reveal which emails exist. */
   private dummyHash: Promise<string>;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly cost: PasswordCost) {
     this.dummyHash = this.hash("not-a-real-password-just-for-timing");
   }
 
   hash(password: string): Promise<string> {
-    return hash(password, { algorithm: ARGON2ID, memoryCost: this.cost.memoryKib, timeCost: this.cost.iterations, parallelism: 1 });
+    return this.limited(() => hash(password, { algorithm: ARGON2ID, memoryCost: this.cost.memoryKib, timeCost: this.cost.iterations, parallelism: 1 }));
   }
 
   async verify(storedHash: string | undefined, password: string): Promise<boolean> {
     if (storedHash === undefined) {
-      await verify(await this.dummyHash, password).catch(() => false);
+      const dummy = await this.dummyHash;
+      await this.limited(() => verify(dummy, password)).catch(() => false);
       return false;
     }
-    return verify(storedHash, password).catch(() => false);
+    return this.limited(() => verify(storedHash, password)).catch(() => false);
+  }
+
+  private async limited<T>(work: () => Promise<T>): Promise<T> {
+    // A finishing job hands its slot straight to the next waiter.
+    if (this.running >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   get description(): string {

@@ -4,6 +4,13 @@
  * every use rotates it. A secret that was already spent and is presented
  * again means the family leaked: the whole session is revoked (RFC 9700
  * refresh token rotation with reuse detection).
+ *
+ * Two exceptions keep honest clients signed in: the token just spent may be
+ * presented again within a short grace period (two tabs refreshing at once,
+ * a retry after a lost response) and gets the same successor; and only the
+ * last SPENT_KEPT spent hashes are remembered, so a session refreshed for
+ * months does not grow without bound. Sessions also end after an absolute
+ * maximum lifetime, however often they are refreshed.
  */
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -24,30 +31,44 @@ export type RotationResult =
   | { kind: "reused"; session: SessionRecord }
   | { kind: "invalid" };
 
+/** How long the refresh token just spent is still answered with its successor. */
+const GRACE_MS = 15_000;
+const SPENT_KEPT = 100;
+
 const sessionKey = (sid: string) => `auth:session:${sid}`;
 const spentKey = (sid: string) => `auth:session:${sid}:spent`;
 const userSessionsKey = (tenantId: string, userId: string) => `auth:user-sessions:${tenantId}:${userId}`;
 const sha256 = (text: string) => createHash("sha256").update(text).digest("base64url");
 
-/** Atomic rotate: compare the presented secret's hash with the current one; remember spent ones. */
+/**
+ * Atomic rotate: compare the presented secret's hash with the current one,
+ * remember the spent one, and answer a repeat within the grace period with
+ * the same successor. The successor is kept in plain text for those seconds
+ * only, the price of not logging out two tabs that refresh together.
+ */
 const ROTATE = `
-local current = redis.call('HGET', KEYS[1], 'refreshHash')
-if not current then return 'invalid' end
-if current == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'refreshHash', ARGV[2], 'lastRefreshTime', ARGV[3], 'expireTime', ARGV[4])
-  redis.call('SADD', KEYS[2], ARGV[1])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[4])
-  return 'rotated'
+local s = redis.call('HMGET', KEYS[1], 'refreshHash', 'prevHash', 'prevToken', 'prevUntil', 'createTime')
+if not s[1] then return {'invalid'} end
+local now = tonumber(ARGV[4])
+if now - tonumber(s[5] or '0') > tonumber(ARGV[7]) then return {'invalid'} end
+if s[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'refreshHash', ARGV[2], 'prevHash', ARGV[1], 'prevToken', ARGV[3], 'prevUntil', tostring(now + tonumber(ARGV[6])), 'lastRefreshTime', ARGV[4], 'expireTime', ARGV[5])
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[8]) + 1))
+  redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[5])
+  return {'rotated'}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 'reused' end
-return 'invalid'
+if s[2] == ARGV[1] and now < tonumber(s[4] or '0') then return {'grace', s[3]} end
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {'reused'} end
+return {'invalid'}
 `;
 
 export class SessionStore {
   constructor(
     private readonly redis: Redis,
     private readonly ttlSeconds: number,
+    private readonly maxLifetimeSeconds: number,
   ) {}
 
   private newSecret(sid: string): { token: string; hash: string } {
@@ -85,16 +106,36 @@ export class SessionStore {
     const next = this.newSecret(sid);
     const now = Date.now();
     const expireTime = now + this.ttlSeconds * 1000;
-    const outcome = (await this.redis.eval(ROTATE, 2, sessionKey(sid), spentKey(sid), sha256(secret), next.hash, String(now), String(expireTime))) as string;
+    const [outcome, graceToken] = (await this.redis.eval(
+      ROTATE,
+      2,
+      sessionKey(sid),
+      spentKey(sid),
+      sha256(secret),
+      next.hash,
+      next.token,
+      String(now),
+      String(expireTime),
+      String(GRACE_MS),
+      String(this.maxLifetimeSeconds * 1000),
+      String(SPENT_KEPT),
+    )) as [string, string | undefined];
     if (outcome === "invalid") return { kind: "invalid" };
     const session = await this.get(sid);
     if (!session) return { kind: "invalid" };
     if (outcome === "reused") return { kind: "reused", session };
+    if (outcome === "grace") return { kind: "rotated", session, refreshToken: graceToken! };
     await this.redis.pexpireat(userSessionsKey(session.tenantId, session.userId), expireTime);
     return { kind: "rotated", session, refreshToken: next.token };
   }
 
+  /** Session ids are UUIDs; anything else is not looked up (it could name another kind of key). */
+  static isSessionId(value: string): boolean {
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(value);
+  }
+
   async get(sid: string): Promise<SessionRecord | undefined> {
+    if (!SessionStore.isSessionId(sid)) return undefined;
     const fields = await this.redis.hgetall(sessionKey(sid));
     if (!fields.tenantId) return undefined;
     return {

@@ -4,6 +4,10 @@ import { config, loadConfig, loadServiceConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, ty
 export interface AuthConfig {
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** A session ends this long after sign-in, however often it is refreshed. */
+  sessionMaxLifetimeSeconds: number;
+  /** Peers whose x-forwarded-for is believed (the edge proxies), as CIDRs. */
+  trustedProxies: string[];
   /** Length of a signing-key epoch; the next key is published one epoch before it signs. */
   keyRotationSeconds: number;
   /** gRPC address of the users service. */
@@ -31,6 +35,19 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfig
         max: MAX_ACCESS_TOKEN_TTL_SECONDS,
       }),
       refreshTokenTtlSeconds: config.integer({ env: "REFRESH_TOKEN_TTL_SECONDS", description: "idle lifetime of a session", default: 30 * 86400, min: 60, max: 365 * 86400 }),
+      sessionMaxLifetimeSeconds: config.integer({
+        env: "SESSION_MAX_LIFETIME_SECONDS",
+        description: "absolute lifetime of a session",
+        default: 90 * 86400,
+        min: 60,
+        max: 365 * 86400,
+      }),
+      trustedProxies: config.list({
+        env: "TRUSTED_PROXIES",
+        description: "CIDRs of the proxies in front of auth (x-forwarded-for is believed only from them)",
+        default: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+        pattern: /^[0-9a-fA-F.:]+\/\d{1,3}$/,
+      }),
       keyRotationSeconds: config.integer({ env: "KEY_ROTATION_SECONDS", description: "signing key rotation period", default: 86400, min: 120, max: 90 * 86400 }),
       usersAddress: config.string({ env: "USERS_ADDRESS", description: "host:port of the users service", default: "users:50051", pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/ }),
       devMode: config.boolean({ env: "AUTH_DEV_MODE", description: "development mode (password reset returns its token)", default: false }),

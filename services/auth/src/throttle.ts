@@ -1,11 +1,54 @@
 /**
- * Sign-in throttling in Redis, two fixed windows:
- *  - per account: failed sign-ins; at the limit the account is throttled
- *    until its window ends (a success resets the count);
- *  - per client address: all attempts, against password spraying.
+ * Fixed-window rate limits in Redis. Taking a slot is one atomic INCR, so
+ * concurrent attempts cannot slip past the limit while earlier ones are still
+ * being checked (a password hash takes milliseconds): every attempt counts
+ * the moment it starts, and a successful sign-in gives the account's
+ * budget back.
  */
 import type { Redis } from "ioredis";
 import { ResourceExhaustedError } from "@leadmesh/platform";
+
+const TAKE = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+`;
+
+export class RateLimiter {
+  constructor(
+    private readonly redis: Redis,
+    /** What is limited, for keys and messages, e.g. "sign-in attempts for this account". */
+    private readonly name: string,
+    private readonly prefix: string,
+    private readonly max: number,
+    private readonly windowSeconds: number,
+  ) {}
+
+  private key(subject: string): string {
+    return `auth:throttle:${this.prefix}:${subject}`;
+  }
+
+  /** Counts one attempt; RESOURCE_EXHAUSTED with a retry hint when over the limit. */
+  async take(subject: string): Promise<void> {
+    const [count, ttl] = (await this.redis.eval(TAKE, 1, this.key(subject), String(this.windowSeconds * 1000))) as [number, number];
+    if (count > this.max) {
+      throw new ResourceExhaustedError(`too many ${this.name}; try again later`, Math.max(ttl, 1000), { scope: this.prefix });
+    }
+  }
+
+  async reset(subject: string): Promise<void> {
+    await this.redis.del(this.key(subject));
+  }
+}
+
+export interface Throttles {
+  /** Sign-ins per account (tenant + email); a success resets it. Also guards ChangePassword. */
+  account: RateLimiter;
+  /** Unauthenticated credential operations per client address (sign-in, registration, reset). */
+  address: RateLimiter;
+  /** Password-reset requests per account. */
+  reset: RateLimiter;
+}
 
 export interface ThrottleLimits {
   maxFailures: number;
@@ -14,41 +57,10 @@ export interface ThrottleLimits {
   addressWindowSeconds: number;
 }
 
-const accountKey = (tenantId: string, emailKey: string) => `auth:throttle:account:${tenantId}:${emailKey}`;
-const addressKey = (address: string) => `auth:throttle:address:${address}`;
-
-export class LoginThrottle {
-  constructor(
-    private readonly redis: Redis,
-    private readonly limits: ThrottleLimits,
-  ) {}
-
-  /** Counts this attempt for the address and refuses when either limit is reached. */
-  async admit(tenantId: string, emailKey: string, address: string): Promise<void> {
-    const [[, attempts], [, addressTtl], [, failures], [, accountTtl]] = (await this.redis
-      .multi()
-      .incr(addressKey(address))
-      .pttl(addressKey(address))
-      .get(accountKey(tenantId, emailKey))
-      .pttl(accountKey(tenantId, emailKey))
-      .exec()) as [Error | null, number][];
-    if ((addressTtl as number) < 0) await this.redis.pexpire(addressKey(address), this.limits.addressWindowSeconds * 1000);
-    if (Number(failures ?? 0) >= this.limits.maxFailures) {
-      throw new ResourceExhaustedError("too many failed sign-ins for this account; try again later", Math.max(accountTtl as number, 1000), { scope: "account" });
-    }
-    if ((attempts as number) > this.limits.maxAttemptsPerAddress) {
-      const ttl = (addressTtl as number) < 0 ? this.limits.addressWindowSeconds * 1000 : (addressTtl as number);
-      throw new ResourceExhaustedError("too many sign-in attempts from this address; try again later", ttl, { scope: "address" });
-    }
-  }
-
-  async recordFailure(tenantId: string, emailKey: string): Promise<void> {
-    const key = accountKey(tenantId, emailKey);
-    const [[, count]] = (await this.redis.multi().incr(key).exec()) as [Error | null, number][];
-    if (count === 1) await this.redis.expire(key, this.limits.failureWindowSeconds);
-  }
-
-  async recordSuccess(tenantId: string, emailKey: string): Promise<void> {
-    await this.redis.del(accountKey(tenantId, emailKey));
-  }
+export function createThrottles(redis: Redis, limits: ThrottleLimits): Throttles {
+  return {
+    account: new RateLimiter(redis, "sign-in attempts for this account", "account", limits.maxFailures, limits.failureWindowSeconds),
+    address: new RateLimiter(redis, "attempts from this address", "address", limits.maxAttemptsPerAddress, limits.addressWindowSeconds),
+    reset: new RateLimiter(redis, "password reset requests for this account", "reset", 3, 900),
+  };
 }

@@ -4,7 +4,7 @@
  * platform DomainErrors and mapped to gRPC statuses by the kernel.
  */
 import type { CallContext } from "nice-grpc-common";
-import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+import { Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import type { LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import {
   compileFilter,
@@ -16,6 +16,7 @@ import {
   NotFoundError,
   parseOrderBy,
   queryFingerprint,
+  requestFingerprint,
   resolvePageSize,
   Violations,
   type CallerContext,
@@ -56,6 +57,16 @@ function requireId(id: string, field: string): string {
   else if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) violations.add(field, "is not a valid id");
   violations.throwIfAny();
   return id;
+}
+
+/**
+ * What a create asked for, to tell a retry (same request_id, same lead)
+ * from a reused request_id (AIP-155). Map entries are sorted: their order
+ * is not part of the request.
+ */
+function leadFingerprint(lead: Lead | undefined): string {
+  const attributes = Object.fromEntries(Object.entries(lead?.attributes ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return requestFingerprint(Lead.encode(Lead.fromPartial({ ...lead, attributes })).finish());
 }
 
 export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, clock: () => Date = () => new Date()): LeadServiceImplementation<CallerContext> {
@@ -120,14 +131,15 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       const tenantId = context.caller.tenantId;
       if (request.requestId === "") return { lead: toLead(await store.insert(tenantId, input, clock())) };
 
-      const claim = await requestIds.claim(tenantId, request.requestId);
+      const attempt = { tenantId, actorId: context.caller.actorId, requestId: request.requestId, fingerprint: leadFingerprint(request.lead) };
+      const claim = await requestIds.claim(attempt);
       if (claim.kind === "completed") return { lead: toLead(await existing(context, claim.resultId)) };
       try {
         const document = await store.insert(tenantId, input, clock());
-        await requestIds.complete(tenantId, request.requestId, document._id);
+        await requestIds.complete(attempt, document._id);
         return { lead: toLead(document) };
       } catch (error) {
-        await requestIds.release(tenantId, request.requestId).catch(() => undefined);
+        await requestIds.release(attempt).catch(() => undefined);
         throw error;
       }
     },

@@ -83,13 +83,30 @@ describe("CreateLead / GetLead", () => {
     close();
   });
 
-  it("returns the first result when a create is retried with the same request_id", async () => {
-    const { client, close } = clientFor(uniqueTenant("idem"));
-    const first = await client.createLead({ lead: sample(), requestId: "req-123" });
-    const again = await client.createLead({ lead: sample({ firstName: "Changed" }), requestId: "req-123" });
-    expect(again.lead!.id).toBe(first.lead!.id);
-    expect((await client.listLeads({})).leads).toHaveLength(1);
+  it("returns the first result when a create is retried with the same request_id, and refuses the id for a different lead", async () => {
+    const tenant = uniqueTenant("idem");
+    const { client, close } = clientFor(tenant);
+    const first = await client.createLead({ lead: sample({ attributes: { campaign: "spring", channel: "email" } }), requestId: "req-123" });
+    // A retry may encode the map in another order: still the same request.
+    const again = await client.createLead({ lead: sample({ attributes: { channel: "email", campaign: "spring" } }), requestId: "req-123" });
+    expect(again.lead).toEqual(first.lead);
+
+    // AIP-155: the same id with a different body is a client bug, not a retry.
+    const reused = await rpcError(client.createLead({ lead: sample({ firstName: "Changed" }), requestId: "req-123" }));
+    expect(reused.code).toBe(Status.INVALID_ARGUMENT);
+    expect(details(reused)).toMatchObject({ reason: "INVALID_FIELDS", fields: ["request_id"] });
+    const violation = (reused.extra.find((detail) => detail.$type === BadRequest.$type) as BadRequest).fieldViolations[0];
+    expect(violation.description).toMatch(/was already used with a different request/);
+
+    // Request ids belong to the caller: a colleague reusing the same id gets a lead of their own.
+    const colleague = clientFor(tenant, ["manager"], "manager-2");
+    const theirs = await colleague.client.createLead({ lead: sample(), requestId: "req-123" });
+    expect(theirs.lead!.id).not.toBe(first.lead!.id);
+    expect((await colleague.client.createLead({ lead: sample(), requestId: "req-123" })).lead!.id).toBe(theirs.lead!.id);
+    expect((await client.listLeads({})).leads.map((lead) => lead.id).sort()).toEqual([first.lead!.id, theirs.lead!.id].sort());
+
     expect((await rpcError(client.createLead({ lead: sample(), requestId: "not valid!" }))).code).toBe(Status.INVALID_ARGUMENT);
+    colleague.close();
     close();
   });
 });

@@ -77,39 +77,56 @@ export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings:
   };
 }
 
+/** A token's verified claims, and the key that verified them. */
+interface VerifiedToken {
+  claims: AccessTokenClaims;
+  kid: string;
+}
+
 /**
  * Tokens whose signature and claims were verified, until they expire: a
  * client sends the same token for minutes, and RSA verification is the
  * largest part of authenticating a call. Revocation is still checked on
- * every call. Bounded: the oldest entries go first.
+ * every call, and so is the signing key: each entry remembers its kid, and
+ * a key the auth service has withdrawn (compromised, retired) sends the
+ * token through full verification again, which rejects it. Bounded: the
+ * oldest entries go first.
  */
 class VerifiedTokenCache {
-  private readonly entries = new Map<string, AccessTokenClaims>();
+  private readonly entries = new Map<string, VerifiedToken>();
   constructor(private readonly capacity = 10_000) {}
-  get(token: string): AccessTokenClaims | undefined {
+  get(token: string): VerifiedToken | undefined {
     return this.entries.get(token);
   }
-  set(token: string, claims: AccessTokenClaims): void {
+  set(token: string, verified: VerifiedToken): void {
     if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(token, claims);
+    this.entries.set(token, verified);
   }
 }
+
+/** The claims of a bearer token: from the cache while its key is still published and it has not expired, else verified now. */
+async function verifiedClaims(token: string, settings: AuthSettings, verifiedTokens: VerifiedTokenCache): Promise<AccessTokenClaims> {
+  const cached = verifiedTokens.get(token);
+  if (cached && cached.claims.exp >= Math.floor(Date.now() / 1000) && settings.jwks.has(cached.kid)) return cached.claims;
+  try {
+    const kid = jwtKeyId(token);
+    const key = await settings.jwks.key(kid);
+    const claims = verifyJwt(token, key, { issuer: settings.issuer, audience: settings.audience });
+    verifiedTokens.set(token, { claims, kid });
+    return claims;
+  } catch (error) {
+    if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
+    // e.g. the auth service is unreachable and the key unknown: UNAVAILABLE (a DomainError), which clients retry.
+    throw error;
+  }
+}
+
 async function verifiedCaller(context: CallContext, settings: AuthSettings, verifiedTokens: VerifiedTokenCache): Promise<Caller> {
   const header = context.metadata.get("authorization");
   if (!header) throw unauthenticated("an access token is required (Authorization: Bearer <token>)");
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) throw unauthenticated("the Authorization header must be 'Bearer <token>'");
-  let claims = verifiedTokens.get(match[1]);
-  if (!claims || claims.exp < Math.floor(Date.now() / 1000)) {
-    try {
-      const key = await settings.jwks.key(jwtKeyId(match[1]));
-      claims = verifyJwt(match[1], key, { issuer: settings.issuer, audience: settings.audience });
-    } catch (error) {
-      if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
-      throw error;
-    }
-    verifiedTokens.set(match[1], claims);
-  }
+  const claims = await verifiedClaims(match[1], settings, verifiedTokens);
   if (await settings.revocations.isRevoked(claims)) throw unauthenticated("access token rejected: it has been revoked");
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
   const isService = roles.includes(Role.ROLE_SERVICE);

@@ -10,7 +10,19 @@ import { pino } from "pino";
 import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import { trace } from "@opentelemetry/api";
 import { Redis } from "ioredis";
-import { apiService, createServiceClient, JwksCache, NotFoundError, Revocations, startService, type CallerContext, type RunningService } from "../src";
+import { generateKeyPairSync } from "node:crypto";
+import {
+  apiService,
+  createServiceClient,
+  JwksCache,
+  NotFoundError,
+  Revocations,
+  signJwt,
+  startService,
+  type AccessTokenClaims,
+  type CallerContext,
+  type RunningService,
+} from "../src";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken, testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
 import { loadServiceConfig } from "../src/service-config";
@@ -45,7 +57,7 @@ afterAll(() => redis.quit());
 const managerToken = () => mintToken({ tenant: "acme", sub: "u1", roles: ["manager"] });
 const authorized = () => ({ metadata: Metadata({ authorization: `Bearer ${managerToken()}` }) });
 
-async function start(): Promise<{ service: RunningService; channel: Channel }> {
+async function start(jwks = new JwksCache(testJwks)): Promise<{ service: RunningService; channel: Channel }> {
   const config = loadServiceConfig("fake", {
     BIND_HOST: "127.0.0.1",
     GRPC_PORT: "0",
@@ -64,7 +76,7 @@ async function start(): Promise<{ service: RunningService; channel: Channel }> {
     services: [apiService(LeadServiceDefinition, fakeLeads())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
-    auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks: new JwksCache(testJwks), revocations: new Revocations(redis), allowedServiceCallers: [] },
+    auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks, revocations: new Revocations(redis), allowedServiceCallers: [] },
   });
   return { service, channel: createChannel(`127.0.0.1:${service.grpcPort}`) };
 }
@@ -120,6 +132,64 @@ describe("startService", () => {
     });
     await expect(client.getLead({ id: "slow" }, authorized())).rejects.toMatchObject({ code: Status.DEADLINE_EXCEEDED });
     close();
+    channel.close();
+    await service.shutdown();
+  });
+});
+
+describe("token verification against the JWKS", () => {
+  const richClient = (channel: Channel) => createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, channel);
+  const bearer = (token: string) => ({ metadata: Metadata({ authorization: `Bearer ${token}` }) });
+  const codeOf = (call: Promise<unknown>) => call.then(() => Status.OK, (error: RichClientError) => error.code);
+
+  it("keeps verifying with cached keys while the auth service is down, and answers UNAVAILABLE (not INTERNAL) for an unknown kid", async () => {
+    let authDown = false;
+    // Stale after 1 ms and no refetch interval: every call below tries the auth service.
+    let attempts = 0;
+    const jwks = new JwksCache(
+      async () => {
+        attempts++;
+        if (authDown) throw new Error("14 UNAVAILABLE: No connection established");
+        return testJwks();
+      },
+      1,
+      0,
+    );
+    const { service, channel } = await start(jwks);
+    const client = richClient(channel);
+    expect((await client.getLead({ id: "x" }, authorized())).lead?.tenantId).toBe("acme");
+
+    authDown = true;
+    await sleep(5); // past the key age and the refetch interval, which count whole milliseconds
+    // A new token: the refetch fails and the cached key verifies it.
+    expect((await client.getLead({ id: "x" }, authorized())).lead?.tenantId).toBe("acme");
+
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const now = Math.floor(Date.now() / 1000);
+    const claims: AccessTokenClaims = { iss: TEST_ISSUER, aud: TEST_AUDIENCE, sub: "u1", tenant: "acme", roles: ["manager"], jti: "j1", sid: "s1", iat: now, exp: now + 60 };
+    await sleep(5);
+    const unknownKid = await client.getLead({ id: "x" }, bearer(signJwt(claims, "rotated-in-during-the-outage", privateKey))).catch((error: RichClientError) => error);
+    expect(unknownKid).toMatchObject({ code: Status.UNAVAILABLE });
+    expect(((unknownKid as RichClientError).extra[0] as ErrorInfo).reason).toBe("DEPENDENCY_UNAVAILABLE");
+    expect(attempts).toBe(3);
+    channel.close();
+    await service.shutdown();
+  });
+
+  it("re-verifies a cached token once its signing key is withdrawn from the JWKS", async () => {
+    let published = true;
+    const jwks = new JwksCache(async () => (published ? testJwks() : []), 60_000, 0);
+    const { service, channel } = await start(jwks);
+    const client = richClient(channel);
+    const token = managerToken();
+    expect(await codeOf(client.getLead({ id: "x" }, bearer(token)))).toBe(Status.OK);
+    expect(await codeOf(client.getLead({ id: "x" }, bearer(token)))).toBe(Status.OK); // from the verified-token cache
+
+    published = false; // e.g. the key leaked and the auth service dropped it
+    await jwks.refresh();
+    const rejected = (await client.getLead({ id: "x" }, bearer(token)).catch((error: RichClientError) => error)) as RichClientError;
+    expect(rejected.code).toBe(Status.UNAUTHENTICATED);
+    expect(rejected.details).toMatch(/unknown key id "test-key"/);
     channel.close();
     await service.shutdown();
   });

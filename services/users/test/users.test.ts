@@ -6,9 +6,24 @@ import { Status } from "nice-grpc";
 import { RichClientError } from "nice-grpc-error-details";
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
+import { Redis } from "ioredis";
+import { Revocations } from "@leadmesh/platform";
+import { meshInfo } from "../../../test/harness/mesh-info";
 import { codeOf, connect, details, nextSecond, rpcError, type TestTenant, userToken, useUsersService } from "./harness";
 
 const users = useUsersService();
+const redis = new Redis(meshInfo().redisUrl);
+afterAll(() => redis.quit());
+/** The mesh-wide revocation list the users service writes (the auth service enforces the session cuts on refresh). */
+const revocations = new Revocations(redis);
+
+/** The user's session cut (unix ms), checked to be one made during this test. */
+async function sessionCutSince(startedMs: number, tenant: string, userId: string): Promise<number> {
+  const cut = await revocations.sessionsRevokedBefore(tenant, userId);
+  expect(cut).toBeGreaterThanOrEqual(startedMs - 1000);
+  expect(cut).toBeLessThanOrEqual(Date.now() + 1000);
+  return cut;
+}
 const tenantFor = (label: string) => users.tenantFor(label);
 
 describe("CreateUser / InviteUser / GetUser", () => {
@@ -186,14 +201,18 @@ describe("managers inviting", () => {
 });
 
 describe("lifecycle and token revocation", () => {
-  it("suspends only ACTIVE users, reactivates only SUSPENDED ones, and kills existing tokens on suspension", async () => {
+  it("suspends only ACTIVE users, reactivates only SUSPENDED ones, and ends their tokens and sessions on suspension", async () => {
     const t = await tenantFor("suspend");
     const agentId = await t.createUser("Agent", [Role.ROLE_AGENT]);
     const agent = t.as(agentId, "agent");
     expect((await agent.users.getUser({ id: "me" })).user!.status).toBe(UserStatus.USER_STATUS_ACTIVE);
 
+    const started = Date.now();
+    expect(await revocations.sessionsRevokedBefore(t.tenant, agentId)).toBe(0);
     const suspended = (await t.admin.users.suspendUser({ id: agentId })).user!;
     expect(suspended.status).toBe(UserStatus.USER_STATUS_SUSPENDED);
+    // Every session so far ends for good: reactivation does not bring its refresh tokens back.
+    const cut = await sessionCutSince(started, t.tenant, agentId);
     const revoked = await rpcError(agent.users.getUser({ id: "me" }));
     expect(revoked.code).toBe(Status.UNAUTHENTICATED);
     expect(revoked.details).toMatch(/revoked/);
@@ -201,6 +220,7 @@ describe("lifecycle and token revocation", () => {
 
     expect((await t.admin.users.reactivateUser({ id: agentId })).user!.status).toBe(UserStatus.USER_STATUS_ACTIVE);
     expect(await codeOf(t.admin.users.reactivateUser({ id: agentId }))).toBe(Status.FAILED_PRECONDITION);
+    expect(await revocations.sessionsRevokedBefore(t.tenant, agentId)).toBe(cut);
     // The old token stays dead; a token issued after the revocation works.
     expect(await codeOf(agent.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
     await nextSecond();
@@ -213,13 +233,15 @@ describe("lifecycle and token revocation", () => {
     expect(await codeOf(t.admin.users.suspendUser({ id: t.adminId }))).toBe(Status.FAILED_PRECONDITION);
   });
 
-  it("deletes users idempotently, keeps them for history, frees their email and revokes their tokens", async () => {
+  it("deletes users idempotently, keeps them for history, frees their email and ends their tokens and sessions", async () => {
     const t = await tenantFor("delete");
     const { user } = await t.service.users.createUser({ tenantId: t.tenant, email: "gone@example.com", displayName: "Gone", roles: [Role.ROLE_AGENT] });
     const gone = t.as(user!.id, "agent");
     await gone.users.getUser({ id: "me" });
 
+    const started = Date.now();
     const deleted = (await t.admin.users.deleteUser({ id: user!.id })).user!;
+    await sessionCutSince(started, t.tenant, user!.id);
     expect(deleted).toMatchObject({ status: UserStatus.USER_STATUS_DELETED, email: "gone@example.com" });
     expect(deleted.deleteTime).toBeInstanceOf(Date);
     expect(await codeOf(gone.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
@@ -239,7 +261,7 @@ describe("lifecycle and token revocation", () => {
     expect(await codeOf(t.as(t.adminId, "agent").users.deleteUser({ id: again.id }))).toBe(Status.PERMISSION_DENIED);
   });
 
-  it("replaces roles and revokes the user's tokens so new ones carry the new roles", async () => {
+  it("replaces roles and revokes the user's access tokens but not their sessions, so refreshed tokens carry the new roles", async () => {
     const t = await tenantFor("roles");
     const id = await t.createUser("Promoted", [Role.ROLE_AGENT]);
     const before = t.as(id, "agent");
@@ -247,6 +269,9 @@ describe("lifecycle and token revocation", () => {
     const { user } = await t.admin.users.changeUserRoles({ id, roles: [Role.ROLE_MANAGER, Role.ROLE_AGENT] });
     expect(user!.roles).toEqual([Role.ROLE_AGENT, Role.ROLE_MANAGER]);
     expect(await codeOf(before.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
+    // Only the access tokens die: the sessions stay, so a refresh yields tokens with the new roles.
+    expect(await revocations.userCut(t.tenant, id)).toBeGreaterThan(0);
+    expect(await revocations.sessionsRevokedBefore(t.tenant, id)).toBe(0);
     expect(details(await rpcError(t.admin.users.changeUserRoles({ id, roles: [] })))).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["roles"] });
     expect(details(await rpcError(t.admin.users.changeUserRoles({ id, roles: [Role.ROLE_SERVICE] })))).toMatchObject({ fields: ["roles"] });
     // Unchanged roles: nothing written.

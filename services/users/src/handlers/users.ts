@@ -81,13 +81,32 @@ export function userHandlers(
    * retry starts over, and again after it, so tokens refreshed while the
    * write was in flight (still carrying the old state) die too.
    */
-  async function writeRevokingTokens(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
+  async function writeRevoking(
+    context: Context,
+    id: string,
+    revoke: (tenantId: string, userId: string) => Promise<void>,
+    change: (current: UserDocument) => UserChanges | undefined,
+  ): Promise<UserDocument> {
     const current = await existing(context, id);
     if (!change(current)) return current;
-    await revocations.revokeUser(context.caller.tenantId, id);
+    await revoke(context.caller.tenantId, id);
     const after = await writeUser(context, id, "", change);
-    await revocations.revokeUser(context.caller.tenantId, id);
+    await revoke(context.caller.tenantId, id);
     return after;
+  }
+
+  /** New roles: the current access tokens die, the sessions live on and refresh into tokens with the new roles. */
+  function writeRevokingTokens(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
+    return writeRevoking(context, id, (tenantId, userId) => revocations.revokeUser(tenantId, userId), change);
+  }
+
+  /**
+   * Suspension, deletion: the sessions end for good, so no refresh token
+   * issued so far works again, not even after a reactivation (the user
+   * signs in anew). The current access tokens die with them.
+   */
+  function writeEndingSessions(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
+    return writeRevoking(context, id, (tenantId, userId) => revocations.revokeUserSessions(tenantId, userId), change);
   }
 
   function lifecycle(id: string, action: LifecycleAction): (current: UserDocument) => UserChanges | undefined {
@@ -174,7 +193,7 @@ export function userHandlers(
     async suspendUser(request, context) {
       const id = userId(context, request.id, "id");
       checkNotSelf(context.caller, id, "suspend");
-      return { user: toUser(await writeRevokingTokens(context, id, lifecycle(id, "suspend"))) };
+      return { user: toUser(await writeEndingSessions(context, id, lifecycle(id, "suspend"))) };
     },
 
     async reactivateUser(request, context) {
@@ -185,7 +204,7 @@ export function userHandlers(
     async deleteUser(request, context) {
       const id = userId(context, request.id, "id");
       checkNotSelf(context.caller, id, "delete");
-      return { user: toUser(await writeRevokingTokens(context, id, lifecycle(id, "delete"))) };
+      return { user: toUser(await writeEndingSessions(context, id, lifecycle(id, "delete"))) };
     },
 
     async activateUser(request, context) {

@@ -69,6 +69,8 @@ export interface CreateLeadRequest {
    * Optional idempotency key (AIP-155), e.g. a UUID chosen by the client.
    * Retrying a create with the same request_id within 24 hours returns the
    * lead created by the first attempt instead of creating a duplicate.
+   * Request ids are scoped to the caller; reusing one with a different lead
+   * is INVALID_ARGUMENT.
    */
   requestId: string;
 }

@@ -2171,8 +2171,8 @@ export const UserServiceDefinition = {
       },
     },
     /**
-     * Replaces the roles of a user; their sessions are revoked so new tokens
-     * carry the new roles.
+     * Replaces the roles of a user. Their current access tokens are revoked;
+     * their sessions stay, and refreshing one yields tokens with the new roles.
      */
     changeUserRoles: {
       name: "ChangeUserRoles",
@@ -2226,7 +2226,10 @@ export const UserServiceDefinition = {
         },
       },
     },
-    /** Suspends an ACTIVE user and revokes their sessions. */
+    /**
+     * Suspends an ACTIVE user and ends their sessions for good: their tokens
+     * stop working, and after a reactivation they must sign in again.
+     */
     suspendUser: {
       name: "SuspendUser",
       requestType: SuspendUserRequest as typeof SuspendUserRequest,
@@ -2328,8 +2331,8 @@ export const UserServiceDefinition = {
       },
     },
     /**
-     * Deletes a user (status DELETED, kept for history) and revokes their
-     * sessions. Admins cannot delete themselves.
+     * Deletes a user (status DELETED, kept for history) and ends their
+     * sessions for good. Admins cannot delete themselves.
      */
     deleteUser: {
       name: "DeleteUser",
@@ -2421,14 +2424,17 @@ export interface UserServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<UpdateUserResponse>>;
   /**
-   * Replaces the roles of a user; their sessions are revoked so new tokens
-   * carry the new roles.
+   * Replaces the roles of a user. Their current access tokens are revoked;
+   * their sessions stay, and refreshing one yields tokens with the new roles.
    */
   changeUserRoles(
     request: ChangeUserRolesRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ChangeUserRolesResponse>>;
-  /** Suspends an ACTIVE user and revokes their sessions. */
+  /**
+   * Suspends an ACTIVE user and ends their sessions for good: their tokens
+   * stop working, and after a reactivation they must sign in again.
+   */
   suspendUser(
     request: SuspendUserRequest,
     context: CallContext & CallContextExt,
@@ -2439,8 +2445,8 @@ export interface UserServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ReactivateUserResponse>>;
   /**
-   * Deletes a user (status DELETED, kept for history) and revokes their
-   * sessions. Admins cannot delete themselves.
+   * Deletes a user (status DELETED, kept for history) and ends their
+   * sessions for good. Admins cannot delete themselves.
    */
   deleteUser(
     request: DeleteUserRequest,
@@ -2489,14 +2495,17 @@ export interface UserServiceClient<CallOptionsExt = {}> {
     options?: CallOptions & CallOptionsExt,
   ): Promise<UpdateUserResponse>;
   /**
-   * Replaces the roles of a user; their sessions are revoked so new tokens
-   * carry the new roles.
+   * Replaces the roles of a user. Their current access tokens are revoked;
+   * their sessions stay, and refreshing one yields tokens with the new roles.
    */
   changeUserRoles(
     request: DeepPartial<ChangeUserRolesRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ChangeUserRolesResponse>;
-  /** Suspends an ACTIVE user and revokes their sessions. */
+  /**
+   * Suspends an ACTIVE user and ends their sessions for good: their tokens
+   * stop working, and after a reactivation they must sign in again.
+   */
   suspendUser(
     request: DeepPartial<SuspendUserRequest>,
     options?: CallOptions & CallOptionsExt,
@@ -2507,8 +2516,8 @@ export interface UserServiceClient<CallOptionsExt = {}> {
     options?: CallOptions & CallOptionsExt,
   ): Promise<ReactivateUserResponse>;
   /**
-   * Deletes a user (status DELETED, kept for history) and revokes their
-   * sessions. Admins cannot delete themselves.
+   * Deletes a user (status DELETED, kept for history) and ends their
+   * sessions for good. Admins cannot delete themselves.
    */
   deleteUser(
     request: DeepPartial<DeleteUserRequest>,
