@@ -27,6 +27,9 @@ leadmesh is up.
 services:
 ${rows.join("\n")}
 ${notYet.length > 0 ? `contract only (not implemented yet): ${notYet.join(", ")}\n` : ""}logs: .run/local/*.log
+Every API call needs a token; start by registering a tenant (see README.md, "Using it"):
+  curl -s -X POST ${mesh.ingressUrl}/api/v1/auth:register -H 'content-type: application/json' \\
+    -d '{"tenantId":"acme","tenantDisplayName":"Acme Inc.","email":"ada@acme.example","password":"correct horse battery","displayName":"Ada"}'
 Press Ctrl-C to stop.`);
 
   let stopping = false;
