@@ -6,6 +6,9 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { signJwt } from "@leadmesh/platform";
 import { authSignedToken, PASSWORD, registerTenant, rest } from "../harness/identity";
 import { TEST_AUDIENCE, TEST_ISSUER } from "../harness/tokens";
+import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
+import { grpcClient, uniqueTenant } from "../harness/clients";
+import { meshInfo } from "../harness/mesh-info";
 
 const newLead = { firstName: "Grace", email: "grace@example.com", source: "LEAD_SOURCE_REFERRAL" };
 
@@ -90,6 +93,28 @@ describe("register → login → leads → refresh → logout", () => {
     const result = await rest("POST", "/api/v1/auth:logoutEverywhere", { body: {}, token: second.json.tokens.accessToken });
     expect(result.json.revokedSessions).toBe(2);
     expect((await rest("GET", "/api/v1/leads", { token: tenant.accessToken })).status).toBe(401);
+  });
+});
+
+describe("registration", () => {
+  it("refuses a taken tenant id, but adopts a tenant left without users by a failed registration", async () => {
+    const taken = await registerTenant("taken");
+    const again = await rest("POST", "/api/v1/auth:register", {
+      body: { tenantId: taken.tenantId, tenantDisplayName: "Again", email: "other@x.example", password: PASSWORD, displayName: "Other" },
+    });
+    expect(again.status).toBe(409);
+
+    // A registration that died after creating the tenant: the tenant exists, nobody in it.
+    const abandoned = uniqueTenant("abandoned");
+    const serviceToken = await authSignedToken({ tenant: abandoned, sub: "auth", roles: ["service"], sid: "" });
+    const { client, close } = grpcClient(TenantServiceDefinition, `127.0.0.1:${meshInfo().services.users.grpc}`, serviceToken);
+    await client.createTenant({ tenant: { id: abandoned, displayName: "Half done" } });
+    close();
+    const retry = await rest("POST", "/api/v1/auth:register", {
+      body: { tenantId: abandoned, tenantDisplayName: "Done", email: "admin@abandoned.example", password: PASSWORD, displayName: "Admin" },
+    });
+    expect(retry.status).toBe(200);
+    expect(retry.json.user).toMatchObject({ tenantId: abandoned, roles: ["ROLE_ADMIN"] });
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * auth.v1.AuthService: one function per RPC.
  */
-import type { CallContext } from "nice-grpc-common";
+import { Status, type CallContext } from "nice-grpc-common";
 import type { AuthServiceImplementation, TokenPair } from "@leadmesh/contracts/auth/v1/auth";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
 import type { BlockList } from "node:net";
@@ -115,10 +115,13 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       if (request.displayName.trim() === "" || request.displayName.length > 100) violations.add("display_name", "must be 1-100 characters");
       violations.throwIfAny();
       // Without cross-service transactions: tenant, then admin, then password.
-      // The tenant comes first so a taken id costs no password hash. A failure
-      // after the tenant exists leaves it without users; registering the same
-      // id again then answers ALREADY_EXISTS (see README).
-      await users.createTenant(request.tenantId, request.tenantDisplayName.trim());
+      // The tenant comes first so a taken id costs no password hash. If a
+      // registration failed after creating the tenant, the tenant has no
+      // users: registering the same id again adopts it instead of failing.
+      await users.createTenant(request.tenantId, request.tenantDisplayName.trim()).catch(async (error: unknown) => {
+        const taken = error instanceof DomainError && error.code === Status.ALREADY_EXISTS;
+        if (!taken || (await users.tenantHasUsers(request.tenantId))) throw error;
+      });
       const passwordHash = await passwords.hash(request.password);
       const user = await users.createAdmin(request.tenantId, request.email.trim(), request.displayName.trim());
       await credentials.setPassword(user.tenantId, user.id, user.email, passwordHash);
@@ -211,7 +214,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       const account = `${caller.tenantId}:${stored?.emailKey ?? caller.actorId}`;
       await throttles.account.take(account);
       if (!(await passwords.verify(stored?.passwordHash, request.currentPassword))) {
-        throw new DomainError(3, "INVALID_FIELDS", "the current password is wrong", {}, [{ field: "current_password", description: "is wrong" }]);
+        throw new DomainError(Status.INVALID_ARGUMENT, "INVALID_FIELDS", "the current password is wrong", {}, [{ field: "current_password", description: "is wrong" }]);
       }
       await throttles.account.reset(account);
       await credentials.setPassword(caller.tenantId, caller.actorId, stored!.emailKey, await passwords.hash(request.newPassword));
@@ -243,7 +246,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       await throttles.address.take(addressOf(context));
       const claim = await deps.resets.consume(request.resetToken);
       if (!claim) {
-        throw new DomainError(3, "INVALID_FIELDS", "the reset token is invalid, expired or already used", {}, [
+        throw new DomainError(Status.INVALID_ARGUMENT, "INVALID_FIELDS", "the reset token is invalid, expired or already used", {}, [
           { field: "reset_token", description: "is invalid, expired or already used" },
         ]);
       }

@@ -3,7 +3,7 @@
  * for the tenant concerned. Errors keep their gRPC status (e.g. the users
  * service's ALREADY_EXISTS reaches the registering client as 409).
  */
-import { ClientError, Metadata } from "nice-grpc-common";
+import { ClientError, Metadata, Status } from "nice-grpc-common";
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
@@ -30,6 +30,12 @@ export class UsersGateway {
 
   async createTenant(tenantId: string, displayName: string): Promise<void> {
     await relay(this.tenants.client.createTenant({ tenant: { id: tenantId, displayName } }, await this.options(tenantId)));
+  }
+
+  /** Whether the tenant has any user at all (deleted ones included). */
+  async tenantHasUsers(tenantId: string): Promise<boolean> {
+    const { users } = await relay(this.users.client.listUsers({ pageSize: 1 }, await this.options(tenantId)));
+    return users.length > 0;
   }
 
   async createAdmin(tenantId: string, email: string, displayName: string): Promise<User> {
@@ -59,7 +65,7 @@ async function optional<T>(call: Promise<T>): Promise<T | undefined> {
   try {
     return await call;
   } catch (error) {
-    if (error instanceof ClientError && error.code === 5 /* NOT_FOUND */) return undefined;
+    if (error instanceof ClientError && error.code === Status.NOT_FOUND) return undefined;
     throw relayed(error);
   }
 }
@@ -76,7 +82,7 @@ async function relay<T>(call: Promise<T>): Promise<T> {
 function relayed(error: unknown): unknown {
   if (!(error instanceof ClientError)) return error;
   // The users service refusing the auth service is a deployment error, not the end user's.
-  if (error.code === 7 || error.code === 16) return new Error(`users service refused the auth service: ${error.details}`);
+  if (error.code === Status.PERMISSION_DENIED || error.code === Status.UNAUTHENTICATED) return new Error(`users service refused the auth service: ${error.details}`);
   const rich = error instanceof RichClientError ? error.extra : [];
   const info = rich.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
   const violations = rich.flatMap((detail) => ("fieldViolations" in detail ? detail.fieldViolations.map((v) => ({ field: v.field, description: v.description })) : []));
