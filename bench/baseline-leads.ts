@@ -7,18 +7,16 @@
  *
  *   node --import tsx bench/baseline-leads.ts     (environment as for leads)
  *
- * Production has no switch for this: the access rule comes from the
- * generated contracts, and only this file serves a rewritten copy of them.
+ * Production has no switch for this: services' main files never pass
+ * accessRuleOverrides; only this file does.
  * An anonymous caller has tenant "", so the bench inserts its baseline lead
  * under tenant "" in this process's own database (MONGO_DATABASE).
  */
-import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { leadHandlers } from "@leadmesh/leads/dist/handlers";
 import { ensureLeadIndexes, LeadStore } from "@leadmesh/leads/dist/store";
 import {
-  accessRuleOf,
   apiService,
   connectMongo,
   connectRedis,
@@ -29,29 +27,6 @@ import {
   runMain,
   startService,
 } from "@leadmesh/platform";
-
-/** `(common.v1.access)` is field 50100 of MethodOptions, length-delimited: (50100 << 3) | 2. */
-const ACCESS_OPTION_TAG = (50100 << 3) | 2;
-
-type MethodName = keyof typeof LeadServiceDefinition.methods;
-
-/**
- * A copy of the definition whose `method` carries the rule `{public: true}`
- * in place of its declared one. ts-proto keeps each occurrence of a custom
- * option as its length-prefixed payload (see platform auth/access-rules.ts).
- */
-export function withPublicMethod(method: MethodName): typeof LeadServiceDefinition {
-  const original = LeadServiceDefinition.methods[method];
-  const payload = AccessRule.encode(AccessRule.fromPartial({ public: true })).finish();
-  const options = {
-    ...original.options,
-    _unknownFields: { ...original.options._unknownFields, [ACCESS_OPTION_TAG]: [new BinaryWriter().bytes(payload).finish()] },
-  };
-  const rewritten = { ...original, options };
-  // Decoded by the kernel's own reader, as startService will.
-  if (!accessRuleOf(rewritten as unknown as Parameters<typeof accessRuleOf>[0])?.public) throw new Error(`rewriting the access rule of ${method} failed`);
-  return { ...LeadServiceDefinition, methods: { ...LeadServiceDefinition.methods, [method]: rewritten } } as typeof LeadServiceDefinition;
-}
 
 /** services/leads/src/main.ts startLeads, with GetLead public. */
 async function startBaselineLeads(env: NodeJS.ProcessEnv = process.env) {
@@ -66,7 +41,8 @@ async function startBaselineLeads(env: NodeJS.ProcessEnv = process.env) {
     name: "leads",
     config,
     logger,
-    services: [apiService(withPublicMethod("getLead"), handlers)],
+    services: [apiService(LeadServiceDefinition, handlers)],
+    accessRuleOverrides: { "/leads.v1.LeadService/GetLead": AccessRule.fromPartial({ public: true }) },
     dependencies: [mongo.healthCheck, redis.healthCheck],
     auth,
     closeDependencies: async () => {

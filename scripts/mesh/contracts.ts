@@ -1,20 +1,15 @@
 /**
- * The generated service definitions of a proto package, with each RPC's
- * access rule as declared in proto/ (decoded by the platform kernel, the
- * same code that enforces it).
+ * The RPCs of a proto package with what proto/ declares about them (access
+ * rule, REST binding, idempotency), read by the platform kernel's contract
+ * reader (the same code that enforces the rules), plus the generated
+ * ts-proto request type for building requests in tests.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
-import { accessRuleOf } from "@leadmesh/platform";
+import { contracts, type MethodContract } from "@leadmesh/platform";
 import { REPO_ROOT } from "./topology";
 
-export interface RpcDeclaration {
-  service: string;
-  method: string;
-  /** gRPC path, "/pkg.Service/Method". */
-  path: string;
-  rule: AccessRule | undefined;
+export interface RpcDeclaration extends MethodContract {
   requestType: { fromPartial(value: object): unknown };
   /** google.api.http binding present (reachable through the REST edge). */
   rest: boolean;
@@ -22,11 +17,8 @@ export interface RpcDeclaration {
 
 interface GeneratedDefinition {
   fullName: string;
-  methods: Record<string, { name: string; requestType: RpcDeclaration["requestType"]; options?: { _unknownFields?: Record<number, Uint8Array[]> } }>;
+  methods: Record<string, { name: string; requestType: RpcDeclaration["requestType"] }>;
 }
-
-/** google.api.http is option 72295728 (length-delimited): tag 578365826. */
-const HTTP_OPTION_TAG = (72295728 << 3) | 2;
 
 export function definitionsOfPackage(protoPackage: string): GeneratedDefinition[] {
   const [name, version] = protoPackage.split(".");
@@ -45,13 +37,10 @@ export function definitionsOfPackage(protoPackage: string): GeneratedDefinition[
 
 export function rpcsOfPackage(protoPackage: string): RpcDeclaration[] {
   return definitionsOfPackage(protoPackage).flatMap((definition) =>
-    Object.values(definition.methods).map((method) => ({
-      service: definition.fullName,
-      method: method.name,
-      path: `/${definition.fullName}/${method.name}`,
-      rule: accessRuleOf(method),
-      requestType: method.requestType,
-      rest: (method.options?._unknownFields?.[HTTP_OPTION_TAG]?.length ?? 0) > 0,
-    })),
+    Object.values(definition.methods).map((method) => {
+      const contract = contracts().method(`/${definition.fullName}/${method.name}`);
+      if (!contract) throw new Error(`/${definition.fullName}/${method.name} is generated but missing from the descriptor set: run 'npm run generate'`);
+      return { ...contract, requestType: method.requestType, rest: contract.http.length > 0 };
+    }),
   );
 }

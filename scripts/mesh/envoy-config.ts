@@ -44,7 +44,7 @@ export function reachableFromOutside(rule: AccessRule | undefined): boolean {
 
 /** The RPCs of a proto package that the ingress routes. */
 export function edgeRpcs(protoPackage: string): RpcDeclaration[] {
-  return rpcsOfPackage(protoPackage).filter((rpc) => reachableFromOutside(rpc.rule));
+  return rpcsOfPackage(protoPackage).filter((rpc) => reachableFromOutside(rpc.access));
 }
 
 export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOptions): string {
@@ -82,7 +82,7 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
       });
     }
     clusters.push(upstreamCluster(service.name, port));
-    publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.rule?.public).map((rpc) => rpc.path));
+    publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.access?.public).map((rpc) => rpc.path));
   }
   for (const path of options.extraPublicPaths ?? []) {
     if (!routedPaths.has(path)) throw new Error(`extra public path ${path} is not an RPC the edge routes`);

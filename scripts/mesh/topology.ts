@@ -21,8 +21,14 @@ export interface ServiceDeclaration {
   ingress: boolean;
   datastores: ("mongodb" | "redis")[];
   calls: string[];
+  /** Processes under `npm start`; replica r listens on each `local` port + r. */
+  replicas: number;
   local: ServicePorts;
 }
+
+/** Linux's default ephemeral range starts here; fixed local ports stay below it. */
+export const EPHEMERAL_PORT_FLOOR = 32768;
+export const MAX_LOCAL_REPLICAS = 10;
 
 export interface Topology {
   identity: { issuer: string; audience: string };
@@ -40,6 +46,8 @@ export function loadTopology(path = join(REPO_ROOT, "mesh", "topology.yaml")): T
     for (const port of ["grpc", "health", "metrics"]) {
       if (!Number.isInteger(value.local?.[port])) problems.push(`${name}.local.${port} must be a port number`);
     }
+    const replicas = value.replicas ?? 1;
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_LOCAL_REPLICAS) problems.push(`${name}.replicas must be an integer from 1 to ${MAX_LOCAL_REPLICAS}`);
     for (const store of value.datastores ?? []) {
       if (store !== "mongodb" && store !== "redis") problems.push(`${name}.datastores: unknown "${store}"`);
     }
@@ -50,6 +58,7 @@ export function loadTopology(path = join(REPO_ROOT, "mesh", "topology.yaml")): T
       ingress: value.ingress === true,
       datastores: value.datastores ?? [],
       calls: value.calls ?? [],
+      replicas,
       local: value.local,
     };
   });
@@ -57,9 +66,13 @@ export function loadTopology(path = join(REPO_ROOT, "mesh", "topology.yaml")): T
   for (const service of services) {
     for (const callee of service.calls) if (!names.has(callee)) problems.push(`${service.name}.calls: unknown service "${callee}"`);
   }
-  const ports = services.flatMap((service) => Object.values(service.local));
+  const ports = services.flatMap((service) =>
+    Object.values(service.local).flatMap((first) => Array.from({ length: MAX_LOCAL_REPLICAS }, (_, replica) => first + replica)),
+  );
+  const inEphemeralRange = ports.filter((port) => port >= EPHEMERAL_PORT_FLOOR);
+  if (inEphemeralRange.length > 0) problems.push(`local ports must be below ${EPHEMERAL_PORT_FLOOR} (ephemeral range): ${[...new Set(inEphemeralRange)].join(", ")}`);
   const duplicates = ports.filter((port, index) => ports.indexOf(port) !== index);
-  if (duplicates.length > 0) problems.push(`local ports used twice: ${[...new Set(duplicates)].join(", ")}`);
+  if (duplicates.length > 0) problems.push(`local port ranges (port .. port+${MAX_LOCAL_REPLICAS - 1}) overlap at: ${[...new Set(duplicates)].join(", ")}`);
   if (typeof raw.identity?.issuer !== "string" || typeof raw.identity?.audience !== "string") problems.push("identity.issuer and identity.audience are required");
   if (problems.length > 0) throw new Error(`mesh/topology.yaml is invalid:\n  - ${problems.join("\n  - ")}`);
   return { identity: raw.identity, ingress: raw.ingress, datastores: raw.datastores, services };

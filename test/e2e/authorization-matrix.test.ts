@@ -7,9 +7,7 @@
  * An RPC without a rule fails here (and the service refuses to start).
  */
 import { Status } from "nice-grpc";
-import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
-import { HttpRule } from "@leadmesh/contracts/google/api/http";
 import { rpcsOfPackage, definitionsOfPackage, type RpcDeclaration } from "../../scripts/mesh/contracts";
 import { callersOf } from "../../scripts/mesh/local-mesh";
 import { loadTopology } from "../../scripts/mesh/topology";
@@ -31,14 +29,7 @@ const cases: Case[] = implemented.flatMap((service) => rpcsOfPackage(service.pac
 
 /** Path variables of the RPC's REST binding, e.g. ["lead.id"]: the fields that address a resource. */
 function addressFields(rpc: RpcDeclaration): string[] {
-  const definition = definitionsOfPackage(`${rpc.service.split(".")[0]}.${rpc.service.split(".")[1]}`).find((d) => d.fullName === rpc.service)!;
-  const method = Object.values(definition.methods).find((m) => m.name === rpc.method)!;
-  const raw = method.options?._unknownFields?.[(72295728 << 3) | 2]?.[0];
-  if (!raw) return [];
-  const rule = HttpRule.decode(new BinaryReader(raw).bytes());
-  const pattern = rule.pattern?.value;
-  const template = typeof pattern === "string" ? pattern : "";
-  return [...template.matchAll(/\{([a-z_.]+)\}/g)].map((match) => match[1]);
+  return rpc.http[0]?.pathFields ?? [];
 }
 
 /** Request with `value` at a proto field path ("lead.id" → { lead: { id } }). */
@@ -97,10 +88,10 @@ function describeRule(rule: AccessRule): string {
 
 describe.each(cases.map((c) => [`${c.rpc.path}`, c] as const))("%s", (_path, { service, rpc }) => {
   it("declares an access rule", () => {
-    expect(rpc.rule).toBeDefined();
+    expect(rpc.access).toBeDefined();
   });
-  if (!rpc.rule) return;
-  const rule = rpc.rule;
+  if (!rpc.access) return;
+  const rule = rpc.access;
   const targetId = () => fixtures[rpc.service] ?? "";
   const addressed = () => Object.fromEntries(addressFields(rpc).map((field) => [field, targetId()]));
 
@@ -164,6 +155,6 @@ describe.each(cases.map((c) => [`${c.rpc.path}`, c] as const))("%s", (_path, { s
 
 it("covers every RPC of every implemented service", () => {
   expect(cases.length).toBeGreaterThan(0);
-  const undeclared = cases.filter((c) => !c.rpc.rule).map((c) => c.rpc.path);
+  const undeclared = cases.filter((c) => !c.rpc.access).map((c) => c.rpc.path);
   expect(undeclared).toEqual([]);
 });

@@ -113,7 +113,7 @@ describe("edge routes", () => {
   /** RPCs only services may call, of every service behind the ingress. */
   const internal = exposedServices(topology).flatMap((service) =>
     rpcsOfPackage(service.package)
-      .filter((rpc) => !reachableFromOutside(rpc.rule))
+      .filter((rpc) => !reachableFromOutside(rpc.access))
       .map((rpc) => ({ service: service.name, rpc })),
   );
 

@@ -18,3 +18,4 @@ export * from "./enums";
 export * from "./auth";
 export * from "./mesh-auth";
 export * from "./revisions";
+export * from "./contract/contracts";

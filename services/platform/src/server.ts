@@ -14,6 +14,7 @@ import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
+import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
 import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
 import { errorMappingMiddleware } from "./error-middleware";
@@ -43,6 +44,8 @@ export interface ServiceSpec {
   /** Closes clients after the server drained. */
   closeDependencies(): Promise<void>;
   auth: AuthSettings;
+  /** Replaces declared access rules by gRPC path; benchmark baselines only (see accessRulesOf). */
+  accessRuleOverrides?: Record<string, AccessRule>;
 }
 
 export interface RunningService {
@@ -63,7 +66,10 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
   const health = new HealthMonitor(spec.dependencies, logger);
   const apiNames = spec.services.map((service) => fullName(service.definition));
   // Throws before anything listens when an RPC has no declared access rule.
-  const accessRules = accessRulesOf(spec.services.map((service) => service.definition));
+  const accessRules = accessRulesOf(
+    spec.services.map((service) => service.definition),
+    spec.accessRuleOverrides,
+  );
 
   const server = createServer({
     // Bounded connection age makes long-lived HTTP/2 clients reconnect, so

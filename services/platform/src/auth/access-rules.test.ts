@@ -18,11 +18,14 @@ describe("access rules from the contracts", () => {
     const undeclared = {
       name: "Fake",
       fullName: "fake.v1.Fake",
-      methods: {
-        ...LeadServiceDefinition.methods,
-        sneaky: { ...LeadServiceDefinition.methods.getLead, name: "Sneaky", options: {} },
-      },
+      methods: { sneaky: { ...LeadServiceDefinition.methods.getLead, name: "Sneaky" } },
     };
     expect(() => accessRulesOf([undeclared as never])).toThrow(/without an access rule.*\/fake\.v1\.Fake\/Sneaky/);
+  });
+
+  it("lets an explicit override replace a declared rule (benchmark baselines)", () => {
+    const rules = accessRulesOf([LeadServiceDefinition], { "/leads.v1.LeadService/GetLead": AccessRule.fromPartial({ public: true }) });
+    expect(rules.get("/leads.v1.LeadService/GetLead")!.public).toBe(true);
+    expect(rules.get("/leads.v1.LeadService/ListLeads")!.public).toBe(false);
   });
 });
