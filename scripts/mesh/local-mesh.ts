@@ -23,6 +23,13 @@ export interface MeshOptions {
   envoy?: boolean;
   /** Extra environment for every service. */
   serviceEnv?: NodeJS.ProcessEnv;
+  /** Topology file (default mesh/topology.yaml); tests pass a copy that adds a fixture service. */
+  topologyPath?: string;
+  /**
+   * Main file per service name, instead of services/<name>/dist/main.js
+   * (a fixture service in tests); a .ts file runs through tsx.
+   */
+  entryPoints?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -115,6 +122,11 @@ export function callersOf(topology: Topology, name: string): string[] {
   return topology.services.filter((service) => service.calls.includes(name)).map((service) => service.name);
 }
 
+/** Node arguments that run a service's main file; TypeScript through tsx's loader, in the same process. */
+function entryArgs(mainFile: string): string[] {
+  return mainFile.endsWith(".ts") ? ["--import", "tsx", mainFile] : [mainFile];
+}
+
 const pick = async (mode: MeshOptions["ports"], fixed: number) => (mode === "topology" ? fixed : freePort());
 
 export function ferretProcess(runDir: string, port: number): ManagedProcess {
@@ -140,7 +152,7 @@ export function ferretProcess(runDir: string, port: number): ManagedProcess {
 
 export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const log = options.log ?? (() => undefined);
-  const topology = loadTopology();
+  const topology = loadTopology(options.topologyPath);
   const runDir = options.runDir;
   mkdirSync(runDir, { recursive: true });
   const processes: Record<string, ManagedProcess> = {};
@@ -191,7 +203,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
       processes[service.name] = new ManagedProcess({
         name: service.name,
         command: process.execPath,
-        args: [join(REPO_ROOT, "services", service.name, "dist", "main.js")],
+        args: entryArgs(options.entryPoints?.[service.name] ?? join(REPO_ROOT, "services", service.name, "dist", "main.js")),
         cwd: REPO_ROOT,
         env: {
           BIND_HOST: "127.0.0.1",
