@@ -1,16 +1,20 @@
 /**
- * One jest run for everything: unit tests next to the code (src/**\/*.test.ts),
- * integration tests per service (services/<name>/test) and end-to-end tests
- * through Envoy (test/e2e). The global setup starts a real local mesh
- * (FerretDB, Redis, services, Envoy) on random loopback ports once.
+ * Two jest projects:
+ * - unit: tests next to the code (services/<name>/src/**\/*.test.ts). Pure or
+ *   self-contained; they start no mesh, so `npm run test:unit` takes seconds.
+ * - integration: everything else (services/<name>/test, test/**, scripts/**).
+ *   Its global setup starts one real local mesh (FerretDB, Redis, services,
+ *   Envoy) on random loopback ports.
+ *
+ * globalSetup/globalTeardown sit in the integration project, not at the top
+ * level: jest runs a project's global setup only when at least one of that
+ * project's tests is selected, so `jest --selectProjects unit` never starts
+ * the mesh while a plain `jest` does.
  */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.test.json" }];
 
-/** @type {import('jest').Config} */
-module.exports = {
+const shared = {
   testEnvironment: "node",
-  roots: ["<rootDir>/services", "<rootDir>/test", "<rootDir>/scripts"],
-  testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": tsJest },
   moduleNameMapper: {
     "^@leadmesh/contracts/descriptor$": "<rootDir>/services/contracts/descriptor/leadmesh.binpb",
@@ -18,8 +22,26 @@ module.exports = {
     "^@leadmesh/platform$": "<rootDir>/services/platform/src/index.ts",
   },
   modulePathIgnorePatterns: ["<rootDir>/services/.*/dist/", "<rootDir>/.tools/", "<rootDir>/.run/"],
-  globalSetup: "<rootDir>/test/harness/global-setup.ts",
-  globalTeardown: "<rootDir>/test/harness/global-teardown.ts",
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
   testTimeout: 60000,
   maxWorkers: 2,
+  projects: [
+    {
+      ...shared,
+      displayName: "unit",
+      roots: ["<rootDir>/services"],
+      testMatch: ["<rootDir>/services/*/src/**/*.test.ts"],
+    },
+    {
+      ...shared,
+      displayName: "integration",
+      roots: ["<rootDir>/services", "<rootDir>/test", "<rootDir>/scripts"],
+      testMatch: ["<rootDir>/services/*/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts", "<rootDir>/scripts/**/*.test.ts"],
+      globalSetup: "<rootDir>/test/harness/global-setup.ts",
+      globalTeardown: "<rootDir>/test/harness/global-teardown.ts",
+    },
+  ],
 };
