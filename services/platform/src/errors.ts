@@ -92,8 +92,8 @@ export class FailedPreconditionError extends DomainError {
 }
 
 export class DependencyUnavailableError extends DomainError {
-  constructor(dependency: string) {
-    super(Status.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", `${dependency} is unavailable; retry later`, { dependency });
+  constructor(dependency: string, retryAfterMs?: number) {
+    super(Status.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", `${dependency} is unavailable; retry later`, { dependency }, [], retryAfterMs);
   }
 }
 
@@ -112,6 +112,12 @@ export class Violations {
 
   add(field: string, description: string): void {
     this.list.push({ field, description });
+  }
+
+  /** Runs a field check (see validation.ts) and records its complaint, if any, under `field`. */
+  check<T>(field: string, value: T, check: (value: T) => string | undefined): void {
+    const problem = check(value);
+    if (problem) this.add(field, problem);
   }
 
   get count(): number {

@@ -18,4 +18,5 @@ export * from "./enums";
 export * from "./auth";
 export * from "./mesh-auth";
 export * from "./revisions";
+export * from "./validation";
 export * from "./contract/contracts";
