@@ -3,7 +3,7 @@
  * (_id = user id). The users service owns everything else about a user.
  */
 import type { Collection, Db } from "mongodb";
-import { ensureIndexes } from "@leadmesh/platform";
+import { ensureIndexes, normalizeEmail } from "@leadmesh/platform";
 
 export interface CredentialDocument {
   _id: string;
@@ -14,7 +14,8 @@ export interface CredentialDocument {
   updateTime: Date;
 }
 
-export const emailKey = (email: string) => email.trim().toLowerCase();
+/** The users service stores the same normalized form, so both agree on who an email names. */
+export const emailKey = normalizeEmail;
 
 export async function ensureAuthIndexes(db: Db): Promise<void> {
   await ensureIndexes(db.collection("credentials"), [{ key: { tenantId: 1, emailKey: 1 }, name: "tenant_email", unique: true }]);

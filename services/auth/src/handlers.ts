@@ -6,9 +6,13 @@ import type { AuthServiceImplementation, TokenPair } from "@leadmesh/contracts/a
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
 import type { BlockList } from "node:net";
 import {
+  checkEmail,
+  checkTenantId,
   DomainError,
+  normalizeEmail,
   NotFoundError,
   permissionDenied,
+  text,
   unauthenticated,
   Violations,
   type CallerContext,
@@ -41,8 +45,8 @@ export interface AuthDependencies {
   devMode: boolean;
 }
 
-const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,189}\.[^\s@]{1,60}$/;
+const checkTenantDisplayName = text({ max: 200, required: true });
+const checkDisplayName = text({ max: 100, required: true });
 /** One message for every failed sign-in, so answers do not reveal which accounts exist. */
 const BAD_CREDENTIALS = "invalid email or password";
 
@@ -101,8 +105,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
   }
 
   function requireSignInFields(tenantId: string, email: string, violations: Violations) {
-    if (!TENANT_ID.test(tenantId)) violations.add("tenant_id", "must be 1-63 characters of [a-z0-9-], starting with a letter or digit");
-    if (!EMAIL.test(email.trim()) || email.length > 254) violations.add("email", "must be a valid email address");
+    violations.check("tenant_id", tenantId, checkTenantId);
+    violations.check("email", normalizeEmail(email), checkEmail);
   }
 
   return {
@@ -111,8 +115,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       const violations = new Violations();
       requireSignInFields(request.tenantId, request.email, violations);
       checkPasswordPolicy(request.password, "password", violations);
-      if (request.tenantDisplayName.trim() === "" || request.tenantDisplayName.length > 200) violations.add("tenant_display_name", "must be 1-200 characters");
-      if (request.displayName.trim() === "" || request.displayName.length > 100) violations.add("display_name", "must be 1-100 characters");
+      violations.check("tenant_display_name", request.tenantDisplayName.trim(), checkTenantDisplayName);
+      violations.check("display_name", request.displayName.trim(), checkDisplayName);
       violations.throwIfAny();
       // Without cross-service transactions: tenant, then admin, then password.
       // The tenant comes first so a taken id costs no password hash. If a

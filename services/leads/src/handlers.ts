@@ -7,6 +7,7 @@ import type { CallContext } from "nice-grpc-common";
 import { Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import type { LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import {
+  checkId,
   compileFilter,
   decodePageToken,
   enumFilterValues,
@@ -17,6 +18,7 @@ import {
   parseOrderBy,
   queryFingerprint,
   requestFingerprint,
+  requireId,
   resolvePageSize,
   Violations,
   type CallerContext,
@@ -50,14 +52,6 @@ const ACTIVITY_ORDER = { path: "createTime", kind: "date", descending: true } as
 const MAX_BATCH = 1000;
 /** Concurrent writers retry this often before reporting ABORTED. */
 const MAX_WRITE_ATTEMPTS = 3;
-
-function requireId(id: string, field: string): string {
-  const violations = new Violations();
-  if (id.trim() === "") violations.add(field, "is required");
-  else if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) violations.add(field, "is not a valid id");
-  violations.throwIfAny();
-  return id;
-}
 
 /**
  * What a create asked for, to tell a retry (same request_id, same lead)
@@ -208,9 +202,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       if (request.tenantId !== context.caller.tenantId) violations.add("tenant_id", "must be the caller's tenant");
       if (request.ids.length === 0) violations.add("ids", "is required");
       if (request.ids.length > MAX_BATCH) violations.add("ids", `must have at most ${MAX_BATCH} entries`);
-      request.ids.forEach((id, index) => {
-        if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) violations.add(`ids[${index}]`, "is not a valid id");
-      });
+      request.ids.forEach((id, index) => violations.check(`ids[${index}]`, id, checkId));
       violations.throwIfAny();
       const found = new Map((await store.getMany(context.caller.tenantId, request.ids)).map((document) => [document._id, document]));
       return { leads: request.ids.flatMap((id) => (found.has(id) ? [toLead(found.get(id)!)] : [])) };

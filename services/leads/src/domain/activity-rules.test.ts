@@ -25,6 +25,14 @@ describe("clientActivity", () => {
     expect(clientActivity(LeadActivity.fromPartial({ detail: { $case: "call", value: call } }))).toEqual({ $case: "call", value: call });
   });
 
+  it("keeps line breaks in notes but refuses other control characters", () => {
+    expect(clientActivity(LeadActivity.fromPartial({ detail: { $case: "note", value: { text: "line 1\nline 2" } } }))).toEqual({
+      $case: "note",
+      value: { text: "line 1\nline 2" },
+    });
+    expect(fields(() => clientActivity(LeadActivity.fromPartial({ detail: { $case: "note", value: { text: "a\u0000b" } } })))).toEqual(["activity.note.text"]);
+  });
+
   it("rejects empty, incomplete and service-only activities", () => {
     expect(fields(() => clientActivity(undefined))).toEqual(["activity"]);
     expect(fields(() => clientActivity(LeadActivity.fromPartial({ detail: { $case: "note", value: { text: "  " } } })))).toEqual(["activity.note.text"]);

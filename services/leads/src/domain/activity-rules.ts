@@ -1,7 +1,10 @@
 import { CallDirection, CallOutcome, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
-import { isSpecifiedEnumValue, Violations } from "@leadmesh/platform";
+import { isSpecifiedEnumValue, text, Violations } from "@leadmesh/platform";
 
 export type ActivityDetail = NonNullable<LeadActivity["detail"]>;
+
+const checkNote = text({ max: 5000, required: true, multiline: true });
+const checkCallSummary = text({ max: 5000, multiline: true });
 
 /** Validates the detail of a client-recorded activity: a note or a call. */
 export function clientActivity(activity: LeadActivity | undefined): ActivityDetail {
@@ -13,11 +16,10 @@ export function clientActivity(activity: LeadActivity | undefined): ActivityDeta
   }
   switch (detail!.$case) {
     case "note": {
-      const text = detail!.value.text.trim();
-      if (text === "") violations.add("activity.note.text", "is required");
-      if (text.length > 5000) violations.add("activity.note.text", "must be at most 5000 characters");
+      const note = detail!.value.text.trim();
+      violations.check("activity.note.text", note, checkNote);
       violations.throwIfAny();
-      return { $case: "note", value: { text } };
+      return { $case: "note", value: { text: note } };
     }
     case "call": {
       const call = detail!.value;
@@ -26,7 +28,7 @@ export function clientActivity(activity: LeadActivity | undefined): ActivityDeta
       if (!Number.isInteger(call.durationSeconds) || call.durationSeconds < 0 || call.durationSeconds > 86400) {
         violations.add("activity.call.duration_seconds", "must be between 0 and 86400");
       }
-      if (call.summary.length > 5000) violations.add("activity.call.summary", "must be at most 5000 characters");
+      violations.check("activity.call.summary", call.summary, checkCallSummary);
       violations.throwIfAny();
       return { $case: "call", value: { ...call, summary: call.summary.trim() } };
     }

@@ -4,7 +4,7 @@
  * update_mask, so a new field is added in one place.
  */
 import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
-import { isSpecifiedEnumValue, specifiedEnumNames, type Violations } from "@leadmesh/platform";
+import { checkOptionalEmail, checkOptionalId, checkPhone, isSpecifiedEnumValue, specifiedEnumNames, text, type Violations } from "@leadmesh/platform";
 
 /** Lead as the domain sees it: only the fields a client may set. */
 export type LeadInput = Pick<
@@ -34,41 +34,24 @@ interface FieldRule<K extends LeadFieldName> {
   check(value: LeadInput[K]): string | undefined;
 }
 
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
-const E164 = /^\+[1-9]\d{6,14}$/;
-const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const TAG = /^[a-z0-9_-]{1,50}$/;
 const ATTRIBUTE_KEY = /^[a-z][a-z0-9_]{0,62}$/;
 const COUNTRY = /^[A-Z]{2}$/;
 const POSTAL = /^[A-Za-z0-9][A-Za-z0-9 -]{0,19}$/;
 
-function text(max: number, required: boolean) {
-  return {
-    isSet: (value: string) => value !== "",
-    check(value: string) {
-      if (required && value.trim() === "") return "is required";
-      if (value.length > max) return `must be at most ${max} characters (got ${value.length})`;
-      if (/[\u0000-\u001f\u007f]/.test(value)) return "must not contain control characters";
-      return undefined;
-    },
-  };
+const checkAttributeValue = text({ max: 1000, multiline: true });
+
+/** A text field: set when not empty. */
+function textField(max: number, required: boolean) {
+  return { isSet: (value: string) => value !== "", check: text({ max, required }) };
 }
 
 export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
-  firstName: { protoName: "first_name", ...text(100, true) },
-  lastName: { protoName: "last_name", ...text(100, false) },
-  email: {
-    protoName: "email",
-    isSet: (value) => value !== "",
-    check: (value) =>
-      value === "" || (value.length <= 254 && EMAIL.test(value)) ? undefined : "must be a valid email address such as ada@example.com",
-  },
-  phone: {
-    protoName: "phone",
-    isSet: (value) => value !== "",
-    check: (value) => (value === "" || E164.test(value) ? undefined : "must be in E.164 format, e.g. +14155550123"),
-  },
-  company: { protoName: "company", ...text(200, false) },
+  firstName: { protoName: "first_name", ...textField(100, true) },
+  lastName: { protoName: "last_name", ...textField(100, false) },
+  email: { protoName: "email", isSet: (value) => value !== "", check: checkOptionalEmail },
+  phone: { protoName: "phone", isSet: (value) => value !== "", check: checkPhone },
+  company: { protoName: "company", ...textField(200, false) },
   source: {
     protoName: "source",
     isSet: (value) => value !== LeadSource.LEAD_SOURCE_UNSPECIFIED,
@@ -79,11 +62,7 @@ export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
     isSet: (value) => value !== LeadStatus.LEAD_STATUS_UNSPECIFIED,
     check: (value) => (isSpecifiedEnumValue(LeadStatus, value) ? undefined : `must be one of ${specifiedEnumNames(LeadStatus)}`),
   },
-  assigneeId: {
-    protoName: "assignee_id",
-    isSet: (value) => value !== "",
-    check: (value) => (value === "" || ID.test(value) ? undefined : "must be a user id of 1-64 characters [A-Za-z0-9_-]"),
-  },
+  assigneeId: { protoName: "assignee_id", isSet: (value) => value !== "", check: checkOptionalId },
   score: {
     protoName: "score",
     isSet: (value) => value !== 0,
@@ -108,8 +87,8 @@ export const LEAD_FIELDS: { [K in LeadFieldName]: FieldRule<K> } = {
       if (entries.length > 50) return `must have at most 50 entries (got ${entries.length})`;
       for (const [key, item] of entries) {
         if (!ATTRIBUTE_KEY.test(key)) return `key "${key.slice(0, 70)}" must match [a-z][a-z0-9_]{0,62}`;
-        if (item.length > 1000) return `value of "${key}" must be at most 1000 characters`;
-        if (item.includes("\u0000")) return `value of "${key}" must not contain NUL`;
+        const problem = checkAttributeValue(item);
+        if (problem) return `value of "${key}" ${problem}`;
       }
       return undefined;
     },
@@ -131,6 +110,5 @@ export const LEAD_FIELD_NAMES = Object.keys(LEAD_FIELDS) as LeadFieldName[];
 export const FIELD_BY_PROTO_NAME = new Map(LEAD_FIELD_NAMES.map((name) => [LEAD_FIELDS[name].protoName, name]));
 
 export function checkField<K extends LeadFieldName>(name: K, value: LeadInput[K], violations: Violations, prefix: string): void {
-  const problem = LEAD_FIELDS[name].check(value);
-  if (problem) violations.add(`${prefix}.${LEAD_FIELDS[name].protoName}`, problem);
+  violations.check(`${prefix}.${LEAD_FIELDS[name].protoName}`, value, LEAD_FIELDS[name].check);
 }

@@ -89,6 +89,21 @@ describe("newLead", () => {
   });
 });
 
+describe("newLead with the platform's field checks", () => {
+  it("counts names in characters, not UTF-16 units, and refuses broken Unicode", () => {
+    expect(newLead({ ...valid, firstName: "😀".repeat(100) }).firstName).toBe("😀".repeat(100));
+    expect(violationsOf(() => newLead({ ...valid, firstName: "😀".repeat(101), company: "Acme\ud800", attributes: { note: "a\u0007" } }))).toEqual({
+      "lead.first_name": "must be at most 100 characters (got 101)",
+      "lead.company": "must be valid Unicode text",
+      "lead.attributes": 'value of "note" must not contain control characters',
+    });
+  });
+
+  it("refuses an email with a dot-edged local part, as every service does", () => {
+    expect(violationsOf(() => newLead({ ...valid, email: "ada.@example.com" }))).toEqual({ "lead.email": "must be a valid email address such as ada@example.com" });
+  });
+});
+
 describe("applyUpdate", () => {
   const current = newLead({ ...valid, phone: "+14155550123", score: 10 });
 

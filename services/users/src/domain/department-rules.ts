@@ -1,14 +1,13 @@
 /** Pure department rules: a name unique within the tenant and an optional head. */
 import type { Department } from "@leadmesh/contracts/users/v1/department";
-import { Violations } from "@leadmesh/platform";
+import { checkOptionalId, text, Violations, type Check } from "@leadmesh/platform";
 import { maskedFields, type MaskSpec } from "./update-mask";
-import { checkOptionalId, text, type Check } from "./validation";
 
 export type DepartmentInput = Pick<Department, "displayName" | "headUserId">;
 type DepartmentField = keyof DepartmentInput;
 
 const CHECKS: { [K in DepartmentField]: Check<string> } = {
-  displayName: text(100, true),
+  displayName: text({ max: 100, required: true }),
   headUserId: checkOptionalId,
 };
 
@@ -31,10 +30,7 @@ function inputOf(department: Department): DepartmentInput {
 }
 
 function check(input: DepartmentInput, fields: readonly DepartmentField[], violations: Violations): void {
-  for (const field of fields) {
-    const problem = CHECKS[field](input[field]);
-    if (problem) violations.add(`department.${DEPARTMENT_MASK.fields[field].protoName}`, problem);
-  }
+  for (const field of fields) violations.check(`department.${DEPARTMENT_MASK.fields[field].protoName}`, input[field], CHECKS[field]);
 }
 
 /** Validates a CreateDepartment request's department. Throws INVALID_ARGUMENT with every violation. */

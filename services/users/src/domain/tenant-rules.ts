@@ -1,13 +1,9 @@
 /** Pure tenant rules: ids chosen at registration, and the one updatable field. */
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
-import { Violations } from "@leadmesh/platform";
+import { checkTenantId, text, Violations } from "@leadmesh/platform";
 import { maskedFields, type MaskSpec } from "./update-mask";
-import { text } from "./validation";
 
-/** 1-63 characters of [a-z0-9-], starting with a letter or digit: usable in hostnames and keys. */
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-const checkDisplayName = text(200, true);
+const checkDisplayName = text({ max: 200, required: true });
 
 export interface TenantInput {
   id: string;
@@ -30,10 +26,8 @@ export function newTenant(tenant: Tenant | undefined): TenantInput {
     violations.throwIfAny();
   }
   const input = { id: tenant!.id.trim(), displayName: tenant!.displayName.trim() };
-  if (input.id === "") violations.add("tenant.id", "is required");
-  else if (!TENANT_ID.test(input.id)) violations.add("tenant.id", "must be 1-63 characters of [a-z0-9-], starting with a letter or digit");
-  const problem = checkDisplayName(input.displayName);
-  if (problem) violations.add("tenant.display_name", problem);
+  violations.check("tenant.id", input.id, checkTenantId);
+  violations.check("tenant.display_name", input.displayName, checkDisplayName);
   violations.throwIfAny();
   return input;
 }
@@ -45,8 +39,7 @@ export function applyTenantUpdate(current: { displayName: string }, patch: Tenan
   const fields = maskedFields(TENANT_MASK, requested, updateMask, violations);
   violations.throwIfAny();
   if (!fields.includes("displayName")) return undefined;
-  const problem = checkDisplayName(requested.displayName);
-  if (problem) violations.add("tenant.display_name", problem);
+  violations.check("tenant.display_name", requested.displayName, checkDisplayName);
   violations.throwIfAny();
   return requested.displayName === current.displayName ? undefined : requested;
 }

@@ -4,9 +4,8 @@
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import type { User } from "@leadmesh/contracts/users/v1/user";
-import { Violations } from "@leadmesh/platform";
+import { checkEmail, checkOptionalId, checkPhone, normalizeEmail, text, Violations, type Check } from "@leadmesh/platform";
 import { maskedFields, type MaskSpec } from "./update-mask";
-import { checkEmail, checkOptionalId, checkPhone, normalizeEmail, text, type Check } from "./validation";
 
 /** Roles a user can hold. ROLE_SERVICE belongs to service tokens and is never assignable. */
 export const ASSIGNABLE_ROLES: readonly Role[] = [Role.ROLE_AGENT, Role.ROLE_MANAGER, Role.ROLE_ADMIN];
@@ -19,8 +18,8 @@ export type ProfileField = keyof Profile;
 export const ADMIN_ONLY_FIELDS: readonly ProfileField[] = ["departmentId", "managerId"];
 
 const PROFILE_CHECKS: { [K in ProfileField]: Check<string> } = {
-  displayName: text(100, true),
-  title: text(100, false),
+  displayName: text({ max: 100, required: true }),
+  title: text({ max: 100 }),
   phone: checkPhone,
   departmentId: checkOptionalId,
   managerId: checkOptionalId,
@@ -88,15 +87,10 @@ export function newUser(request: NewUserRequest): NewUser {
     departmentId: (request.departmentId ?? "").trim(),
     managerId: (request.managerId ?? "").trim(),
   };
-  const emailProblem = checkEmail(user.email);
-  if (emailProblem) violations.add("email", emailProblem);
-  const nameProblem = PROFILE_CHECKS.displayName(user.displayName);
-  if (nameProblem) violations.add("display_name", nameProblem);
+  violations.check("email", user.email, checkEmail);
+  violations.check("display_name", user.displayName, PROFILE_CHECKS.displayName);
   user.roles = assignableRoles(request.roles, violations);
-  for (const field of ["departmentId", "managerId"] as const) {
-    const problem = PROFILE_CHECKS[field](user[field]);
-    if (problem) violations.add(protoName(field), problem);
-  }
+  for (const field of ["departmentId", "managerId"] as const) violations.check(protoName(field), user[field], PROFILE_CHECKS[field]);
   violations.throwIfAny();
   return user;
 }
@@ -127,8 +121,7 @@ export function applyProfileUpdate(current: Profile, patch: User, updateMask: st
   const next: Profile = { ...current };
   for (const field of fields) {
     next[field] = requested[field];
-    const problem = PROFILE_CHECKS[field](next[field]);
-    if (problem) violations.add(`user.${protoName(field)}`, problem);
+    violations.check(`user.${protoName(field)}`, next[field], PROFILE_CHECKS[field]);
   }
   violations.throwIfAny();
   return { next, changed: fields.filter((field) => next[field] !== current[field]) };

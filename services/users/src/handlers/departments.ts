@@ -12,13 +12,14 @@ import {
   FailedPreconditionError,
   NotFoundError,
   queryFingerprint,
+  requireId,
+  requireMessage,
   resolvePageSize,
   Violations,
   type CallerContext,
   type SortOrder,
 } from "@leadmesh/platform";
 import { applyDepartmentUpdate, newDepartment } from "../domain/department-rules";
-import { requireId, requireMessage } from "../domain/validation";
 import { toDepartment, type DepartmentDocument, type DepartmentStore, type UserStore } from "../store";
 import type { References } from "./references";
 

@@ -5,10 +5,9 @@
 import type { CallContext } from "nice-grpc-common";
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
 import type { TenantServiceImplementation } from "@leadmesh/contracts/users/v1/tenants";
-import { NotFoundError, Violations, type CallerContext } from "@leadmesh/platform";
+import { NotFoundError, requireMessage, Violations, type CallerContext } from "@leadmesh/platform";
 import { checkServiceTenant, resolveTenantId } from "../domain/permissions";
 import { applyTenantUpdate, newTenant } from "../domain/tenant-rules";
-import { requireMessage } from "../domain/validation";
 import { toTenant, type TenantDocument, type TenantStore } from "../store";
 
 type Context = CallContext & CallerContext;

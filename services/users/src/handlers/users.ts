@@ -10,11 +10,15 @@ import { Role } from "@leadmesh/contracts/common/v1/access";
 import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
 import type { UserServiceImplementation } from "@leadmesh/contracts/users/v1/users";
 import {
+  checkEmail,
   decodePageToken,
   EtagMismatchError,
+  normalizeEmail,
   NotFoundError,
   parseOrderBy,
   queryFingerprint,
+  requireId,
+  requireMessage,
   resolvePageSize,
   Violations,
   type CallerContext,
@@ -24,7 +28,6 @@ import { checkNotDeleted, nextStatus, type LifecycleAction } from "../domain/lif
 import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolveUserId } from "../domain/permissions";
 import { DEFAULT_USER_ORDER, USER_ORDER_FIELDS, userFilter } from "../domain/user-query";
 import { applyProfileUpdate, assignableRoles, newUser, type Profile } from "../domain/user-rules";
-import { checkEmail, normalizeEmail, requireId, requireMessage } from "../domain/validation";
 import { etagOf, profileChanges, profileOfDocument, rolesOf, statusOf, toUser, type UserChanges, type UserDocument, type UserStore } from "../store";
 import type { References } from "./references";
 
@@ -219,8 +222,7 @@ export function userHandlers(
       const violations = new Violations();
       checkServiceTenant(context.caller, request.tenantId, "tenant_id", violations);
       const email = normalizeEmail(request.email);
-      const problem = checkEmail(email);
-      if (problem) violations.add("email", problem);
+      violations.check("email", email, checkEmail);
       violations.throwIfAny();
       const document = await store.findByEmail(context.caller.tenantId, email);
       if (!document) throw new NotFoundError("user", email);
