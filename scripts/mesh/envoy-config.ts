@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse, stringify } from "yaml";
 import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
+import type { MethodContract } from "@leadmesh/platform";
 import { rpcsOfPackage, type RpcDeclaration } from "./contracts";
 import { DESCRIPTOR_PATH, servicesOfPackage } from "./descriptor";
 import { loadTopology, REPO_ROOT, type Topology } from "./topology";
@@ -15,8 +16,8 @@ import { loadTopology, REPO_ROOT, type Topology } from "./topology";
 export interface EnvoyRenderOptions {
   listenPort: number;
   adminPort: number;
-  /** gRPC port of each exposed service. */
-  upstreamPorts: Record<string, number>;
+  /** gRPC port(s) of each exposed service: one Envoy endpoint per replica. */
+  upstreamPorts: Record<string, number | number[]>;
   /** Path of the descriptor set as Envoy should read it. */
   descriptorPath: string;
   /**
@@ -63,8 +64,8 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
   transcoder.proto_descriptor = options.descriptorPath;
   transcoder.services = exposed.flatMap((service) => servicesOfPackage(service.package));
   for (const service of exposed) {
-    const port = options.upstreamPorts[service.name];
-    if (port === undefined) throw new Error(`no upstream port for ${service.name}`);
+    const ports = [options.upstreamPorts[service.name] ?? []].flat();
+    if (ports.length === 0) throw new Error(`no upstream port for ${service.name}`);
     // After transcoding every request is POST /<pkg>.<Service>/<Method>,
     // so one exact route per RPC serves REST and gRPC alike. Only RPCs
     // reachable from outside get one: internal RPCs answer 404 (gRPC
@@ -74,14 +75,10 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
       routedPaths.add(rpc.path);
       routes.push({
         match: { path: rpc.path },
-        route: {
-          cluster: service.name,
-          timeout: "15s",
-          retry_policy: { retry_on: "connect-failure,refused-stream,reset-before-request", num_retries: 2 },
-        },
+        route: { cluster: service.name, timeout: "15s", retry_policy: retryPolicy(rpc) },
       });
     }
-    clusters.push(upstreamCluster(service.name, port));
+    clusters.push(upstreamCluster(service.name, ports));
     publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.access?.public).map((rpc) => rpc.path));
   }
   for (const path of options.extraPublicPaths ?? []) {
@@ -123,7 +120,39 @@ function configureJwtAuthn(
   ];
 }
 
-function upstreamCluster(name: string, port: number) {
+/** Safe to send twice: bound to a REST GET, or declared `idempotency_level` in proto/. */
+export function isIdempotent(rpc: MethodContract): boolean {
+  return rpc.retryable || rpc.http.some((binding) => binding.verb === "get");
+}
+
+/**
+ * Retries that make one replica dying invisible to clients, without ever
+ * running a side effect twice. Idempotent calls are retried on whatever a
+ * dead or draining replica causes: refused or reset connections, streams
+ * reset mid-call (also a per-try timeout), and UNAVAILABLE (a replica
+ * shutting down or briefly unable to serve). Other calls are retried only
+ * when the request surely never reached a service. CANCELLED is not
+ * retried: a service never answers it for its own failure, only when the
+ * call was cancelled, and a cancelled call must stay cancelled.
+ * previous_hosts sends each retry to another replica than the ones tried.
+ */
+export function retryPolicy(rpc: MethodContract) {
+  const common = {
+    num_retries: 2,
+    retry_host_predicate: [
+      {
+        name: "envoy.retry_host_predicates.previous_hosts",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate" },
+      },
+    ],
+    host_selection_retry_max_attempts: 3,
+  };
+  return isIdempotent(rpc)
+    ? { retry_on: "connect-failure,refused-stream,reset,unavailable", ...common, per_try_timeout: "5s" }
+    : { retry_on: "connect-failure,refused-stream,reset-before-request", ...common };
+}
+
+function upstreamCluster(name: string, ports: number[]) {
   return {
     name,
     type: "STATIC",
@@ -137,16 +166,21 @@ function upstreamCluster(name: string, port: number) {
     },
     load_assignment: {
       cluster_name: name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }],
+      endpoints: [{ lb_endpoints: ports.map((port) => ({ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } })) }],
     },
-    // grpc.health.v1 on the service's main port: NOT_SERVING (a dependency
-    // is down, or the service is draining) takes it out of rotation.
+    // grpc.health.v1 on each replica's main port: NOT_SERVING (a dependency
+    // is down, or the replica is draining) takes it out of rotation at once;
+    // an unreachable one after two failed checks, so one slow answer under
+    // load does not. A replica out of rotation is checked every 0.5 s, and
+    // one passing check brings it back (a restarted replica within ~0.5 s
+    // of reporting SERVING).
     health_checks: [
       {
         timeout: "1s",
         interval: "1s",
+        unhealthy_interval: "0.5s",
         no_traffic_interval: "1s",
-        unhealthy_threshold: 1,
+        unhealthy_threshold: 2,
         healthy_threshold: 1,
         grpc_health_check: { service_name: "" },
       },
@@ -154,11 +188,22 @@ function upstreamCluster(name: string, port: number) {
     // Without panic mode Envoy answers 503 at once when no host is healthy,
     // instead of sending traffic to a host it knows cannot serve it.
     common_lb_config: { healthy_panic_threshold: { value: 0 } },
+    // Passive detection is faster than the health check: the first refused
+    // or reset connection (locally originated, counted apart from the
+    // replica's own answers) ejects a killed replica, so new requests stop
+    // going there before the next check. A passing health check unejects
+    // (successful_active_health_check_uneject_host, on by default), so an
+    // ejection never outlasts the replica's recovery.
     outlier_detection: {
-      consecutive_5xx: 5,
+      split_external_local_origin_errors: true,
+      consecutive_local_origin_failure: 1,
+      enforcing_consecutive_local_origin_failure: 100,
       consecutive_gateway_failure: 3,
-      interval: "5s",
-      base_ejection_time: "10s",
+      enforcing_consecutive_gateway_failure: 100,
+      consecutive_5xx: 5,
+      interval: "1s",
+      base_ejection_time: "5s",
+      max_ejection_time: "30s",
       max_ejection_percent: 100,
     },
   };
@@ -171,7 +216,10 @@ export function renderLocalEnvoyConfig(topology = loadTopology()): string {
   return renderEnvoyConfig(topology, {
     listenPort: topology.ingress.local.listen,
     adminPort: topology.ingress.local.admin,
-    upstreamPorts: Object.fromEntries(topology.services.map((service) => [service.name, service.local.grpc])),
+    // Replica r of a service listens on its `local` ports + r - 1 (scripts/mesh/port-plan.ts).
+    upstreamPorts: Object.fromEntries(
+      topology.services.map((service) => [service.name, Array.from({ length: service.replicas }, (_, offset) => service.local.grpc + offset)]),
+    ),
     descriptorPath: relative(REPO_ROOT, DESCRIPTOR_PATH),
   });
 }
