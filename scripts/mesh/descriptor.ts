@@ -1,15 +1,13 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { FileDescriptorSet } from "@leadmesh/contracts/google/protobuf/descriptor";
-import { REPO_ROOT } from "./topology";
+/**
+ * Where the descriptor set is, and which gRPC services a proto package
+ * declares, both from the platform's contracts reader (one reading of
+ * proto/ for the kernel, the mesh model and the Envoy renderer).
+ */
+import { contracts, descriptorSetPath } from "@leadmesh/platform";
 
-export const DESCRIPTOR_PATH = join(REPO_ROOT, "services", "contracts", "descriptor", "leadmesh.binpb");
+export const DESCRIPTOR_PATH = descriptorSetPath();
 
-/** Fully-qualified gRPC services declared in a proto package, from the buf descriptor set. */
-export function servicesOfPackage(protoPackage: string, path = DESCRIPTOR_PATH): string[] {
-  const set = FileDescriptorSet.decode(readFileSync(path));
-  return set.file
-    .filter((file) => file.package === protoPackage)
-    .flatMap((file) => file.service.map((service) => `${protoPackage}.${service.name}`))
-    .sort();
+/** Fully-qualified gRPC services declared in a proto package, sorted. */
+export function servicesOfPackage(protoPackage: string): string[] {
+  return contracts().servicesOfPackage(protoPackage);
 }

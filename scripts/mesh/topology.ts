@@ -1,12 +1,19 @@
 /**
- * Reads mesh/topology.yaml, the single declaration of services, ports and
- * call permissions, and checks it so a typo fails with a clear message.
+ * Reads mesh/topology.yaml, the single declaration of services, ports, call
+ * permissions and event topics. The file is checked against
+ * mesh/topology.schema.json, then against the rules that span keys, and every
+ * problem is reported at once, naming the file and the key.
+ * The descriptor-dependent checks (topics exist in proto/) live in model.ts.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import type { Datastore } from "@leadmesh/platform";
 import { parse } from "yaml";
+import { schemaProblems, type JsonSchema } from "./schema";
 
 export const REPO_ROOT = join(__dirname, "..", "..");
+export const TOPOLOGY_PATH = join(REPO_ROOT, "mesh", "topology.yaml");
+export const TOPOLOGY_SCHEMA_PATH = join(REPO_ROOT, "mesh", "topology.schema.json");
 
 export interface ServicePorts {
   grpc: number;
@@ -14,16 +21,21 @@ export interface ServicePorts {
   metrics: number;
 }
 
+
 export interface ServiceDeclaration {
   name: string;
   package: string;
   implemented: boolean;
   ingress: boolean;
-  datastores: ("mongodb" | "redis")[];
+  datastores: Datastore[];
   calls: string[];
   /** Processes under `npm start`; replica r listens on each `local` port + r. */
   replicas: number;
   local: ServicePorts;
+  /** Event message names of its own events.proto, e.g. "LeadCreatedEvent". */
+  publishes: string[];
+  /** Fully-qualified event messages, or "<package>.*". */
+  consumes: string[];
 }
 
 /** Linux's default ephemeral range starts here; fixed local ports stay below it. */
@@ -31,49 +43,87 @@ export const EPHEMERAL_PORT_FLOOR = 32768;
 export const MAX_LOCAL_REPLICAS = 10;
 
 export interface Topology {
-  identity: { issuer: string; audience: string };
+  /** The file it was read from (for messages). */
+  source: string;
+  identity: { service: string; issuer: string; audience: string };
   ingress: { local: { listen: number; admin: number } };
-  datastores: { mongodb: { local: number }; redis: { local: number } };
+  datastores: Record<Datastore, { local: number }>;
   services: ServiceDeclaration[];
 }
 
-export function loadTopology(path = join(REPO_ROOT, "mesh", "topology.yaml")): Topology {
-  const raw = parse(readFileSync(path, "utf8")) as Record<string, any>;
-  const problems: string[] = [];
-  const services: ServiceDeclaration[] = Object.entries<Record<string, any>>(raw.services ?? {}).map(([name, value]) => {
-    if (!/^[a-z][a-z0-9-]*$/.test(name)) problems.push(`service name "${name}" must be lower-case (it is also the k8s name)`);
-    if (value.package !== `${name}.v1`) problems.push(`${name}.package must be "${name}.v1" (one name everywhere)`);
-    for (const port of ["grpc", "health", "metrics"]) {
-      if (!Number.isInteger(value.local?.[port])) problems.push(`${name}.local.${port} must be a port number`);
-    }
-    const replicas = value.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > MAX_LOCAL_REPLICAS) problems.push(`${name}.replicas must be an integer from 1 to ${MAX_LOCAL_REPLICAS}`);
-    for (const store of value.datastores ?? []) {
-      if (store !== "mongodb" && store !== "redis") problems.push(`${name}.datastores: unknown "${store}"`);
-    }
-    return {
-      name,
-      package: value.package,
-      implemented: value.implemented === true,
-      ingress: value.ingress === true,
-      datastores: value.datastores ?? [],
-      calls: value.calls ?? [],
-      replicas,
-      local: value.local,
-    };
-  });
-  const names = new Set(services.map((service) => service.name));
-  for (const service of services) {
-    for (const callee of service.calls) if (!names.has(callee)) problems.push(`${service.name}.calls: unknown service "${callee}"`);
+export class TopologyError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: string[],
+  ) {
+    super(`${source} is invalid:\n  - ${problems.join("\n  - ")}`);
+    this.name = "TopologyError";
   }
-  const ports = services.flatMap((service) =>
-    Object.values(service.local).flatMap((first) => Array.from({ length: MAX_LOCAL_REPLICAS }, (_, replica) => first + replica)),
-  );
-  const inEphemeralRange = ports.filter((port) => port >= EPHEMERAL_PORT_FLOOR);
-  if (inEphemeralRange.length > 0) problems.push(`local ports must be below ${EPHEMERAL_PORT_FLOOR} (ephemeral range): ${[...new Set(inEphemeralRange)].join(", ")}`);
-  const duplicates = ports.filter((port, index) => ports.indexOf(port) !== index);
-  if (duplicates.length > 0) problems.push(`local port ranges (port .. port+${MAX_LOCAL_REPLICAS - 1}) overlap at: ${[...new Set(duplicates)].join(", ")}`);
-  if (typeof raw.identity?.issuer !== "string" || typeof raw.identity?.audience !== "string") problems.push("identity.issuer and identity.audience are required");
-  if (problems.length > 0) throw new Error(`mesh/topology.yaml is invalid:\n  - ${problems.join("\n  - ")}`);
-  return { identity: raw.identity, ingress: raw.ingress, datastores: raw.datastores, services };
+}
+
+export function loadTopology(path = TOPOLOGY_PATH): Topology {
+  return parseTopology(readFileSync(path, "utf8"), relative(REPO_ROOT, path) || path);
+}
+
+let schema: JsonSchema | undefined;
+
+/** Parses and checks topology YAML; `source` names the file in error messages. */
+export function parseTopology(text: string, source: string): Topology {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (error) {
+    throw new TopologyError(source, [`not valid YAML: ${(error as Error).message}`]);
+  }
+  schema ??= JSON.parse(readFileSync(TOPOLOGY_SCHEMA_PATH, "utf8")) as JsonSchema;
+  const shapeProblems = schemaProblems(raw, schema);
+  if (shapeProblems.length > 0) throw new TopologyError(source, shapeProblems);
+  const checked = raw as Omit<Topology, "source" | "services"> & { services: Record<string, Omit<ServiceDeclaration, "name">> };
+  const topology: Topology = {
+    source,
+    identity: checked.identity,
+    ingress: checked.ingress,
+    datastores: checked.datastores,
+    services: Object.entries(checked.services).map(([name, declaration]) => ({ name, ...declaration })),
+  };
+  const problems = crossKeyProblems(topology);
+  if (problems.length > 0) throw new TopologyError(source, problems);
+  return topology;
+}
+
+function crossKeyProblems(topology: Topology): string[] {
+  const problems: string[] = [];
+  const names = new Set(topology.services.map((service) => service.name));
+  for (const service of topology.services) {
+    const at = `services.${service.name}`;
+    if (service.package !== `${service.name}.v1`) problems.push(`${at}.package: must be "${service.name}.v1" (one name everywhere), got "${service.package}"`);
+    for (const callee of service.calls) {
+      if (!names.has(callee)) problems.push(`${at}.calls: unknown service "${callee}"`);
+      if (callee === service.name) problems.push(`${at}.calls: a service does not call itself through the mesh`);
+    }
+  }
+  if (!names.has(topology.identity.service)) problems.push(`identity.service: unknown service "${topology.identity.service}"`);
+  problems.push(...portProblems(topology));
+  return problems;
+}
+
+/** Each service reserves MAX_LOCAL_REPLICAS ports per kind, so raising replicas never collides. */
+function portProblems(topology: Topology): string[] {
+  const owners = new Map<number, string>();
+  const problems = new Set<string>();
+  const claim = (port: number, owner: string) => {
+    if (port >= EPHEMERAL_PORT_FLOOR) problems.add(`${owner}: reaches the ephemeral range (${EPHEMERAL_PORT_FLOOR} and up, port + replica); pick a lower port`);
+    const previous = owners.get(port);
+    if (previous && previous !== owner) problems.add(`${owner}: overlaps ${previous} at port ${port} (each reserves ${MAX_LOCAL_REPLICAS} ports, one per replica)`);
+    else owners.set(port, owner);
+  };
+  claim(topology.ingress.local.listen, "ingress.local.listen");
+  claim(topology.ingress.local.admin, "ingress.local.admin");
+  for (const [name, store] of Object.entries(topology.datastores)) claim(store.local, `datastores.${name}.local`);
+  for (const service of topology.services) {
+    for (const [kind, first] of Object.entries(service.local)) {
+      for (let replica = 0; replica < MAX_LOCAL_REPLICAS; replica++) claim(first + replica, `services.${service.name}.local.${kind}`);
+    }
+  }
+  return [...problems];
 }

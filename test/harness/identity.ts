@@ -69,26 +69,28 @@ export async function registerTenant(label: string, baseUrl?: string): Promise<R
   };
 }
 
-let cachedKey: { kid: string; pem: string } | undefined;
+const cachedKeys = new Map<string, { kid: string; pem: string }>();
 
-/** The auth service's current signing key (default rotation: one key per UTC day). */
-export async function authSigningKey(rotationSeconds = 86400): Promise<{ kid: string; pem: string }> {
+/** The auth service's current signing key (default rotation: one key per UTC day), of the test mesh unless `mongoUrl` names another. */
+export async function authSigningKey(rotationSeconds = 86400, mongoUrl = meshInfo().mongoUrl): Promise<{ kid: string; pem: string }> {
+  const cachedKey = cachedKeys.get(mongoUrl);
   if (cachedKey) return cachedKey;
-  const client = new MongoClient(meshInfo().mongoUrl);
+  const client = new MongoClient(mongoUrl);
   try {
     const epoch = String(Math.floor(Date.now() / 1000 / rotationSeconds));
     const document = await client.db("auth").collection<{ _id: string; kid: string; privatePem: string }>("signing_keys").findOne({ _id: epoch });
     if (!document) throw new Error("the auth service has not created its signing key yet");
-    cachedKey = { kid: document.kid, pem: document.privatePem };
-    return cachedKey;
+    const key = { kid: document.kid, pem: document.privatePem };
+    cachedKeys.set(mongoUrl, key);
+    return key;
   } finally {
     await client.close();
   }
 }
 
 /** A token signed with the real auth key; claims default to a fresh agent of `tenant`. */
-export async function authSignedToken(overrides: Partial<AccessTokenClaims> & { tenant: string }, kid?: string): Promise<string> {
-  const key = await authSigningKey();
+export async function authSignedToken(overrides: Partial<AccessTokenClaims> & { tenant: string }, kid?: string, mongoUrl?: string): Promise<string> {
+  const key = await authSigningKey(undefined, mongoUrl);
   const now = Math.floor(Date.now() / 1000);
   const claims: AccessTokenClaims = {
     iss: TEST_ISSUER,

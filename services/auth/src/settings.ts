@@ -1,4 +1,4 @@
-import { config, loadConfig, loadServiceConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, type ServiceConfig } from "@leadmesh/platform";
+import { config, loadConfig, loadServiceConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, type ServiceConfigWith } from "@leadmesh/platform";
 
 /** The auth service's own settings, on top of the shared service config. */
 export interface AuthConfig {
@@ -23,8 +23,8 @@ export interface AuthConfig {
   passwordIterations: number;
 }
 
-export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfig; auth: AuthConfig } {
-  const service = loadServiceConfig("auth", env);
+export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfigWith<"mongodb" | "redis">; auth: AuthConfig } {
+  const service = loadServiceConfig("auth", env, ["mongodb", "redis"]);
   const auth = loadConfig<AuthConfig>(
     {
       accessTokenTtlSeconds: config.integer({

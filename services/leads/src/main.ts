@@ -5,7 +5,7 @@ import { ensureLeadIndexes, LeadStore } from "./store";
 
 /** `fetchKeys` replaces the JWKS lookup at the auth service (tests that sign their own tokens). */
 export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher) {
-  const config = loadServiceConfig("leads", env);
+  const config = loadServiceConfig("leads", env, ["mongodb", "redis"]);
   const logger = createLogger("leads");
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "leads", ensureLeadIndexes);
   const redis = connectRedis(config.redisUrl, logger);

@@ -10,7 +10,7 @@ import { DepartmentStore, ensureUserIndexes, TenantStore, UserStore } from "./st
 
 /** `fetchKeys` replaces the JWKS lookup at the auth service (tests that sign their own tokens). */
 export async function startUsers(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher) {
-  const config = loadServiceConfig("users", env);
+  const config = loadServiceConfig("users", env, ["mongodb", "redis"]);
   const logger = createLogger("users");
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "users", ensureUserIndexes);
   const redis = connectRedis(config.redisUrl, logger);

@@ -11,7 +11,7 @@ import { mintToken } from "../../../test/harness/tokens";
 import { startUsers } from "../src/main";
 
 /** The users service in-process on the test mesh's FerretDB and Redis; the auth service may call it with service tokens. */
-export const startUsersForTest = () => startInProcess("users", startUsers, ["auth"]);
+export const startUsersForTest = () => startInProcess("users", startUsers);
 
 /** Role claims of user tokens. */
 export type RoleClaim = "agent" | "manager" | "admin";

@@ -1,0 +1,132 @@
+/**
+ * The mesh model: one typed, pure value built from mesh/topology.yaml and the
+ * descriptor set (proto/ as compiled by buf, read through the platform's
+ * contracts reader). The launcher, the test harnesses, the authorization
+ * matrix, the Envoy renderer and the bench all read it, so a fact about a
+ * service (its ports, environment, datastores, callers, topics, RPCs and
+ * their access rules and REST bindings) is written down once.
+ *
+ * buildMeshModel is pure (topology + contracts in, model out); loadMeshModel
+ * does the reading.
+ */
+import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { contracts, type Contracts, type HttpBinding, type Idempotency, type MethodContract } from "@leadmesh/platform";
+import { eventTopics, topicProblems } from "./model-topics";
+import { loadTopology, TopologyError, type ServiceDeclaration, type ServicePorts, type Topology } from "./topology";
+
+export interface RpcModel {
+  /** gRPC path, "/leads.v1.LeadService/GetLead". */
+  path: string;
+  /** Fully-qualified gRPC service, "leads.v1.LeadService". */
+  grpcService: string;
+  method: string;
+  access: AccessRule | undefined;
+  /** Primary binding first; empty when the RPC has no REST path. */
+  http: HttpBinding[];
+  idempotency: Idempotency;
+  retryable: boolean;
+  /** Routed by the edge: public, or some user (a role or the self field) may call it. */
+  edge: boolean;
+  /** Services whose service tokens it accepts: its service's callers, if the rule allows services. */
+  serviceCallers: string[];
+}
+
+export interface ServiceModel extends Omit<ServiceDeclaration, "publishes" | "consumes"> {
+  /** Fully-qualified gRPC services of its proto package. */
+  grpcServices: string[];
+  rpcs: RpcModel[];
+  /** Services that declare `calls: [this]` (MESH_CALLERS). */
+  callers: string[];
+  /** Ports of each replica on a developer machine (replica r: local + r). */
+  localReplicaPorts: ServicePorts[];
+  /** Topics (fully-qualified event messages, the DomainEvent.type) it emits. */
+  publishes: string[];
+  /** Topics it reads, with "<package>.*" expanded. */
+  consumes: string[];
+  /** Any RPC needs a verified caller: the revocation list in Redis is then required. */
+  verifiesTokens: boolean;
+}
+
+export interface MeshModel extends Omit<Topology, "services"> {
+  services: ServiceModel[];
+}
+
+/** Whether callers outside the mesh may reach an RPC: it is public, or some user can call it. */
+export function reachableFromOutside(rule: AccessRule | undefined): boolean {
+  if (!rule) return false;
+  return rule.public || rule.roles.length > 0 || rule.selfField !== "";
+}
+
+/** Services that declare `calls: [name]`: the callers whose service tokens `name` accepts. */
+export function callersOf(topology: Pick<Topology, "services">, name: string): string[] {
+  return topology.services.filter((service) => service.calls.includes(name)).map((service) => service.name);
+}
+
+export function loadMeshModel(topologyPath?: string, source: Contracts = contracts()): MeshModel {
+  return buildMeshModel(loadTopology(topologyPath), source);
+}
+
+export function buildMeshModel(topology: Topology, source: Contracts): MeshModel {
+  const problems: string[] = [];
+  const services = topology.services.map((declaration): ServiceModel => {
+    const at = `services.${declaration.name}`;
+    const grpcServices = source.servicesOfPackage(declaration.package);
+    if (grpcServices.length === 0) problems.push(`${at}.package: "${declaration.package}" declares no gRPC service in proto/ (or run 'npm run generate')`);
+    const callers = callersOf(topology, declaration.name);
+    const rpcs = source.methodsOfPackage(declaration.package).map((method) => rpcModel(method, callers));
+    for (const rpc of rpcs) {
+      if (declaration.implemented && !rpc.access) problems.push(`${at}: ${rpc.path} declares no (common.v1.access) rule; the service would refuse to start`);
+    }
+    const verifiesTokens = rpcs.some((rpc) => !rpc.access?.public);
+    if (verifiesTokens && !declaration.datastores.includes("redis")) {
+      problems.push(`${at}.datastores: must include redis: its RPCs verify access tokens, whose revocation list is in Redis`);
+    }
+    return {
+      ...declaration,
+      grpcServices,
+      rpcs,
+      callers,
+      localReplicaPorts: Array.from({ length: declaration.replicas }, (_, replica) => ({
+        grpc: declaration.local.grpc + replica,
+        health: declaration.local.health + replica,
+        metrics: declaration.local.metrics + replica,
+      })),
+      ...eventTopics(declaration, topology.services),
+      verifiesTokens,
+    };
+  });
+  problems.push(...topicProblems(topology.services, source));
+  if (problems.length > 0) throw new TopologyError(topology.source, problems);
+  return { ...topology, services };
+}
+
+function rpcModel(method: MethodContract, callers: string[]): RpcModel {
+  return {
+    path: method.path,
+    grpcService: method.service,
+    method: method.method,
+    access: method.access,
+    http: method.http,
+    idempotency: method.idempotency,
+    retryable: method.retryable,
+    edge: reachableFromOutside(method.access),
+    serviceCallers: method.access?.services ? callers : [],
+  };
+}
+
+/** The service called `name`; an unknown name is a programming error worth a clear message. */
+export function serviceOf(model: MeshModel, name: string): ServiceModel {
+  const service = model.services.find((candidate) => candidate.name === name);
+  if (!service) throw new Error(`${model.source} declares no service "${name}" (known: ${model.services.map((s) => s.name).join(", ")})`);
+  return service;
+}
+
+/** Services the launcher starts: those with an implementation. */
+export function implementedServices(model: MeshModel): ServiceModel[] {
+  return model.services.filter((service) => service.implemented);
+}
+
+/** Services Envoy routes to: implemented and declared `ingress`. */
+export function ingressServices(model: MeshModel): ServiceModel[] {
+  return implementedServices(model).filter((service) => service.ingress);
+}
