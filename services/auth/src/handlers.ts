@@ -9,11 +9,12 @@ import {
   checkEmail,
   checkTenantId,
   DomainError,
+  InvalidArgumentError,
   normalizeEmail,
   NotFoundError,
-  permissionDenied,
+  PermissionDeniedError,
   text,
-  unauthenticated,
+  UnauthenticatedError,
   Violations,
   type CallerContext,
   type Revocations,
@@ -56,8 +57,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
 
   async function activeUser(tenantId: string, userId: string): Promise<User> {
     const user = await users.getUser(tenantId, userId);
-    if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw unauthenticated(BAD_CREDENTIALS);
-    if (user.status !== UserStatus.USER_STATUS_ACTIVE) throw permissionDenied(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
+    if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw new UnauthenticatedError(BAD_CREDENTIALS);
+    if (user.status !== UserStatus.USER_STATUS_ACTIVE) throw new PermissionDeniedError(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
     return user;
   }
 
@@ -142,23 +143,23 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       // Counted before the hash is checked, so parallel guesses cannot outrun the limit.
       await throttles.account.take(account);
       const stored = await credentials.byEmail(request.tenantId, request.email);
-      if (!(await passwords.verify(stored?.passwordHash, request.password))) throw unauthenticated(BAD_CREDENTIALS);
+      if (!(await passwords.verify(stored?.passwordHash, request.password))) throw new UnauthenticatedError(BAD_CREDENTIALS);
       await throttles.account.reset(account);
       return signIn(request.tenantId, stored!._id, context);
     },
 
     async refreshToken(request) {
       const outcome = await sessions.rotate(request.refreshToken.trim());
-      if (outcome.kind === "invalid") throw unauthenticated("refresh token is invalid, expired or revoked; sign in again");
+      if (outcome.kind === "invalid") throw new UnauthenticatedError("refresh token is invalid, expired or revoked; sign in again");
       const { session } = outcome;
       if (outcome.kind === "reused") {
         await endSessions([session]);
-        throw unauthenticated("refresh token was already used: the session has been revoked; sign in again");
+        throw new UnauthenticatedError("refresh token was already used: the session has been revoked; sign in again");
       }
       // Suspension or deletion ends every session that existed then, for good.
       if (session.createTime < (await revocations.sessionsRevokedBefore(session.tenantId, session.userId))) {
         await endSessions([session]);
-        throw unauthenticated("the session has been revoked; sign in again");
+        throw new UnauthenticatedError("the session has been revoked; sign in again");
       }
       try {
         const { access } = await userAndToken(session.tenantId, session.userId, session.id);
@@ -218,7 +219,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       const account = `${caller.tenantId}:${stored?.emailKey ?? caller.actorId}`;
       await throttles.account.take(account);
       if (!(await passwords.verify(stored?.passwordHash, request.currentPassword))) {
-        throw new DomainError(Status.INVALID_ARGUMENT, "INVALID_FIELDS", "the current password is wrong", {}, [{ field: "current_password", description: "is wrong" }]);
+        throw new InvalidArgumentError([{ field: "current_password", description: "is wrong" }], "the current password is wrong");
       }
       await throttles.account.reset(account);
       await credentials.setPassword(caller.tenantId, caller.actorId, stored!.emailKey, await passwords.hash(request.newPassword));
@@ -250,13 +251,11 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       await throttles.address.take(addressOf(context));
       const claim = await deps.resets.consume(request.resetToken);
       if (!claim) {
-        throw new DomainError(Status.INVALID_ARGUMENT, "INVALID_FIELDS", "the reset token is invalid, expired or already used", {}, [
-          { field: "reset_token", description: "is invalid, expired or already used" },
-        ]);
+        throw new InvalidArgumentError([{ field: "reset_token", description: "is invalid, expired or already used" }], "the reset token is invalid, expired or already used");
       }
       const user = await users.getUser(claim.tenantId, claim.userId);
       if (!user || (user.status !== UserStatus.USER_STATUS_ACTIVE && user.status !== UserStatus.USER_STATUS_INVITED)) {
-        throw permissionDenied("the account cannot sign in");
+        throw new PermissionDeniedError("the account cannot sign in");
       }
       await credentials.setPassword(claim.tenantId, claim.userId, user.email, await passwords.hash(request.newPassword));
       if (user.status === UserStatus.USER_STATUS_INVITED) await users.activateUser(claim.tenantId, claim.userId);

@@ -8,7 +8,7 @@ import { Role } from "@leadmesh/contracts/common/v1/access";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import type { User } from "@leadmesh/contracts/users/v1/user";
-import { createServiceClient, DomainError, type ErrorReason } from "@leadmesh/platform";
+import { createServiceClient, DomainError, isErrorReason } from "@leadmesh/platform";
 import { RichClientError, ErrorInfo } from "nice-grpc-error-details";
 import type { TokenIssuer } from "./tokens";
 
@@ -86,5 +86,6 @@ function relayed(error: unknown): unknown {
   const rich = error instanceof RichClientError ? error.extra : [];
   const info = rich.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
   const violations = rich.flatMap((detail) => ("fieldViolations" in detail ? detail.fieldViolations.map((v) => ({ field: v.field, description: v.description })) : []));
-  return new DomainError(error.code, (info?.reason as ErrorReason) ?? "DEPENDENCY_UNAVAILABLE", error.details, info?.metadata ?? {}, violations);
+  const reason = info && isErrorReason(info.reason) ? info.reason : "DEPENDENCY_UNAVAILABLE";
+  return new DomainError(error.code, reason, error.details, info?.metadata ?? {}, violations);
 }

@@ -6,9 +6,8 @@
  * metadata themselves; every store query is scoped by `caller.tenantId`.
  */
 import type { CallContext, ServerMiddleware } from "nice-grpc-common";
-import { Status } from "nice-grpc-common";
 import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
-import { DomainError } from "./errors";
+import { PermissionDeniedError, UnauthenticatedError } from "./errors";
 import type { JwksCache } from "./auth/jwks-cache";
 import { jwtKeyId, TokenError, verifyJwt, type AccessTokenClaims } from "./auth/jwt";
 import type { Revocations } from "./auth/revocation";
@@ -57,19 +56,11 @@ export function hasAnyRole(caller: Caller, ...roles: Role[]): boolean {
   return caller.roles.some((role) => roles.includes(role));
 }
 
-export function unauthenticated(message: string): DomainError {
-  return new DomainError(Status.UNAUTHENTICATED, "UNAUTHENTICATED", message);
-}
-
-export function permissionDenied(message: string): DomainError {
-  return new DomainError(Status.PERMISSION_DENIED, "PERMISSION_DENIED", message);
-}
-
 export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext> {
   const verifiedTokens = new VerifiedTokenCache();
   return async function* authenticate(call, context) {
     const rule = rules.get(call.method.path);
-    if (!rule) throw permissionDenied(`${call.method.path} declares no access rule`);
+    if (!rule) throw new PermissionDeniedError(`${call.method.path} declares no access rule`);
     if (rule.public) return yield* call.next(call.request, { ...context, caller: ANONYMOUS });
     const caller = await verifiedCaller(context, settings, verifiedTokens);
     authorize(rule, caller, call.request, settings, call.method.path);
@@ -115,7 +106,7 @@ async function verifiedClaims(token: string, settings: AuthSettings, verifiedTok
     verifiedTokens.set(token, { claims, kid });
     return claims;
   } catch (error) {
-    if (error instanceof TokenError) throw unauthenticated(`access token rejected: ${error.message}`);
+    if (error instanceof TokenError) throw new UnauthenticatedError(`access token rejected: ${error.message}`);
     // e.g. the auth service is unreachable and the key unknown: UNAVAILABLE (a DomainError), which clients retry.
     throw error;
   }
@@ -123,11 +114,11 @@ async function verifiedClaims(token: string, settings: AuthSettings, verifiedTok
 
 async function verifiedCaller(context: CallContext, settings: AuthSettings, verifiedTokens: VerifiedTokenCache): Promise<Caller> {
   const header = context.metadata.get("authorization");
-  if (!header) throw unauthenticated("an access token is required (Authorization: Bearer <token>)");
+  if (!header) throw new UnauthenticatedError("an access token is required (Authorization: Bearer <token>)");
   const match = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!match) throw unauthenticated("the Authorization header must be 'Bearer <token>'");
+  if (!match) throw new UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
   const claims = await verifiedClaims(match[1], settings, verifiedTokens);
-  if (await settings.revocations.isRevoked(claims)) throw unauthenticated("access token rejected: it has been revoked");
+  if (await settings.revocations.isRevoked(claims)) throw new UnauthenticatedError("access token rejected: it has been revoked");
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
   const isService = roles.includes(Role.ROLE_SERVICE);
   return {
@@ -144,14 +135,14 @@ async function verifiedCaller(context: CallContext, settings: AuthSettings, veri
 function authorize(rule: AccessRule, caller: Caller, request: unknown, settings: AuthSettings, path: string): void {
   if (caller.kind === "service") {
     if (rule.services && settings.allowedServiceCallers.includes(caller.actorId)) return;
-    throw permissionDenied(`service "${caller.actorId}" may not call ${path} (see mesh/topology.yaml)`);
+    throw new PermissionDeniedError(`service "${caller.actorId}" may not call ${path} (see mesh/topology.yaml)`);
   }
   if (hasAnyRole(caller, ...rule.roles)) return;
   if (rule.selfField !== "") {
     const target = readField(request, rule.selfField);
     if (target === caller.actorId || target === "me") return;
   }
-  throw permissionDenied(`your roles (${caller.roles.map(roleClaim).join(", ") || "none"}) do not allow ${path}`);
+  throw new PermissionDeniedError(`your roles (${caller.roles.map(roleClaim).join(", ") || "none"}) do not allow ${path}`);
 }
 
 /** Reads a proto field path ("user.id") from a ts-proto message (camelCase properties). */

@@ -1,9 +1,14 @@
 /**
  * The error model. Domain code throws these; the error middleware turns them
  * into gRPC statuses with google.rpc details (ErrorInfo always, BadRequest for
- * field violations). Anything else becomes INTERNAL with only the trace id:
- * stack traces and driver messages never reach callers.
+ * field violations, RetryInfo when a retry delay is known). Anything else
+ * becomes INTERNAL with only the trace id: stack traces and driver messages
+ * never reach callers.
+ *
+ * One way to raise each error: a subclass per status below. DomainError itself
+ * is constructed directly only to relay another service's error as it came.
  */
+import { ErrorReason as ProtoErrorReason } from "@leadmesh/contracts/common/v1/errors";
 import { Status } from "nice-grpc-common";
 
 export interface FieldViolation {
@@ -13,19 +18,19 @@ export interface FieldViolation {
   description: string;
 }
 
-/** Reason names of common.v1.ErrorReason, without the prefix. */
-export type ErrorReason =
-  | "INVALID_FIELDS"
-  | "NOT_FOUND"
-  | "ALREADY_EXISTS"
-  | "ETAG_MISMATCH"
-  | "FAILED_PRECONDITION"
-  | "UNAUTHENTICATED"
-  | "PERMISSION_DENIED"
-  | "DEPENDENCY_UNAVAILABLE"
-  | "INVALID_PAGE_TOKEN"
-  | "RESOURCE_EXHAUSTED"
-  | "INTERNAL";
+type Unprefixed<Name> = Name extends `ERROR_REASON_${infer Reason}` ? Reason : never;
+
+/**
+ * Names of common.v1.ErrorReason without the prefix, as ErrorInfo.reason
+ * carries them. Derived from the generated enum, so a reason added to or
+ * removed from the proto changes this type at compile time.
+ */
+export type ErrorReason = Exclude<Unprefixed<keyof typeof ProtoErrorReason>, "UNSPECIFIED">;
+
+/** Whether `value` (e.g. a reason received from another service) is one of ours. */
+export function isErrorReason(value: string): value is ErrorReason {
+  return value !== "UNSPECIFIED" && `ERROR_REASON_${value}` in ProtoErrorReason;
+}
 
 export class DomainError extends Error {
   constructor(
@@ -39,6 +44,25 @@ export class DomainError extends Error {
   ) {
     super(message);
     this.name = "DomainError";
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  constructor(message: string) {
+    super(Status.UNAUTHENTICATED, "UNAUTHENTICATED", message);
+  }
+}
+
+export class PermissionDeniedError extends DomainError {
+  constructor(message: string) {
+    super(Status.PERMISSION_DENIED, "PERMISSION_DENIED", message);
+  }
+}
+
+/** Another call holds what this one needs (the same request still running): the caller retries shortly. */
+export class ConcurrentCallError extends DomainError {
+  constructor(message: string, metadata: Record<string, string> = {}) {
+    super(Status.ABORTED, "FAILED_PRECONDITION", message, metadata);
   }
 }
 

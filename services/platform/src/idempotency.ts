@@ -12,8 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { DomainError, InvalidArgumentError, Violations } from "./errors";
-import { Status } from "nice-grpc-common";
+import { ConcurrentCallError, InvalidArgumentError, Violations } from "./errors";
 
 export type Claim = { kind: "claimed" } | { kind: "completed"; resultId: string };
 
@@ -67,7 +66,7 @@ export class IdempotencyKeys {
       throw new InvalidArgumentError([{ field: "request_id", description: "was already used with a different request; use a new request_id for a new request" }]);
     }
     if (state === PENDING) {
-      throw new DomainError(Status.ABORTED, "FAILED_PRECONDITION", `a request with request_id "${request.requestId}" is still in progress; retry shortly`, {
+      throw new ConcurrentCallError(`a request with request_id "${request.requestId}" is still in progress; retry shortly`, {
         request_id: request.requestId,
       });
     }

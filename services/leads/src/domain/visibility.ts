@@ -6,7 +6,7 @@
  * Services (buyers' distribution) see the tenant named in their token.
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { hasAnyRole, permissionDenied, type Caller } from "@leadmesh/platform";
+import { hasAnyRole, PermissionDeniedError, type Caller } from "@leadmesh/platform";
 
 export function seesAllLeads(caller: Caller): boolean {
   return caller.kind === "service" || hasAnyRole(caller, Role.ROLE_MANAGER, Role.ROLE_ADMIN);
@@ -20,6 +20,6 @@ export function visibleLeads(caller: Caller): Record<string, unknown> {
 /** Agents may leave a lead unassigned or take it themselves, not hand it to others. */
 export function checkAssignment(caller: Caller, assigneeId: string): void {
   if (!seesAllLeads(caller) && assigneeId !== "" && assigneeId !== caller.actorId) {
-    throw permissionDenied("agents can only assign leads to themselves; ask a manager to reassign");
+    throw new PermissionDeniedError("agents can only assign leads to themselves; ask a manager to reassign");
   }
 }

@@ -5,7 +5,7 @@
  * tenant a service token may act for.
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { FailedPreconditionError, hasAnyRole, permissionDenied, Violations, type Caller } from "@leadmesh/platform";
+import { FailedPreconditionError, hasAnyRole, PermissionDeniedError, Violations, type Caller } from "@leadmesh/platform";
 import { ADMIN_ONLY_FIELDS, type NewUser, type ProfileField } from "./user-rules";
 
 export const ME = "me";
@@ -37,11 +37,11 @@ export function resolveTenantId(caller: Caller, id: string): string {
  */
 export function checkProfileChange(caller: Caller, userId: string, changed: readonly ProfileField[]): void {
   if (isAdmin(caller)) return;
-  if (caller.actorId !== userId) throw permissionDenied("only admins may update other users");
+  if (caller.actorId !== userId) throw new PermissionDeniedError("only admins may update other users");
   const adminOnly = changed.filter((field) => ADMIN_ONLY_FIELDS.includes(field));
   if (adminOnly.length > 0) {
     const names = adminOnly.map((field) => field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)).join(" and ");
-    throw permissionDenied(`only admins may change ${names}`);
+    throw new PermissionDeniedError(`only admins may change ${names}`);
   }
 }
 
@@ -53,7 +53,7 @@ export function checkProfileChange(caller: Caller, userId: string, changed: read
 export function inviteAs(caller: Caller, invitee: NewUser): NewUser {
   const manager = caller.kind === "user" && hasAnyRole(caller, Role.ROLE_MANAGER);
   if (!isAdmin(caller) && invitee.roles.some((role) => role !== Role.ROLE_AGENT)) {
-    throw permissionDenied("managers may only invite agents (roles: [ROLE_AGENT]); ask an admin to grant other roles");
+    throw new PermissionDeniedError("managers may only invite agents (roles: [ROLE_AGENT]); ask an admin to grant other roles");
   }
   return manager && invitee.managerId === "" ? { ...invitee, managerId: caller.actorId } : invitee;
 }
