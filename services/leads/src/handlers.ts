@@ -11,7 +11,6 @@ import {
   compileFilter,
   decodePageToken,
   enumFilterValues,
-  EtagMismatchError,
   FailedPreconditionError,
   IdempotencyKeys,
   NotFoundError,
@@ -24,11 +23,12 @@ import {
   type CallerContext,
   type FilterFields,
   type OrderableField,
+  type RevisionedChanges,
 } from "@leadmesh/platform";
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
 import { checkAssignment, visibleLeads } from "./domain/visibility";
-import { etagOf, inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
+import { inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
 
 type Context = CallContext & CallerContext;
 
@@ -50,8 +50,6 @@ const LEAD_ORDER_FIELDS: Record<string, OrderableField> = {
 
 const ACTIVITY_ORDER = { path: "createTime", kind: "date", descending: true } as const;
 const MAX_BATCH = 1000;
-/** Concurrent writers retry this often before reporting ABORTED. */
-const MAX_WRITE_ATTEMPTS = 3;
 
 /**
  * What a create asked for, to tell a retry (same request_id, same lead)
@@ -71,29 +69,14 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
     return document;
   }
 
-  /**
-   * Read-modify-write with optimistic concurrency. With a client etag, a
-   * concurrent change is the client's conflict (ABORTED). Without one, the
-   * change is re-applied to the newer version a few times.
-   */
-  async function writeLead(
+  /** Read-modify-write of a lead the caller can see (optimistic concurrency: RevisionedWrites.write). */
+  function writeLead(
     context: Context,
     id: string,
     clientEtag: string,
-    change: (current: LeadDocument) => Partial<LeadDocument> | undefined,
+    change: (current: LeadDocument) => RevisionedChanges<LeadDocument> | undefined,
   ): Promise<{ before: LeadDocument; after: LeadDocument }> {
-    for (let attempt = 1; ; attempt++) {
-      const current = await existing(context, id);
-      if (clientEtag !== "" && clientEtag !== etagOf(current)) throw new EtagMismatchError("lead", id, etagOf(current));
-      const changes = change(current);
-      if (!changes) return { before: current, after: current };
-      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, context.caller.actorId, { ...changes, updateTime: clock() });
-      if (after) return { before: current, after };
-      if (clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
-        const latest = await existing(context, id);
-        throw new EtagMismatchError("lead", id, etagOf(latest));
-      }
-    }
+    return store.write({ id, actorId: context.caller.actorId, clientEtag, read: () => existing(context, id), change, stamp: () => ({ updateTime: clock() }) });
   }
 
   return {

@@ -10,7 +10,18 @@
 import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
 import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
-import { ensureIndexes, ensureRevisionClaimIndexes, fetchPage, isDuplicateKey, RevisionedWrites, type MongoQuery, type RevisionClaim, type SortOrder } from "@leadmesh/platform";
+import {
+  ensureIndexes,
+  ensureRevisionClaimIndexes,
+  etagOf,
+  fetchPage,
+  isDuplicateKey,
+  RevisionedWrites,
+  type MongoQuery,
+  type RevisionClaim,
+  type RevisionedWrite,
+  type SortOrder,
+} from "@leadmesh/platform";
 import type { LeadInput } from "./domain/lead-fields";
 import type { ActivityDetail } from "./domain/activity-rules";
 
@@ -75,7 +86,7 @@ export class LeadStore {
   constructor(db: Db) {
     this.leads = db.collection<LeadDocument>("leads");
     this.activities = db.collection<ActivityDocument>("lead_activities");
-    this.writes = new RevisionedWrites(this.leads, db.collection<RevisionClaim>("lead_revisions"));
+    this.writes = new RevisionedWrites("lead", this.leads, db.collection<RevisionClaim>("lead_revisions"));
   }
 
   async insert(tenantId: string, input: LeadInput, now: Date): Promise<LeadDocument> {
@@ -114,9 +125,9 @@ export class LeadStore {
     );
   }
 
-  /** Writes `changes` only if the lead is still at `revision`; null when another writer got there first. */
-  updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: Partial<Omit<LeadDocument, "_id" | "tenantId" | "revision">>) {
-    return this.writes.updateAtRevision(tenantId, id, revision, actorId, changes);
+  /** Read-modify-write with optimistic concurrency (see RevisionedWrites.write). */
+  write(request: RevisionedWrite<LeadDocument>): Promise<{ before: LeadDocument; after: LeadDocument }> {
+    return this.writes.write(request);
   }
 
   async insertActivity(tenantId: string, leadId: string, authorId: string, detail: ActivityDetail, now: Date, id = newId()): Promise<LeadActivity> {
@@ -195,9 +206,7 @@ export function toLead(document: LeadDocument): Lead {
   };
 }
 
-export function etagOf(document: Pick<LeadDocument, "revision">): string {
-  return String(document.revision);
-}
+
 
 function toActivity(document: ActivityDocument): LeadActivity {
   const base = { id: document._id, leadId: document.leadId, tenantId: document.tenantId, authorId: document.authorId, createTime: document.createTime };

@@ -10,6 +10,7 @@
  * that revision. The claims double as the document's change history.
  */
 import type { Collection, Db, Filter, UpdateFilter } from "mongodb";
+import { EtagMismatchError } from "./errors";
 import { ensureIndexes, isDuplicateKey } from "./mongo";
 
 export interface RevisionedDocument {
@@ -31,6 +32,31 @@ export interface RevisionClaim {
   createTime: Date;
 }
 
+/** Fields a write may set: everything but the identity and the revision, which the write itself moves. */
+export type RevisionedChanges<T extends RevisionedDocument> = Partial<Omit<T, "_id" | "tenantId" | "revision">>;
+
+/** The etag clients see for a revisioned document. */
+export function etagOf(document: Pick<RevisionedDocument, "revision">): string {
+  return String(document.revision);
+}
+
+/** One read-modify-write of a document (see RevisionedWrites.write). */
+export interface RevisionedWrite<T extends RevisionedDocument> {
+  id: string;
+  actorId: string;
+  /** The etag the client sent, or "" when it sent none. */
+  clientEtag: string;
+  /** The current document as the caller may see it; throws NOT_FOUND when it may not. */
+  read(): Promise<T>;
+  /** The fields to write, given the current document; undefined writes nothing. Throws to refuse the change. */
+  change(current: T): RevisionedChanges<T> | undefined | Promise<RevisionedChanges<T> | undefined>;
+  /** Fields every write also sets, evaluated per attempt (the update time). */
+  stamp?(): RevisionedChanges<T>;
+}
+
+/** Writers without an etag re-apply their change this often before reporting the conflict (ABORTED). */
+export const MAX_WRITE_ATTEMPTS = 3;
+
 /**
  * A claim whose document never reached its revision (writer crashed between
  * claim and write) is abandoned after this long. It exceeds the driver's
@@ -44,15 +70,40 @@ export async function ensureRevisionClaimIndexes(db: Db, claimsCollection: strin
 
 export class RevisionedWrites<T extends RevisionedDocument> {
   constructor(
+    /** Names the document in errors: "lead", "user". */
+    private readonly resourceType: string,
     private readonly documents: Collection<T>,
     private readonly claims: Collection<RevisionClaim>,
   ) {}
 
   /**
+   * Read-modify-write with optimistic concurrency. With a client etag, the
+   * client saw a version: a different current version, or a concurrent change
+   * landing first, is the client's conflict (ABORTED with the current etag).
+   * Without one, the change is re-applied to the newer version, up to
+   * MAX_WRITE_ATTEMPTS times. Returns the document before and after (the
+   * same document when the change wrote nothing).
+   */
+  async write(request: RevisionedWrite<T>): Promise<{ before: T; after: T }> {
+    for (let attempt = 1; ; attempt++) {
+      const current = await request.read();
+      if (request.clientEtag !== "" && request.clientEtag !== etagOf(current)) throw new EtagMismatchError(this.resourceType, request.id, etagOf(current));
+      const changes = await request.change(current);
+      if (!changes) return { before: current, after: current };
+      const after = await this.updateAtRevision(current.tenantId, current._id, current.revision, request.actorId, { ...changes, ...request.stamp?.() });
+      if (after) return { before: current, after };
+      if (request.clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
+        const latest = await request.read();
+        throw new EtagMismatchError(this.resourceType, request.id, etagOf(latest));
+      }
+    }
+  }
+
+  /**
    * Writes `changes` only if the document is still at `revision`; returns the
    * new document, or null when another writer got there first (or it is gone).
    */
-  async updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: Partial<Omit<T, "_id" | "tenantId" | "revision">>): Promise<T | null> {
+  async updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: RevisionedChanges<T>): Promise<T | null> {
     const next = revision + 1;
     const claim: RevisionClaim = { _id: `${id}:${next}`, tenantId, subjectId: id, revision: next, actorId, fields: Object.keys(changes), createTime: new Date() };
     try {

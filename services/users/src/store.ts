@@ -24,11 +24,13 @@ import {
   AlreadyExistsError,
   ensureIndexes,
   ensureRevisionClaimIndexes,
+  etagOf,
   fetchPage,
   isDuplicateKey,
   RevisionedWrites,
   type MongoQuery,
   type RevisionClaim,
+  type RevisionedWrite,
   type SortOrder,
 } from "@leadmesh/platform";
 import { departmentNameKey, type DepartmentInput } from "./domain/department-rules";
@@ -104,7 +106,7 @@ export class UserStore {
 
   constructor(db: Db) {
     this.users = db.collection<UserDocument>("users");
-    this.writes = new RevisionedWrites(this.users, db.collection<RevisionClaim>("user_revisions"));
+    this.writes = new RevisionedWrites("user", this.users, db.collection<RevisionClaim>("user_revisions"));
   }
 
   /** Throws ALREADY_EXISTS when the email is taken in the tenant. */
@@ -157,9 +159,9 @@ export class UserStore {
     );
   }
 
-  /** Writes `changes` only if the user is still at `revision`; null when another writer got there first. */
-  updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: UserChanges): Promise<UserDocument | null> {
-    return this.writes.updateAtRevision(tenantId, id, revision, actorId, changes);
+  /** Read-modify-write with optimistic concurrency (see RevisionedWrites.write). */
+  write(request: RevisionedWrite<UserDocument>): Promise<{ before: UserDocument; after: UserDocument }> {
+    return this.writes.write(request);
   }
 
   /**
@@ -332,9 +334,7 @@ export function toUser(document: UserDocument): User {
   };
 }
 
-export function etagOf(document: Pick<UserDocument, "revision">): string {
-  return String(document.revision);
-}
+
 
 export function toTenant(document: TenantDocument): Tenant {
   return { id: document._id, displayName: document.displayName, createTime: document.createTime, updateTime: document.updateTime };

@@ -12,7 +12,6 @@ import type { UserServiceImplementation } from "@leadmesh/contracts/users/v1/use
 import {
   checkEmail,
   decodePageToken,
-  EtagMismatchError,
   normalizeEmail,
   NotFoundError,
   parseOrderBy,
@@ -28,13 +27,10 @@ import { checkNotDeleted, nextStatus, type LifecycleAction } from "../domain/lif
 import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolveUserId } from "../domain/permissions";
 import { DEFAULT_USER_ORDER, USER_ORDER_FIELDS, userFilter } from "../domain/user-query";
 import { applyProfileUpdate, assignableRoles, newUser, type Profile } from "../domain/user-rules";
-import { etagOf, profileChanges, profileOfDocument, rolesOf, statusOf, toUser, type UserChanges, type UserDocument, type UserStore } from "../store";
+import { profileChanges, profileOfDocument, rolesOf, statusOf, toUser, type UserChanges, type UserDocument, type UserStore } from "../store";
 import type { References } from "./references";
 
 type Context = CallContext & CallerContext;
-
-/** Concurrent writers retry this often before reporting ABORTED. */
-const MAX_WRITE_ATTEMPTS = 3;
 
 type Change = (current: UserDocument) => UserChanges | undefined | Promise<UserChanges | undefined>;
 
@@ -56,24 +52,17 @@ export function userHandlers(
     return requireId(resolveUserId(context.caller, id, field), field);
   }
 
-  /**
-   * Read-modify-write with optimistic concurrency. With a client etag, a
-   * concurrent change is the client's conflict (ABORTED). Without one, the
-   * change is re-applied to the newer version a few times.
-   */
+  /** Read-modify-write of a user the caller can see (optimistic concurrency: RevisionedWrites.write). */
   async function writeUser(context: Context, id: string, clientEtag: string, change: Change): Promise<UserDocument> {
-    for (let attempt = 1; ; attempt++) {
-      const current = await existing(context, id);
-      if (clientEtag !== "" && clientEtag !== etagOf(current)) throw new EtagMismatchError("user", id, etagOf(current));
-      const changes = await change(current);
-      if (!changes) return current;
-      const after = await store.updateAtRevision(context.caller.tenantId, id, current.revision, context.caller.actorId, { ...changes, updateTime: clock() });
-      if (after) return after;
-      if (clientEtag !== "" || attempt >= MAX_WRITE_ATTEMPTS) {
-        const latest = await existing(context, id);
-        throw new EtagMismatchError("user", id, etagOf(latest));
-      }
-    }
+    const { after } = await store.write({
+      id,
+      actorId: context.caller.actorId,
+      clientEtag,
+      read: () => existing(context, id),
+      change,
+      stamp: () => ({ updateTime: clock() }),
+    });
+    return after;
   }
 
   /**
