@@ -1,4 +1,10 @@
-import { config, loadConfig, loadServiceConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, type ServiceConfigWith } from "@leadmesh/platform";
+/**
+ * The auth service's settings: the shared service config plus its own, read
+ * through one config spec, so every bad value (its own included) is reported
+ * together and the process exits 78 with the list, like any other service.
+ */
+import { isIP } from "node:net";
+import { config, ConfigError, loadConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, serviceConfigSpec, type ConfigSpec, type ServiceConfigWith } from "@leadmesh/platform";
 
 /** The auth service's own settings, on top of the shared service config. */
 export interface AuthConfig {
@@ -23,10 +29,33 @@ export interface AuthConfig {
   passwordIterations: number;
 }
 
-export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfigWith<"mongodb" | "redis">; auth: AuthConfig } {
-  const service = loadServiceConfig("auth", env, ["mongodb", "redis"]);
-  const auth = loadConfig<AuthConfig>(
+type AuthServiceConfig = ServiceConfigWith<"mongodb" | "redis">;
+
+/** CIDRs in address/prefix form, each address and prefix length checked (BlockList would throw on them at start). */
+const trustedProxiesSpec: ConfigSpec<AuthConfig>["trustedProxies"] = {
+  env: "TRUSTED_PROXIES",
+  description: "CIDRs of the proxies in front of auth (x-forwarded-for is believed only from them)",
+  default: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+  expected: "a comma-separated list of CIDRs such as 10.0.0.0/8 or fc00::/7",
+  parse(raw) {
+    const cidrs = raw
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== "");
+    for (const cidr of cidrs) {
+      const [address, bits, extra] = cidr.split("/");
+      const family = isIP(address);
+      const maxBits = family === 6 ? 128 : 32;
+      if (family === 0 || extra !== undefined || !/^\d{1,3}$/.test(bits ?? "") || Number(bits) > maxBits) throw new Error(`"${cidr}" is not a CIDR`);
+    }
+    return cidrs;
+  },
+};
+
+export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: AuthServiceConfig; auth: AuthConfig } {
+  const settings = loadConfig<AuthServiceConfig & AuthConfig>(
     {
+      ...serviceConfigSpec("auth", ["mongodb", "redis"]),
       accessTokenTtlSeconds: config.integer({
         env: "ACCESS_TOKEN_TTL_SECONDS",
         description: "lifetime of access tokens",
@@ -42,12 +71,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfig
         min: 60,
         max: 365 * 86400,
       }),
-      trustedProxies: config.list({
-        env: "TRUSTED_PROXIES",
-        description: "CIDRs of the proxies in front of auth (x-forwarded-for is believed only from them)",
-        default: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
-        pattern: /^[0-9a-fA-F.:]+\/\d{1,3}$/,
-      }),
+      trustedProxies: trustedProxiesSpec,
       keyRotationSeconds: config.integer({ env: "KEY_ROTATION_SECONDS", description: "signing key rotation period", default: 86400, min: 120, max: 90 * 86400 }),
       usersAddress: config.string({ env: "USERS_ADDRESS", description: "host:port of the users service", default: "users:50051", pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/ }),
       devMode: config.boolean({ env: "AUTH_DEV_MODE", description: "development mode (password reset returns its token)", default: false }),
@@ -60,8 +84,11 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: ServiceConfig
     },
     env,
   );
-  if (auth.keyRotationSeconds < 2 * auth.accessTokenTtlSeconds) {
-    throw new Error(`KEY_ROTATION_SECONDS (${auth.keyRotationSeconds}) must be at least twice ACCESS_TOKEN_TTL_SECONDS (${auth.accessTokenTtlSeconds}) so retired keys outlive their tokens`);
+  if (settings.keyRotationSeconds < 2 * settings.accessTokenTtlSeconds) {
+    throw new ConfigError([
+      `KEY_ROTATION_SECONDS (${settings.keyRotationSeconds}) must be at least twice ACCESS_TOKEN_TTL_SECONDS (${settings.accessTokenTtlSeconds}) so retired keys outlive their tokens`,
+    ]);
   }
-  return { service, auth };
+  // One validated object, seen through two types: the kernel's part and auth's own.
+  return { service: settings, auth: settings };
 }
