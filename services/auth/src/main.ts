@@ -47,6 +47,10 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
     logger,
     services: [apiService(AuthServiceDefinition, handlers)],
     dependencies: [mongo.healthCheck, redis.healthCheck],
+    // The JWKS comes from memory (SigningKeys reads the database once per
+    // rotation epoch) and is public (no revocation check in Redis): every
+    // service's key cache may refetch it while auth's datastores are down.
+    dependencyNeeds: { "/auth.v1.AuthService/GetJwks": [] },
     // The auth service verifies its own tokens (Logout, sessions) with its own published keys.
     auth: {
       issuer: config.authIssuer,

@@ -66,9 +66,11 @@ const MONGO_UNAVAILABLE = new Set([
 
 function asDependencyError(error: unknown): DomainError | undefined {
   if (!(error instanceof Error)) return undefined;
-  if (MONGO_UNAVAILABLE.has(error.name)) return new DependencyUnavailableError("database");
-  if (error.name === "MaxRetriesPerRequestError" || /Connection is closed|enableOfflineQueue/.test(error.message)) {
-    return new DependencyUnavailableError("cache");
+  // Named like their health checks (mongo.ts, redis.ts), as fail-fast.ts names them.
+  if (MONGO_UNAVAILABLE.has(error.name)) return new DependencyUnavailableError("mongodb");
+  // "Command timed out": ioredis's commandTimeout, a Redis that accepts but does not answer.
+  if (error.name === "MaxRetriesPerRequestError" || /Connection is closed|enableOfflineQueue|Command timed out/.test(error.message)) {
+    return new DependencyUnavailableError("redis");
   }
   return undefined;
 }

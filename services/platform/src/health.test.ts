@@ -55,6 +55,39 @@ describe("HealthMonitor", () => {
   });
 });
 
+describe("HealthMonitor.isDown", () => {
+  it("tracks each dependency's latest check, apart from the serving status", async () => {
+    let databaseUp = true;
+    const monitor = new HealthMonitor(
+      [
+        { name: "db", check: async () => (databaseUp ? "pong" : Promise.reject(new Error("connection refused"))) },
+        { name: "cache", check: async () => "PONG" },
+      ],
+      silent,
+      { intervalMs: 20, timeoutMs: 50, recoveryRounds: 5 },
+    );
+    expect(monitor.dependencyNames).toEqual(["db", "cache"]);
+    expect(monitor.checkIntervalMs).toBe(20);
+    await monitor.start();
+    expect([monitor.isDown("db"), monitor.isDown("cache")]).toEqual([false, false]);
+
+    databaseUp = false;
+    await waitFor(() => monitor.isDown("db"));
+    expect(monitor.isDown("cache")).toBe(false);
+
+    // Up again at the first passing check, while the serving status still waits for a steady run.
+    databaseUp = true;
+    await waitFor(() => !monitor.isDown("db"));
+    expect(monitor.status).toBe("NOT_SERVING");
+    await waitFor(() => monitor.status === "SERVING");
+
+    // Draining is not an outage: calls in flight at shutdown must still get through.
+    monitor.drain();
+    expect(monitor.status).toBe("NOT_SERVING");
+    expect(monitor.isDown("db")).toBe(false);
+  });
+});
+
 async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(condition()).toBe(true);

@@ -8,6 +8,12 @@
  * Recovery needs `recoveryRounds` passing rounds in a row: right after a
  * database restart the driver's first pings can pass and fail alternately,
  * and a flapping status makes Envoy route to a host that cannot serve.
+ *
+ * The serving status is for load balancers; calls ask a narrower question,
+ * `isDown(name)`: did the latest check of that dependency fail? That is what
+ * fail-fast.ts rejects calls on. It is neither the draining state (calls in
+ * flight at shutdown must finish) nor the recovery run (a dependency whose
+ * check passed again can serve the calls that reach the service directly).
  */
 import { EventEmitter } from "node:events";
 import type { Logger } from "./logger";
@@ -54,6 +60,21 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
   /** Names of failing dependencies with their last error, for logs and the startup banner. */
   get failures(): ReadonlyMap<string, string> {
     return this.failing;
+  }
+
+  /** Names of every checked dependency, in declaration order. */
+  get dependencyNames(): string[] {
+    return this.checks.map((dependency) => dependency.name);
+  }
+
+  /** True while the latest check of `name` failed: the dependency is known to be down. */
+  isDown(name: string): boolean {
+    return this.failing.has(name);
+  }
+
+  /** How often dependencies are checked: the soonest a recovery can be noticed. */
+  get checkIntervalMs(): number {
+    return this.intervalMs;
   }
 
   /** Runs the first round of checks, then keeps checking in the background. */

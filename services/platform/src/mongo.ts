@@ -18,11 +18,16 @@ export interface MongoHandle {
 export function connectMongo(url: string, database: string, appName: string, ensureIndexes: (db: Db) => Promise<void>): MongoHandle {
   // No explicit connect(): the driver connects lazily and reconnects by
   // itself, so a service can start while the database is still down and just
-  // report NOT_SERVING until it appears. Short timeouts make calls fail fast
-  // with UNAVAILABLE instead of hanging while the database is away.
+  // report NOT_SERVING until it appears. Once the health check has seen the
+  // database down, fail-fast.ts refuses calls before they reach the driver;
+  // the timeouts here bound only the calls already under way when it went
+  // (and a first call before the next check). Server selection is capped at
+  // the health check's own budget (1 s): waiting longer for a server than the
+  // service takes to declare the database down serves no caller, and on a
+  // healthy topology selection is immediate.
   const client = new MongoClient(url, {
     appName,
-    serverSelectionTimeoutMS: 2000,
+    serverSelectionTimeoutMS: 1000,
     connectTimeoutMS: 2000,
     socketTimeoutMS: 15000,
     heartbeatFrequencyMS: 2000,

@@ -11,10 +11,13 @@ export interface RedisHandle {
 export function connectRedis(url: string, logger: Logger): RedisHandle {
   // Commands fail at once while disconnected (no offline queue, one retry)
   // so callers get UNAVAILABLE instead of requests piling up; the client
-  // keeps reconnecting in the background with a capped backoff.
+  // keeps reconnecting in the background with a capped backoff. A Redis that
+  // accepts but does not answer is bounded by commandTimeout: our commands
+  // take well under a millisecond, and 1 s is the health check's own budget,
+  // after which fail-fast.ts refuses new calls anyway.
   const redis = new Redis(url, {
     connectTimeout: 2000,
-    commandTimeout: 2000,
+    commandTimeout: 1000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: (attempt) => Math.min(100 * attempt, 1000),

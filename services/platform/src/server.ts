@@ -4,7 +4,8 @@
  * reflection and metrics, and returns a handle whose shutdown() drains.
  *
  * Middleware order (outermost first): tracing → RED metrics → error details
- * → error mapping → authentication and access rules (API services only,
+ * → error mapping → fail fast on a known-down dependency (fail-fast.ts)
+ * → authentication and access rules (API services only,
  * not health/reflection, which probes and grpcurl reach without a token). Tracing is
  * outermost so that metrics, logs and error messages all see the span.
  */
@@ -18,6 +19,7 @@ import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
 import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
 import { errorMappingMiddleware } from "./error-middleware";
+import { dependencyNeedsOf, failFastMiddleware, type DependencyNeeds } from "./fail-fast";
 import { HealthMonitor, type DependencyCheck } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
 import type { Logger } from "./logger";
@@ -41,6 +43,8 @@ export interface ServiceSpec {
   logger: Logger;
   services: ApiService[];
   dependencies: DependencyCheck[];
+  /** RPCs that need fewer than all `dependencies`, by gRPC path (see fail-fast.ts). */
+  dependencyNeeds?: DependencyNeeds;
   /** Closes clients after the server drained. */
   closeDependencies(): Promise<void>;
   auth: AuthSettings;
@@ -86,7 +90,8 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
 
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
-  const api = server.with(authMiddleware(accessRules, spec.auth));
+  const dependencyNeeds = dependencyNeedsOf(accessRules.keys(), health.dependencyNames, spec.dependencyNeeds);
+  const api = server.with(failFastMiddleware(health, dependencyNeeds)).with(authMiddleware(accessRules, spec.auth));
   for (const service of spec.services) api.add(service.definition, service.implementation);
 
   await health.start();
