@@ -1,8 +1,9 @@
 /**
  * Two jest projects:
- * - unit: tests next to the code (services/<name>/src/**\/*.test.ts). Pure or
+ * - unit: tests next to the code (services/<name>/src/**\/*.test.ts and
+ *   scripts/**\/*.test.ts: the mesh model, its renderers, the launcher's rules). Pure or
  *   self-contained; they start no mesh, so `npm run test:unit` takes seconds.
- * - integration: everything else (services/<name>/test, test/**, scripts/**).
+ * - integration: everything else (services/<name>/test, test/**).
  *   Its global setup starts one real local mesh (FerretDB, Redis, services,
  *   Envoy) on random loopback ports.
  *
@@ -32,14 +33,14 @@ module.exports = {
     {
       ...shared,
       displayName: "unit",
-      roots: ["<rootDir>/services"],
-      testMatch: ["<rootDir>/services/*/src/**/*.test.ts"],
+      roots: ["<rootDir>/services", "<rootDir>/scripts"],
+      testMatch: ["<rootDir>/services/*/src/**/*.test.ts", "<rootDir>/scripts/**/*.test.ts"],
     },
     {
       ...shared,
       displayName: "integration",
-      roots: ["<rootDir>/services", "<rootDir>/test", "<rootDir>/scripts"],
-      testMatch: ["<rootDir>/services/*/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts", "<rootDir>/scripts/**/*.test.ts"],
+      roots: ["<rootDir>/services", "<rootDir>/test"],
+      testMatch: ["<rootDir>/services/*/test/**/*.test.ts", "<rootDir>/test/**/*.test.ts"],
       globalSetup: "<rootDir>/test/harness/global-setup.ts",
       globalTeardown: "<rootDir>/test/harness/global-teardown.ts",
     },

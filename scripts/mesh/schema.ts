@@ -56,7 +56,7 @@ function checkArray(value: unknown[], schema: JsonSchema, root: JsonSchema, at: 
   if (schema.uniqueItems === true) {
     const seen = value.map((item) => JSON.stringify(item));
     const repeated = seen.filter((item, index) => seen.indexOf(item) !== index);
-    if (repeated.length > 0) problems.push(`${at}: lists ${[...new Set(repeated)].join(", ")} more than once`);
+    if (repeated.length > 0) problems.push(`${at === "" ? "(top level)" : at}: lists ${[...new Set(repeated)].join(", ")} more than once`);
   }
 }
 

@@ -1,0 +1,26 @@
+/**
+ * Renders the environment contract of every service as `npm start` gives it
+ * to replica 0 (topology ports): what each process receives and nothing else.
+ * Committed as test/golden/environment.txt, so a change to a service's
+ * environment shows up in review as a diff.
+ */
+import type { MeshModel } from "./model";
+import { peersOf, serviceEnvironment } from "./model-environment";
+
+export function renderEnvironmentContract(model: MeshModel): string {
+  const lines = [`# GENERATED from ${model.source} by scripts/mesh/render-environment.ts (npm run generate); do not edit.`];
+  const localPeers = Object.fromEntries(model.services.map((service) => [service.name, `127.0.0.1:${service.local.grpc}`]));
+  for (const service of model.services) {
+    const state = service.implemented ? `${service.replicas} replica(s) under npm start` : "not implemented: not started";
+    lines.push("", `${service.name}  (${state}; peers: ${peersOf(model, service).join(", ") || "none"})`);
+    const environment = serviceEnvironment(model, service.name, {
+      bindHost: "127.0.0.1",
+      ports: service.localReplicaPorts[0],
+      mongoUrl: `mongodb://127.0.0.1:${model.datastores.mongodb.local}/`,
+      redisUrl: `redis://127.0.0.1:${model.datastores.redis.local}`,
+      peers: localPeers,
+    });
+    for (const [name, value] of Object.entries(environment)) lines.push(`  ${name}=${value}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
