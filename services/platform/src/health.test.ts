@@ -37,6 +37,27 @@ describe("HealthMonitor", () => {
     expect(changes).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
   });
 
+  it("serves at the first passing round when the checks only failed before it ever served (clients still connecting)", async () => {
+    let connected = false;
+    let passed = 0;
+    const check = async () => {
+      if (!connected) throw new Error("Stream isn't writeable");
+      passed += 1;
+      return "PONG";
+    };
+    const monitor = new HealthMonitor([{ name: "cache", check }], silent, { intervalMs: 10, timeoutMs: 50, recoveryRounds: 3 });
+    let passedWhenServing: number | undefined;
+    monitor.on("change", (status) => {
+      if (status === "SERVING") passedWhenServing = passed;
+    });
+    await monitor.start();
+    expect(monitor.status).toBe("NOT_SERVING");
+    connected = true;
+    await waitFor(() => monitor.status === "SERVING");
+    monitor.stop();
+    expect(passedWhenServing).toBe(1);
+  });
+
   it("counts a check that hangs past its timeout as failed", async () => {
     const monitor = new HealthMonitor([{ name: "slow", check: () => new Promise(() => undefined) }], silent, { intervalMs: 10, timeoutMs: 30 });
     await monitor.start();

@@ -40,6 +40,7 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
   private readonly timeoutMs: number;
   private readonly recoveryRounds: number;
   private passingRounds = 0;
+  /** Failed after having served: only then is a steady run needed (a client still connecting at startup is no outage). */
   private hasFailed = false;
 
   constructor(
@@ -114,7 +115,10 @@ export class HealthMonitor extends EventEmitter<{ change: [ServingStatus] }> {
     );
     if (this.failing.size > 0) {
       this.passingRounds = 0;
-      this.hasFailed = true;
+      // Before the first SERVING the clients may still be connecting (the
+      // first Redis PING can run before the socket is up): not a flapping
+      // dependency, so a (re)started process serves at its first passing round.
+      if (this.current === "SERVING") this.hasFailed = true;
     } else {
       this.passingRounds++;
     }
