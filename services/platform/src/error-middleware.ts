@@ -1,18 +1,32 @@
 import { AbortError, isAbortError } from "abort-controller-x";
-import { ServerError, Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
-import { BadRequest, ErrorInfo, RetryInfo, RichServerError } from "nice-grpc-error-details";
+import { composeServerMiddleware, ServerError, Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
+import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichServerError } from "nice-grpc-error-details";
 import { DependencyUnavailableError, DomainError } from "./errors";
 import type { Logger } from "./logger";
+import { boundedDetails, statusText } from "./status-text";
 import { activeTraceIds } from "./telemetry";
 
 export const ERROR_DOMAIN = "leadmesh.io";
 
 /**
- * Maps whatever a handler throws to a gRPC status. Must sit inside
- * errorDetailsServerMiddleware, which serialises the details into
- * grpc-status-details-bin (Envoy turns that into the JSON error body).
+ * Turns whatever a layer inside it throws into the gRPC status the caller
+ * gets: DomainErrors and driver errors with google.rpc details (serialised
+ * into grpc-status-details-bin, which Envoy turns into the JSON error body),
+ * anything unexpected as INTERNAL with only the trace id, and every text
+ * well-formed and bounded (status-text.ts: a lone surrogate in a status
+ * message makes grpc-js throw outside any handler and the process dies).
+ *
+ * The server uses it twice. Inside the other middleware, so metrics and logs
+ * see the final code and INTERNAL messages the trace id; and outermost, so
+ * an error raised by any other middleware, and every status, goes through
+ * the same mapping before grpc-js writes it. Mapping a mapped error again
+ * changes nothing.
  */
-export function errorMappingMiddleware(logger: Logger): ServerMiddleware {
+export function errorStatusMiddleware(logger: Logger): ServerMiddleware {
+  return composeServerMiddleware(errorDetailsServerMiddleware, errorMappingMiddleware(logger));
+}
+
+function errorMappingMiddleware(logger: Logger): ServerMiddleware {
   return async function* mapErrors(call, context) {
     try {
       return yield* call.next(call.request, context);
@@ -22,9 +36,11 @@ export function errorMappingMiddleware(logger: Logger): ServerMiddleware {
   };
 }
 
+/** Every error as a ServerError with well-formed, bounded text (or the AbortError of a cancelled call). */
 function toServerError(error: unknown, path: string, context: CallContext, logger: Logger): unknown {
-  if (isAbortError(error) || error instanceof RichServerError) return error;
-  if (error instanceof ServerError) return error;
+  if (isAbortError(error)) return error;
+  if (error instanceof RichServerError) return new RichServerError(error.code, statusText(error.details), boundedDetails(error.extra));
+  if (error instanceof ServerError) return new ServerError(error.code, statusText(error.details));
   const domainError = error instanceof DomainError ? error : asDependencyError(error);
   if (domainError) {
     if (domainError.code === Status.UNAVAILABLE) logger.warn({ err: error, rpc: path }, "dependency unavailable");
@@ -32,7 +48,7 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
   }
   if (context.signal.aborted) return new AbortError("call cancelled by the client");
   const traceId = activeTraceIds()?.trace_id ?? "none";
-  logger.error({ err: error, rpc: path }, "unhandled error in handler");
+  logger.error({ err: error, rpc: path }, "unhandled error in the call path");
   return new RichServerError(Status.INTERNAL, `internal error (trace ${traceId})`, [
     ErrorInfo.fromPartial({ reason: "INTERNAL", domain: ERROR_DOMAIN, metadata: { trace_id: traceId } }),
   ]);
@@ -47,7 +63,7 @@ function richError(error: DomainError): RichServerError {
     const ms = Math.max(0, Math.ceil(error.retryAfterMs));
     details.push(RetryInfo.fromPartial({ retryDelay: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 } }));
   }
-  return new RichServerError(error.code, error.message, details);
+  return new RichServerError(error.code, statusText(error.message), boundedDetails(details));
 }
 
 /**

@@ -3,22 +3,23 @@
  * server with the platform middleware, health (main and probe port),
  * reflection and metrics, and returns a handle whose shutdown() drains.
  *
- * Middleware order (outermost first): tracing → RED metrics → error details
- * → error mapping → fail fast on a known-down dependency (fail-fast.ts)
+ * Middleware order (outermost first): error status guard → tracing → RED
+ * metrics → error status → fail fast on a known-down dependency (fail-fast.ts)
  * → authentication and access rules (API services only,
  * not health/reflection, which probes and grpcurl reach without a token). Tracing is
- * outermost so that metrics, logs and error messages all see the span.
+ * outside the inner error status so that metrics, logs and error messages all
+ * see the span; the same error status middleware also sits outermost, so no
+ * error of any layer reaches grpc-js unmapped or with unsafe text.
  */
 import { readFileSync } from "node:fs";
 import { createServer, type CompatServiceDefinition, type ServiceImplementation } from "nice-grpc";
-import { errorDetailsServerMiddleware } from "nice-grpc-error-details";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
 import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
 import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
-import { errorMappingMiddleware } from "./error-middleware";
+import { errorStatusMiddleware } from "./error-middleware";
 import { dependencyNeedsOf, failFastMiddleware, type DependencyNeeds } from "./fail-fast";
 import { HealthMonitor, type DependencyCheck } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
@@ -82,11 +83,11 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
     "grpc.max_connection_age_grace_ms": 30_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
   })
+    .use(errorStatusMiddleware(logger))
     .use(openTelemetryServerMiddleware())
     .use(traceIdHeaderMiddleware)
     .use(prometheusServerMiddleware())
-    .use(errorDetailsServerMiddleware)
-    .use(errorMappingMiddleware(logger));
+    .use(errorStatusMiddleware(logger));
 
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
