@@ -30,7 +30,7 @@ import {
 
 /** services/leads/src/main.ts startLeads, with GetLead public. */
 async function startBaselineLeads(env: NodeJS.ProcessEnv = process.env) {
-  const config = loadServiceConfig("leads", env);
+  const config = loadServiceConfig("leads", env, ["mongodb", "redis"]);
   const logger = createLogger("leads");
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "leads", ensureLeadIndexes);
   const redis = connectRedis(config.redisUrl, logger);

@@ -14,7 +14,8 @@ import { Lead } from "@leadmesh/contracts/leads/v1/lead";
 import { newLead } from "@leadmesh/leads/dist/domain/lead-rules";
 import { LeadStore } from "@leadmesh/leads/dist/store";
 import { healthStatus } from "../scripts/mesh/health-client";
-import { callersOf, startIngress, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { startIngress, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { serviceEnvironment } from "../scripts/mesh/model-environment";
 import { freePort, ManagedProcess, waitUntil } from "../scripts/mesh/processes";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 
@@ -39,19 +40,16 @@ function startBaselineLeads(mesh: RunningMesh, ports: { grpc: number; health: nu
     command: process.execPath,
     args: ["--import", "tsx", join(__dirname, "baseline-leads.ts")],
     cwd: REPO_ROOT,
-    // What the mesh gives leads (scripts/mesh/local-mesh.ts), with a database of its own.
+    // What the mesh model gives leads, with a database of its own.
     env: {
-      BIND_HOST: "127.0.0.1",
-      GRPC_PORT: String(ports.grpc),
-      HEALTH_PORT: String(ports.health),
-      METRICS_PORT: String(ports.metrics),
-      MONGO_URL: mesh.mongoUrl,
+      ...serviceEnvironment(mesh.topology, "leads", {
+        bindHost: "127.0.0.1",
+        ports,
+        mongoUrl: mesh.mongoUrl,
+        redisUrl: mesh.redisUrl,
+        peers: Object.fromEntries(Object.entries(mesh.services).map(([name, servicePorts]) => [name, `127.0.0.1:${servicePorts.grpc}`])),
+      }),
       MONGO_DATABASE: BASELINE_DATABASE,
-      REDIS_URL: mesh.redisUrl,
-      MESH_CALLERS: callersOf(mesh.topology, "leads").join(","),
-      AUTH_ISSUER: mesh.topology.identity.issuer,
-      AUTH_AUDIENCE: mesh.topology.identity.audience,
-      AUTH_ADDRESS: `127.0.0.1:${mesh.services.auth.grpc}`,
     },
     logFile: join(mesh.runDir, "leads-baseline.log"),
   }).start();

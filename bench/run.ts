@@ -24,6 +24,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DESCRIPTOR_PATH } from "../scripts/mesh/descriptor";
 import { startMesh, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { loadMeshModel, serviceOf } from "../scripts/mesh/model";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 import { startBaseline } from "./baseline";
 import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
@@ -127,10 +128,19 @@ interface MeshResults {
   passwordHash: string;
 }
 
-/** Processes that serve an authenticated leads call: Redis holds the revocation list. */
-const LEADS_PATH = ["leads", "envoy", "ferretdb", "redis"];
-/** Processes that serve a sign-in: auth hashes, users holds the accounts. */
-const LOGIN_PATH = ["auth", "users", "envoy", "ferretdb", "redis"];
+/**
+ * Processes a REST call to `service` goes through, from the mesh model: the
+ * ingress, the service, the services it calls and its datastores (FerretDB
+ * serves mongodb; Redis holds the revocation list every call checks).
+ */
+function requestPath(service: string): string[] {
+  const declared = serviceOf(loadMeshModel(), service);
+  return [service, ...declared.calls, "envoy", ...declared.datastores.map((store) => (store === "mongodb" ? "ferretdb" : store))];
+}
+/** An authenticated leads call. */
+const LEADS_PATH = requestPath("leads");
+/** A sign-in: auth hashes, users (which auth calls) holds the accounts. */
+const LOGIN_PATH = requestPath("auth");
 
 async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshResults> {
   const ingressUrl = mesh.ingressUrl ?? "";
