@@ -168,18 +168,16 @@ function upstreamCluster(name: string, ports: number[]) {
       cluster_name: name,
       endpoints: [{ lb_endpoints: ports.map((port) => ({ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } })) }],
     },
-    // grpc.health.v1 on each replica's main port: NOT_SERVING (a dependency
-    // is down, or the replica is draining) takes it out of rotation at once;
-    // an unreachable one after two failed checks, so one slow answer under
-    // load does not. A replica out of rotation is checked every 0.5 s, and
-    // one passing check brings it back (a restarted replica within ~0.5 s
-    // of reporting SERVING).
+    // grpc.health.v1 on each replica's main port every 0.5 s: NOT_SERVING
+    // (a dependency is down, or the replica is draining) takes it out of
+    // rotation at once; an unreachable one after two failed checks, so one
+    // slow answer under load does not. One passing check brings a replica
+    // back (a restarted one within 0.5 s of reporting SERVING).
     health_checks: [
       {
         timeout: "1s",
-        interval: "1s",
-        unhealthy_interval: "0.5s",
-        no_traffic_interval: "1s",
+        interval: "0.5s",
+        no_traffic_interval: "0.5s",
         unhealthy_threshold: 2,
         healthy_threshold: 1,
         grpc_health_check: { service_name: "" },
@@ -188,6 +186,14 @@ function upstreamCluster(name: string, ports: number[]) {
     // Without panic mode Envoy answers 503 at once when no host is healthy,
     // instead of sending traffic to a host it knows cannot serve it.
     common_lb_config: { healthy_panic_threshold: { value: 0 } },
+    // Envoy allows only 3 retries in flight per cluster by default: when a
+    // replica dies under load, more requests than that need their retry at
+    // the same moment, and the rest would fail. A budget scales with the
+    // traffic instead: half of the active requests (one of two replicas
+    // gone), and at least 16 at a time.
+    circuit_breakers: {
+      thresholds: [{ priority: "DEFAULT", retry_budget: { budget_percent: { value: 50 }, min_retry_concurrency: 16 } }],
+    },
     // Passive detection is faster than the health check: the first refused
     // or reset connection (locally originated, counted apart from the
     // replica's own answers) ejects a killed replica, so new requests stop

@@ -1,18 +1,24 @@
 /**
  * Starts the whole local mesh on loopback: FerretDB (SQLite), Redis, every
- * implemented service from mesh/topology.yaml and the Envoy ingress. Used by
- * `npm start`, the integration tests' global setup and the benchmark; the
- * only difference between them is fixed (topology) versus random ports.
+ * implemented service from mesh/topology.yaml (one or more replicas each)
+ * and the Envoy ingress, every process supervised (restarted when it
+ * crashes, see processes.ts). Used by `npm start`, the integration tests'
+ * global setup and the benchmark; the differences between them are fixed
+ * (topology) versus random ports and the number of replicas.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { exposedServices, renderEnvoyConfig } from "./envoy-config";
 import { healthStatus } from "./health-client";
-import { freePort, ManagedProcess, tcpReachable, waitUntil } from "./processes";
-import { DESCRIPTOR_PATH } from "./descriptor";
-import { loadTopology, REPO_ROOT, type ServicePorts, type Topology } from "./topology";
+import { startIngress, TOOLS_BIN } from "./ingress";
+import { planPorts, portUses, type ReplicaOption, type ReplicaPlan } from "./port-plan";
+import { assertPortsFree, ephemeralRangeWarning } from "./ports";
+import { ManagedProcess, tcpReachable, waitUntil, type SupervisorEvent } from "./processes";
+import { DEFAULT_RESTART_POLICY } from "./restart-policy";
+import { implementedServices, loadMeshModel, type MeshModel } from "./model";
+import { serviceEnvironment } from "./model-environment";
+import { REPO_ROOT, type ServicePorts } from "./topology";
 
-export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
+export { startIngress, TOOLS_BIN, type IngressOptions, type RunningIngress } from "./ingress";
 
 export interface MeshOptions {
   /** "topology" uses the ports of mesh/topology.yaml; "random" picks free ones. */
@@ -30,11 +36,24 @@ export interface MeshOptions {
    * (a fixture service in tests); a .ts file runs through tsx.
    */
   entryPoints?: Record<string, string>;
+  /**
+   * Processes per implemented service (default 1): "topology" runs each
+   * service's `replicas`, a record names some services (the others run one).
+   */
+  replicas?: ReplicaOption;
   log?: (line: string) => void;
+  /** Every restart and give-up of a supervised process (also written to its log). */
+  onSupervisorEvent?: (event: SupervisorEvent) => void;
+}
+
+/** One process of a service. */
+export interface RunningReplica extends ReplicaPlan {
+  process: ManagedProcess;
 }
 
 export interface RunningMesh {
-  topology: Topology;
+  /** The mesh model it was started from. */
+  topology: MeshModel;
   mongoUrl: string;
   redisUrl: string;
   mongoPort: number;
@@ -43,91 +62,23 @@ export interface RunningMesh {
   ingressPort?: number;
   adminUrl?: string;
   envoyConfigPath?: string;
+  /** Ports of each service's first replica. */
   services: Record<string, ServicePorts>;
+  /** Every replica of each service, in order. */
+  replicas: Record<string, RunningReplica[]>;
+  /** "redis", "ferretdb", "envoy" and each service's first replica, by service name. */
   processes: Record<string, ManagedProcess>;
   runDir: string;
+  /** Stops everything gracefully (no restarts): ingress first, then services, datastores last. */
   stop(): Promise<void>;
 }
 
-export interface IngressOptions {
-  topology: Topology;
-  runDir: string;
-  listenPort: number;
-  adminPort: number;
-  /** gRPC port of each exposed service. */
-  upstreamPorts: Record<string, number>;
-  /** Process and file name (default "envoy"): a second ingress needs its own. */
-  name?: string;
-  /** See EnvoyRenderOptions.extraPublicPaths. */
-  extraPublicPaths?: string[];
-}
-
-export interface RunningIngress {
-  process: ManagedProcess;
-  listenPort: number;
-  url: string;
-  adminUrl: string;
-  configPath: string;
-}
-
-/**
- * Renders the Envoy config into the run directory, starts Envoy and waits
- * until it sees every upstream healthy and serves the JWKS on its listener.
- * The caller stops the returned process (it is killed on our exit anyway).
- */
-export async function startIngress(options: IngressOptions): Promise<RunningIngress> {
-  const name = options.name ?? "envoy";
-  const configPath = join(options.runDir, `${name}.yaml`);
-  writeFileSync(
-    configPath,
-    renderEnvoyConfig(options.topology, {
-      listenPort: options.listenPort,
-      adminPort: options.adminPort,
-      upstreamPorts: options.upstreamPorts,
-      descriptorPath: DESCRIPTOR_PATH,
-      extraPublicPaths: options.extraPublicPaths,
-    }),
-  );
-  const envoy = new ManagedProcess({
-    name,
-    command: join(TOOLS_BIN, "envoy"),
-    args: ["-c", configPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", "2"],
-    cwd: REPO_ROOT,
-    logFile: join(options.runDir, `${name}.log`),
-  }).start();
-  try {
-    const adminUrl = `http://127.0.0.1:${options.adminPort}`;
-    const upstreams = exposedServices(options.topology).map((service) => service.name);
-    await waitUntil(
-      `${name} to see every upstream healthy`,
-      async () => {
-        const clusters = await (await fetch(`${adminUrl}/clusters`)).text();
-        return upstreams.every((upstream) => new RegExp(`^${upstream}::.*::health_flags::healthy$`, "m").test(clusters));
-      },
-      30_000,
-      envoy,
-    );
-    const url = `http://127.0.0.1:${options.listenPort}`;
-    // The public JWKS answering through the listener proves routing, transcoding and jwt_authn are in place.
-    await waitUntil(`${name} to serve the JWKS on its listener`, async () => (await fetch(`${url}/.well-known/jwks.json`)).ok, 30_000, envoy);
-    return { process: envoy, listenPort: options.listenPort, url, adminUrl, configPath };
-  } catch (error) {
-    await envoy.stop();
-    throw error;
-  }
-}
-
-/** Services that declare `calls: [name]` in the topology. */
-export function callersOf(topology: Topology, name: string): string[] {
-  return topology.services.filter((service) => service.calls.includes(name)).map((service) => service.name);
-}
+export { callersOf } from "./model";
 
 /** Node arguments that run a service's main file; TypeScript through tsx's loader, in the same process. */
 function entryArgs(mainFile: string): string[] {
   return mainFile.endsWith(".ts") ? ["--import", "tsx", mainFile] : [mainFile];
 }
-
-const pick = async (mode: MeshOptions["ports"], fixed: number) => (mode === "topology" ? fixed : freePort());
 
 export function ferretProcess(runDir: string, port: number): ManagedProcess {
   const dataDir = join(runDir, "ferretdb");
@@ -147,35 +98,58 @@ export function ferretProcess(runDir: string, port: number): ManagedProcess {
     ],
     cwd: runDir,
     logFile: join(runDir, "ferretdb.log"),
+    restart: DEFAULT_RESTART_POLICY,
+  });
+}
+
+/** Redis without persistence: a restarted Redis starts empty (sessions and revocations are gone, as after a flush). */
+export function redisProcess(runDir: string, port: number): ManagedProcess {
+  mkdirSync(join(runDir, "redis"), { recursive: true });
+  return new ManagedProcess({
+    name: "redis",
+    command: join(TOOLS_BIN, "redis-server"),
+    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", join(runDir, "redis")],
+    cwd: runDir,
+    logFile: join(runDir, "redis.log"),
+    restart: DEFAULT_RESTART_POLICY,
   });
 }
 
 export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const log = options.log ?? (() => undefined);
-  const topology = loadTopology(options.topologyPath);
+  const topology = loadMeshModel(options.topologyPath);
   const runDir = options.runDir;
+  const plan = await planPorts(topology, options.ports, options.replicas ?? 1);
+  if (options.ports === "topology") {
+    // Before anything starts: a taken port fails here with its holder, not as one component's EADDRINUSE later.
+    const uses = portUses(plan, options.envoy !== false);
+    const warning = ephemeralRangeWarning(uses);
+    if (warning) log(warning);
+    await assertPortsFree(uses);
+  }
   mkdirSync(runDir, { recursive: true });
   const processes: Record<string, ManagedProcess> = {};
+  const replicas: Record<string, RunningReplica[]> = {};
+  const supervise = (managed: ManagedProcess) => {
+    if (options.onSupervisorEvent) managed.on("supervisor", options.onSupervisorEvent);
+    return managed;
+  };
   const stopAll = async () => {
-    // Reverse start order: ingress first, databases last, so services drain against live dependencies.
-    for (const process of Object.values(processes).reverse()) await process.stop();
+    // Ingress first, databases last, so services drain against live dependencies.
+    // Read at stop time: a test may have replaced a process in `processes`.
+    const datastores = [processes.ferretdb, processes.redis];
+    const services = new Set([...Object.values(replicas).flat().map((replica) => replica.process), ...Object.values(processes)]);
+    for (const managed of [processes.envoy, ...datastores]) services.delete(managed);
+    await processes.envoy?.stop();
+    await Promise.all([...services].map((managed) => managed.stop()));
+    await Promise.all(datastores.filter(Boolean).map((managed) => managed.stop()));
   };
 
   try {
-    const mongoPort = await pick(options.ports, topology.datastores.mongodb.local);
-    const redisPort = await pick(options.ports, topology.datastores.redis.local);
-    for (const [name, port] of [["mongodb", mongoPort], ["redis", redisPort]] as const) {
-      if (await tcpReachable(port)) throw new Error(`port ${port} for ${name} is already in use; is another mesh running?`);
-    }
-    mkdirSync(join(runDir, "redis"), { recursive: true });
-    processes.redis = new ManagedProcess({
-      name: "redis",
-      command: join(TOOLS_BIN, "redis-server"),
-      args: ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", join(runDir, "redis")],
-      cwd: runDir,
-      logFile: join(runDir, "redis.log"),
-    }).start();
-    processes.ferretdb = ferretProcess(runDir, mongoPort).start();
+    const mongoPort = plan.mongodb;
+    const redisPort = plan.redis;
+    processes.redis = supervise(redisProcess(runDir, redisPort)).start();
+    processes.ferretdb = supervise(ferretProcess(runDir, mongoPort)).start();
     await Promise.all([
       waitUntil(`redis on port ${redisPort}`, () => tcpReachable(redisPort), 15_000, processes.redis),
       waitUntil(`ferretdb on port ${mongoPort}`, () => tcpReachable(mongoPort), 30_000, processes.ferretdb),
@@ -185,59 +159,47 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     log(`ferretdb  ${mongoUrl}`);
     log(`redis     ${redisUrl}`);
 
-    const services: Record<string, ServicePorts> = {};
-    const implemented = topology.services.filter((candidate) => candidate.implemented);
-    for (const service of implemented) {
-      services[service.name] = {
-        grpc: await pick(options.ports, service.local.grpc),
-        health: await pick(options.ports, service.local.health),
-        metrics: await pick(options.ports, service.local.metrics),
-      };
-    }
-    // Every service learns where its peers are and who may call it, from the topology.
-    const peerAddresses = Object.fromEntries(
-      Object.entries(services).map(([name, ports]) => [`${name.toUpperCase()}_ADDRESS`, `127.0.0.1:${ports.grpc}`]),
-    );
-    for (const service of implemented) {
-      const ports = services[service.name];
-      processes[service.name] = new ManagedProcess({
-        name: service.name,
-        command: process.execPath,
-        args: entryArgs(options.entryPoints?.[service.name] ?? join(REPO_ROOT, "services", service.name, "dist", "main.js")),
-        cwd: REPO_ROOT,
-        env: {
-          BIND_HOST: "127.0.0.1",
-          GRPC_PORT: String(ports.grpc),
-          HEALTH_PORT: String(ports.health),
-          METRICS_PORT: String(ports.metrics),
-          MONGO_URL: mongoUrl,
-          REDIS_URL: redisUrl,
-          MESH_CALLERS: callersOf(topology, service.name).join(","),
-          AUTH_ISSUER: topology.identity.issuer,
-          AUTH_AUDIENCE: topology.identity.audience,
-          AUTH_DEV_MODE: "true",
-          ...peerAddresses,
-          ...options.serviceEnv,
-        },
-        logFile: join(runDir, `${service.name}.log`),
-      }).start();
+    // Peers are called at their first replica: the services' *_ADDRESS settings take one host:port.
+    const services: Record<string, ServicePorts> = Object.fromEntries(plan.replicas.filter((replica) => replica.index === 1).map((replica) => [replica.service, replica.ports]));
+    const peers = Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, `127.0.0.1:${ports.grpc}`]));
+    for (const replica of plan.replicas) {
+      const managed = supervise(
+        new ManagedProcess({
+          name: replica.name,
+          command: process.execPath,
+          args: entryArgs(options.entryPoints?.[replica.service] ?? join(REPO_ROOT, "services", replica.service, "dist", "main.js")),
+          cwd: REPO_ROOT,
+          env: {
+            // What the service gets is the model's environment contract (scripts/mesh/model-environment.ts).
+            ...serviceEnvironment(topology, replica.service, { bindHost: "127.0.0.1", ports: replica.ports, mongoUrl, redisUrl, peers }),
+            AUTH_DEV_MODE: "true",
+            ...options.serviceEnv,
+          },
+          logFile: join(runDir, `${replica.name}.log`),
+          restart: DEFAULT_RESTART_POLICY,
+        }),
+      ).start();
+      (replicas[replica.service] ??= []).push({ ...replica, process: managed });
+      if (replica.index === 1) processes[replica.service] = managed;
     }
     await Promise.all(
-      Object.entries(services).map(([name, ports]) =>
-        waitUntil(`${name} to report SERVING`, async () => (await healthStatus(ports.grpc)) === "SERVING", 60_000, processes[name]),
-      ),
+      Object.values(replicas)
+        .flat()
+        .map(({ name, ports, process: managed }) =>
+          waitUntil(`${name} to report SERVING`, async () => (await healthStatus(ports.grpc)) === "SERVING", 60_000, managed),
+        ),
     );
 
-    const mesh: RunningMesh = { topology, mongoUrl, redisUrl, mongoPort, redisPort, services, processes, runDir, stop: stopAll };
+    const mesh: RunningMesh = { topology, mongoUrl, redisUrl, mongoPort, redisPort, services, replicas, processes, runDir, stop: stopAll };
     if (options.envoy !== false) {
       const ingress = await startIngress({
         topology,
         runDir,
-        listenPort: await pick(options.ports, topology.ingress.local.listen),
-        adminPort: await pick(options.ports, topology.ingress.local.admin),
-        upstreamPorts: Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, ports.grpc])),
+        listenPort: plan.ingress,
+        adminPort: plan.admin,
+        upstreamPorts: Object.fromEntries(Object.entries(replicas).map(([name, running]) => [name, running.map((replica) => replica.ports.grpc)])),
       });
-      processes.envoy = ingress.process;
+      processes.envoy = supervise(ingress.process);
       Object.assign(mesh, { ingressPort: ingress.listenPort, ingressUrl: ingress.url, adminUrl: ingress.adminUrl, envoyConfigPath: ingress.configPath });
     }
     return mesh;

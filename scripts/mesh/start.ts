@@ -1,20 +1,37 @@
 /**
  * `npm start`: brings the whole local mesh up on the ports of
- * mesh/topology.yaml, prints what runs where, and stops everything on Ctrl-C.
+ * mesh/topology.yaml with each service's replicas, prints what runs where
+ * and every restart the supervisor makes, and stops everything on Ctrl-C.
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { healthStatus } from "./health-client";
 import { startMesh } from "./local-mesh";
+import type { SupervisorEvent } from "./processes";
 import { REPO_ROOT } from "./topology";
+
+const clock = () => new Date().toISOString().slice(11, 23);
+
+/** One line per restart on the console (the process's own log has it too); giving up is an error. */
+function reportSupervisorEvent(event: SupervisorEvent) {
+  if (event.kind === "gave-up") console.error(`${clock()} leadmesh: ${event.message}`);
+  else console.log(`${clock()} ${event.message}`);
+}
 
 async function main() {
   const runDir = join(REPO_ROOT, ".run", "local");
   console.log("starting the leadmesh local mesh ...");
-  const mesh = await startMesh({ ports: "topology", runDir, log: (line) => console.log(`  ${line}`) });
+  const mesh = await startMesh({
+    ports: "topology",
+    replicas: "topology",
+    runDir,
+    log: (line) => console.log(`  ${line}`),
+    onSupervisorEvent: reportSupervisorEvent,
+  });
   const rows: string[] = [];
-  for (const [name, ports] of Object.entries(mesh.services)) {
+  for (const replica of Object.values(mesh.replicas).flat()) {
+    const { grpc, health, metrics } = replica.ports;
     rows.push(
-      `  ${name.padEnd(9)} grpc 127.0.0.1:${ports.grpc} (${await healthStatus(ports.grpc)})  probe :${ports.health}  metrics http://127.0.0.1:${ports.metrics}/metrics`,
+      `  ${replica.name.padEnd(9)} grpc 127.0.0.1:${grpc} (${await healthStatus(grpc)})  probe :${health}  metrics http://127.0.0.1:${metrics}/metrics  log ${relative(REPO_ROOT, replica.process.spec.logFile)}`,
     );
   }
   const notYet = mesh.topology.services.filter((service) => !service.implemented).map((service) => service.name);
@@ -24,7 +41,7 @@ leadmesh is up.
   envoy admin  ${mesh.adminUrl}
   mongodb      ${mesh.mongoUrl}  (FerretDB, data in .run/local/ferretdb)
   redis        ${mesh.redisUrl}
-services:
+services (every process supervised: restarted after a crash, given up after a crash loop):
 ${rows.join("\n")}
 ${notYet.length > 0 ? `contract only (not implemented yet): ${notYet.join(", ")}\n` : ""}logs: .run/local/*.log
 Every API call needs a token; start by registering a tenant (see README.md, "Using it"):
@@ -43,13 +60,9 @@ Press Ctrl-C to stop.`);
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  // A component dying on its own is reported; the rest keeps running so the
-  // effect (health NOT_SERVING, Envoy 503) can be observed. Ctrl-C still stops all.
-  for (const [name, managed] of Object.entries(mesh.processes)) {
-    void managed.waitForExit().then((code) => {
-      if (!stopping) console.error(`${name} exited unexpectedly (code ${code}); see .run/local/${name}.log`);
-    });
-  }
+  // A crashed component is restarted by its supervisor (reported above);
+  // one that keeps crashing is given up and the rest keeps running, so the
+  // effect (fewer replicas, health NOT_SERVING, Envoy 503) can be observed.
 }
 
 main().catch((error: Error) => {

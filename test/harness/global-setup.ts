@@ -14,6 +14,8 @@ export default async function globalSetup(): Promise<void> {
   const mesh = await startMesh({
     ports: "random",
     runDir,
+    // One process per service keeps the shared run light; replicas are covered by test/e2e/supervision.test.ts.
+    replicas: 1,
     // Tight sign-in throttling so its test runs in seconds; the per-address
     // limit is lifted because every test signs in from 127.0.0.1.
     serviceEnv: { LOGIN_MAX_FAILURES: "3", LOGIN_FAILURE_WINDOW_SECONDS: "2", LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000" },

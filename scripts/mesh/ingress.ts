@@ -1,0 +1,97 @@
+/**
+ * The Envoy ingress of a local mesh: its config rendered into the run
+ * directory, the process supervised like every other component, and started
+ * only once Envoy sees every replica healthy and serves through its listener.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DESCRIPTOR_PATH } from "./descriptor";
+import { exposedServices, renderEnvoyConfig } from "./envoy-config";
+import { ManagedProcess, waitUntil } from "./processes";
+import { DEFAULT_RESTART_POLICY } from "./restart-policy";
+import { REPO_ROOT, type Topology } from "./topology";
+
+export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
+
+export interface IngressOptions {
+  topology: Topology;
+  runDir: string;
+  listenPort: number;
+  adminPort: number;
+  /** gRPC port(s) of each exposed service, one per replica. */
+  upstreamPorts: Record<string, number | number[]>;
+  /** Process and file name (default "envoy"): a second ingress needs its own. */
+  name?: string;
+  /** See EnvoyRenderOptions.extraPublicPaths. */
+  extraPublicPaths?: string[];
+}
+
+export interface RunningIngress {
+  process: ManagedProcess;
+  listenPort: number;
+  url: string;
+  adminUrl: string;
+  configPath: string;
+}
+
+/** Endpoints Envoy's admin /clusters lists as healthy, per cluster name. */
+export async function healthyEndpoints(adminUrl: string): Promise<Record<string, string[]>> {
+  const clusters = await (await fetch(`${adminUrl}/clusters`, { signal: AbortSignal.timeout(2_000) })).text();
+  const healthy: Record<string, string[]> = {};
+  for (const [, cluster, endpoint] of clusters.matchAll(/^([^:\n]+)::([^:\n]+:\d+)::health_flags::healthy$/gm)) {
+    (healthy[cluster] ??= []).push(endpoint);
+  }
+  return healthy;
+}
+
+/**
+ * Renders the Envoy config into the run directory, starts Envoy and waits
+ * until it sees every upstream endpoint healthy and serves the JWKS on its
+ * listener. The caller stops the returned process (it is killed on our exit anyway).
+ */
+export async function startIngress(options: IngressOptions): Promise<RunningIngress> {
+  const name = options.name ?? "envoy";
+  const configPath = join(options.runDir, `${name}.yaml`);
+  writeFileSync(
+    configPath,
+    renderEnvoyConfig(options.topology, {
+      listenPort: options.listenPort,
+      adminPort: options.adminPort,
+      upstreamPorts: options.upstreamPorts,
+      descriptorPath: DESCRIPTOR_PATH,
+      extraPublicPaths: options.extraPublicPaths,
+    }),
+  );
+  const envoy = new ManagedProcess({
+    name,
+    command: join(TOOLS_BIN, "envoy"),
+    // --use-dynamic-base-id: a restarted Envoy (or a second mesh) must not collide with a leftover shared-memory base id.
+    args: ["-c", configPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", "2"],
+    cwd: REPO_ROOT,
+    logFile: join(options.runDir, `${name}.log`),
+    restart: DEFAULT_RESTART_POLICY,
+  }).start();
+  try {
+    const adminUrl = `http://127.0.0.1:${options.adminPort}`;
+    const expected = exposedServices(options.topology).map((service) => ({
+      cluster: service.name,
+      endpoints: [options.upstreamPorts[service.name] ?? []].flat().length,
+    }));
+    await waitUntil(
+      `${name} to see every upstream replica healthy`,
+      async () => {
+        const healthy = await healthyEndpoints(adminUrl);
+        return expected.every(({ cluster, endpoints }) => (healthy[cluster]?.length ?? 0) === endpoints);
+      },
+      30_000,
+      envoy,
+    );
+    const url = `http://127.0.0.1:${options.listenPort}`;
+    // The public JWKS answering through the listener proves routing, transcoding and jwt_authn are in place.
+    await waitUntil(`${name} to serve the JWKS on its listener`, async () => (await fetch(`${url}/.well-known/jwks.json`)).ok, 30_000, envoy);
+    return { process: envoy, listenPort: options.listenPort, url, adminUrl, configPath };
+  } catch (error) {
+    await envoy.stop();
+    throw error;
+  }
+}
