@@ -1,17 +1,18 @@
 /**
  * Renders the Envoy ingress config: envoy/ingress.base.yaml plus what comes
- * from mesh/topology.yaml and the descriptor set (ports, transcoded services,
- * routes, clusters). `npm run generate:envoy` writes envoy/ingress.local.yaml
+ * from the mesh model (mesh/topology.yaml and the descriptor set: ports,
+ * transcoded services, routes, public paths, clusters). `npm run generate:envoy` writes envoy/ingress.local.yaml
  * for the default local ports; tests render with random ports.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parse, stringify } from "yaml";
-import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import type { MethodContract } from "@leadmesh/platform";
-import { rpcsOfPackage, type RpcDeclaration } from "./contracts";
-import { DESCRIPTOR_PATH, servicesOfPackage } from "./descriptor";
-import { loadTopology, REPO_ROOT, type Topology } from "./topology";
+import { DESCRIPTOR_PATH } from "./descriptor";
+import { ingressServices, loadMeshModel, type MeshModel } from "./model";
+import { REPO_ROOT } from "./topology";
+
+export { reachableFromOutside } from "./model";
 
 export interface EnvoyRenderOptions {
   listenPort: number;
@@ -29,26 +30,10 @@ export interface EnvoyRenderOptions {
   extraPublicPaths?: string[];
 }
 
-export function exposedServices(topology: Topology) {
-  return topology.services.filter((service) => service.implemented && service.ingress);
-}
+/** Services behind the ingress (implemented and declared `ingress`). */
+export const exposedServices = ingressServices;
 
-/**
- * Whether callers outside the mesh may reach an RPC: it is public, or some
- * user can call it (a role or a self field). RPCs only services may call
- * (and RPCs without a rule, which no service would start with) stay inside.
- */
-export function reachableFromOutside(rule: AccessRule | undefined): boolean {
-  if (!rule) return false;
-  return rule.public || rule.roles.length > 0 || rule.selfField !== "";
-}
-
-/** The RPCs of a proto package that the ingress routes. */
-export function edgeRpcs(protoPackage: string): RpcDeclaration[] {
-  return rpcsOfPackage(protoPackage).filter((rpc) => reachableFromOutside(rpc.access));
-}
-
-export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOptions): string {
+export function renderEnvoyConfig(model: MeshModel, options: EnvoyRenderOptions): string {
   const config = parse(readFileSync(join(REPO_ROOT, "envoy", "ingress.base.yaml"), "utf8"));
   config.admin.address.socket_address.port_value = options.adminPort;
   const listener = config.static_resources.listeners[0];
@@ -60,9 +45,9 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
   const publicPaths: string[] = [];
   const clusters = config.static_resources.clusters;
 
-  const exposed = exposedServices(topology);
+  const exposed = exposedServices(model);
   transcoder.proto_descriptor = options.descriptorPath;
-  transcoder.services = exposed.flatMap((service) => servicesOfPackage(service.package));
+  transcoder.services = exposed.flatMap((service) => service.grpcServices);
   for (const service of exposed) {
     const ports = [options.upstreamPorts[service.name] ?? []].flat();
     if (ports.length === 0) throw new Error(`no upstream port for ${service.name}`);
@@ -71,7 +56,7 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
     // reachable from outside get one: internal RPCs answer 404 (gRPC
     // UNIMPLEMENTED) here and never reach a service, whatever token comes
     // with them.
-    for (const rpc of edgeRpcs(service.package)) {
+    for (const rpc of service.rpcs.filter((candidate) => candidate.edge)) {
       routedPaths.add(rpc.path);
       routes.push({
         match: { path: rpc.path },
@@ -79,13 +64,13 @@ export function renderEnvoyConfig(topology: Topology, options: EnvoyRenderOption
       });
     }
     clusters.push(upstreamCluster(service.name, ports));
-    publicPaths.push(...rpcsOfPackage(service.package).filter((rpc) => rpc.access?.public).map((rpc) => rpc.path));
+    publicPaths.push(...service.rpcs.filter((rpc) => rpc.access?.public).map((rpc) => rpc.path));
   }
   for (const path of options.extraPublicPaths ?? []) {
     if (!routedPaths.has(path)) throw new Error(`extra public path ${path} is not an RPC the edge routes`);
     publicPaths.push(path);
   }
-  configureJwtAuthn(manager, publicPaths, options.listenPort, topology.identity);
+  configureJwtAuthn(manager, publicPaths, options.listenPort, model.identity);
   clusters.push({
     // Envoy fetches the JWKS through its own listener (GET /.well-known/jwks.json, transcoded to the auth service).
     name: "ingress_self",
@@ -107,7 +92,7 @@ function configureJwtAuthn(
   manager: { http_filters: { name: string; typed_config: any }[] },
   publicPaths: string[],
   listenPort: number,
-  identity: Topology["identity"],
+  identity: MeshModel["identity"],
 ) {
   const jwt = manager.http_filters.find((filter) => filter.name === "envoy.filters.http.jwt_authn")!.typed_config;
   jwt.providers.leadmesh.issuer = identity.issuer;
@@ -121,7 +106,7 @@ function configureJwtAuthn(
 }
 
 /** Safe to send twice: bound to a REST GET, or declared `idempotency_level` in proto/. */
-export function isIdempotent(rpc: MethodContract): boolean {
+export function isIdempotent(rpc: Pick<MethodContract, "retryable" | "http">): boolean {
   return rpc.retryable || rpc.http.some((binding) => binding.verb === "get");
 }
 
@@ -136,7 +121,7 @@ export function isIdempotent(rpc: MethodContract): boolean {
  * call was cancelled, and a cancelled call must stay cancelled.
  * previous_hosts sends each retry to another replica than the ones tried.
  */
-export function retryPolicy(rpc: MethodContract) {
+export function retryPolicy(rpc: Pick<MethodContract, "retryable" | "http">) {
   const common = {
     num_retries: 2,
     retry_host_predicate: [
@@ -218,14 +203,11 @@ function upstreamCluster(name: string, ports: number[]) {
 export const LOCAL_ENVOY_CONFIG = join(REPO_ROOT, "envoy", "ingress.local.yaml");
 
 /** The config for the default local ports, as committed in envoy/ingress.local.yaml. */
-export function renderLocalEnvoyConfig(topology = loadTopology()): string {
-  return renderEnvoyConfig(topology, {
-    listenPort: topology.ingress.local.listen,
-    adminPort: topology.ingress.local.admin,
-    // Replica r of a service listens on its `local` ports + r - 1 (scripts/mesh/port-plan.ts).
-    upstreamPorts: Object.fromEntries(
-      topology.services.map((service) => [service.name, Array.from({ length: service.replicas }, (_, offset) => service.local.grpc + offset)]),
-    ),
+export function renderLocalEnvoyConfig(model = loadMeshModel()): string {
+  return renderEnvoyConfig(model, {
+    listenPort: model.ingress.local.listen,
+    adminPort: model.ingress.local.admin,
+    upstreamPorts: Object.fromEntries(model.services.map((service) => [service.name, service.localReplicaPorts.map((ports) => ports.grpc)])),
     descriptorPath: relative(REPO_ROOT, DESCRIPTOR_PATH),
   });
 }

@@ -9,12 +9,13 @@ import { DESCRIPTOR_PATH } from "./descriptor";
 import { exposedServices, renderEnvoyConfig } from "./envoy-config";
 import { ManagedProcess, waitUntil } from "./processes";
 import { DEFAULT_RESTART_POLICY } from "./restart-policy";
-import { REPO_ROOT, type Topology } from "./topology";
+import type { MeshModel } from "./model";
+import { REPO_ROOT } from "./topology";
 
 export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
 
 export interface IngressOptions {
-  topology: Topology;
+  topology: MeshModel;
   runDir: string;
   listenPort: number;
   adminPort: number;

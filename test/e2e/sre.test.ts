@@ -13,7 +13,8 @@ import { authSignedToken, registerTenant, rest, type RegisteredTenant } from "..
 import { definitionsOfPackage, rpcsOfPackage } from "../../scripts/mesh/contracts";
 import { exposedServices, LOCAL_ENVOY_CONFIG, reachableFromOutside, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
 import { callersOf } from "../../scripts/mesh/local-mesh";
-import { loadTopology, REPO_ROOT } from "../../scripts/mesh/topology";
+import { loadMeshModel } from "../../scripts/mesh/model";
+import { REPO_ROOT } from "../../scripts/mesh/topology";
 
 const info = meshInfo();
 const leads = info.services.leads;
@@ -109,7 +110,7 @@ describe("envoy config", () => {
 });
 
 describe("edge routes", () => {
-  const topology = loadTopology();
+  const topology = loadMeshModel();
   /** RPCs only services may call, of every service behind the ingress. */
   const internal = exposedServices(topology).flatMap((service) =>
     rpcsOfPackage(service.package)
