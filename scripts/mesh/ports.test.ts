@@ -36,7 +36,18 @@ describe("port holder", () => {
       );
       expect(message).toMatch(new RegExp(`^port ${port} \\(leads replica 2 probe port\\) is taken by pid ${process.pid} \\(.*node.*\\)\\. Stop that process`));
       expect(message).not.toContain("\n");
-      expect(message).not.toContain(`port ${free} `);
+      expect(message).not.toContain(`${free}`);
+
+      const second = await listenOnFreePort();
+      try {
+        const both = await assertPortsFree([
+          { port, purpose: "Redis" },
+          { port: second.port, purpose: "Envoy admin" },
+        ]).catch((error: Error) => error.message);
+        expect(both).toMatch(new RegExp(`^port ${port} \\(Redis\\) is taken by pid ${process.pid} \\(.*\\) \\(1 more taken: ${second.port}\\)\\. Stop that process`));
+      } finally {
+        second.server.close();
+      }
     } finally {
       server.close();
     }

@@ -26,15 +26,22 @@ function canListen(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/** Throws one line naming every port of `uses` that cannot be listened on now, with its holder. */
+/**
+ * Throws one line when a port of `uses` cannot be listened on now: the first
+ * taken one with its use and holder, then how many more are taken (usually
+ * the same holder: another mesh still running).
+ */
 export async function assertPortsFree(uses: PortUse[]): Promise<void> {
-  const taken: string[] = [];
+  const taken: PortUse[] = [];
   for (const use of uses) {
-    if (!(await canListen(use.port))) taken.push(`port ${use.port} (${use.purpose}) is taken by ${portHolder(use.port)}`);
+    if (!(await canListen(use.port))) taken.push(use);
   }
-  if (taken.length > 0) {
-    throw new Error(`${taken.join("; ")}. Stop that process (another 'npm start'?) or change the port in mesh/topology.yaml.`);
-  }
+  if (taken.length === 0) return;
+  const [first, ...others] = taken;
+  const more = others.length > 0 ? ` (${others.length} more taken: ${others.slice(0, 6).map((use) => use.port).join(", ")}${others.length > 6 ? ", ..." : ""})` : "";
+  throw new Error(
+    `port ${first.port} (${first.purpose}) is taken by ${portHolder(first.port)}${more}. Stop that process (another 'npm start'?) or change the port in mesh/topology.yaml.`,
+  );
 }
 
 const TCP_STATES: Record<string, string> = { "01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN" };
