@@ -13,10 +13,17 @@
  * the mesh while a plain `jest` does.
  */
 const tsJest = ["ts-jest", { tsconfig: "tsconfig.test.json" }];
+/**
+ * jose ships ES modules only. Node (>= 20.19) require()s them natively, but
+ * jest's module loader does not, so jest alone transpiles them to CommonJS.
+ */
+const esmOnlyPackages = ["jose"];
+const esmToCommonJs = ["ts-jest", { tsconfig: { allowJs: true, isolatedModules: true, module: "commonjs", target: "es2022" } }];
 
 const shared = {
   testEnvironment: "node",
-  transform: { "^.+\\.ts$": tsJest },
+  transform: { "^.+\\.ts$": tsJest, [`/node_modules/(${esmOnlyPackages.join("|")})/.+\\.js$`]: esmToCommonJs },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnlyPackages.join("|")})/)`],
   moduleNameMapper: {
     "^@leadmesh/contracts/descriptor$": "<rootDir>/services/contracts/descriptor/leadmesh.binpb",
     "^@leadmesh/contracts/(.*)$": "<rootDir>/services/contracts/src/gen/$1",

@@ -14,7 +14,7 @@ const jwk = jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }
 
 export const { issuer: TEST_ISSUER, audience: TEST_AUDIENCE } = loadTopology().identity;
 
-export const testJwks: JwksFetcher = async () => [jwk];
+export const testJwks: JwksFetcher = async () => [await jwk];
 
 export interface TokenSubject {
   tenant: string;

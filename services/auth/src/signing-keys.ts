@@ -79,7 +79,7 @@ export class SigningKeys {
     const privatePem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     const kid = `k${epoch.toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
     try {
-      await this.collection.insertOne({ _id: String(epoch), kid, privatePem, jwk: jwkFromPrivatePem(privatePem, kid), createTime: new Date() });
+      await this.collection.insertOne({ _id: String(epoch), kid, privatePem, jwk: await jwkFromPrivatePem(privatePem, kid), createTime: new Date() });
     } catch (error) {
       // Another replica created this epoch's key first: use theirs.
       if ((error as { code?: number }).code !== DUPLICATE_KEY) throw error;

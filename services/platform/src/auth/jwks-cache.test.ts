@@ -5,8 +5,15 @@ import { JwksCache } from "./jwks-cache";
 import { jwkFromPrivatePem, TokenError, type PublicJwk } from "./jwt";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const jwk = (kid: string): PublicJwk =>
-  jwkFromPrivatePem(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(), kid);
+const jwks = new Map<string, PublicJwk>();
+/** The published key "a", "b", …: one fresh RSA key each. */
+const jwk = (kid: string): PublicJwk => jwks.get(kid)!;
+
+beforeAll(async () => {
+  for (const kid of ["a", "b"]) {
+    jwks.set(kid, await jwkFromPrivatePem(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(), kid));
+  }
+});
 
 describe("JwksCache", () => {
   it("fetches once, refetches on an unknown kid (rate limited), and rejects kids the JWKS lacks", async () => {
@@ -18,13 +25,14 @@ describe("JwksCache", () => {
         return published;
       },
       60_000,
-      50,
+      // Long enough that a loaded machine still finishes the checks below within one interval.
+      400,
     );
     await cache.key("a");
     await cache.key("a");
     expect(fetches).toBe(1);
 
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await sleep(450);
     published = [jwk("a"), jwk("b")]; // rotation announced a new key
     await expect(cache.key("b")).resolves.toBeDefined();
     expect(fetches).toBe(2);

@@ -73,7 +73,7 @@ export class JwksCache {
     try {
       const jwks = await this.fetchKeys();
       const keys = new Map<string, KeyObject>();
-      for (const jwk of jwks) keys.set(jwk.kid, publicKeyFromJwk(jwk));
+      for (const jwk of jwks) keys.set(jwk.kid, await publicKeyFromJwk(jwk));
       this.keys = keys;
       this.fetchedAt = Date.now();
       this.lastFetchFailed = false;

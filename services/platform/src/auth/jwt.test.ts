@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, sign as rsaSign } from "node:crypto";
 import { jwkFromPrivatePem, jwtKeyId, publicKeyFromJwk, signJwt, TokenError, verifyJwt, type AccessTokenClaims } from "./jwt";
 
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -27,10 +27,20 @@ describe("RS256 JWTs", () => {
     expect(verifyJwt(token, publicKey, options)).toEqual(claims);
   });
 
-  it("verifies with a key rebuilt from its published JWK", () => {
-    const jwk = jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }).toString(), "k1");
-    expect(jwk).toMatchObject({ kty: "RSA", kid: "k1", use: "sig", alg: "RS256" });
-    expect(verifyJwt(token, publicKeyFromJwk(jwk), options).sub).toBe("u1");
+  it("verifies with a key rebuilt from its published JWK", async () => {
+    const jwk = await jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }).toString(), "k1");
+    expect(Object.keys(jwk).sort()).toEqual(["alg", "e", "kid", "kty", "n", "use"]); // public parts only
+    expect(jwk).toMatchObject({ kty: "RSA", kid: "k1", use: "sig", alg: "RS256", e: "AQAB" });
+    expect(verifyJwt(token, await publicKeyFromJwk(jwk), options).sub).toBe("u1");
+  });
+
+  it("refuses published keys that are not RS256 keys of at least 2048 bits", async () => {
+    const jwk = await jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }).toString(), "k1");
+    const weak = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    await expect(publicKeyFromJwk(await jwkFromPrivatePem(weak, "weak"))).rejects.toThrow("key weak is shorter than 2048 bits");
+    await expect(publicKeyFromJwk({ ...jwk, kty: "EC" })).rejects.toThrow("key k1 is not an RSA key");
+    await expect(publicKeyFromJwk({ ...jwk, alg: "RS512" })).rejects.toThrow("key k1 is for RS512, not RS256");
+    await expect(publicKeyFromJwk({ ...jwk, n: "!!not base64url!!" })).rejects.toThrow(TokenError);
   });
 
   it("rejects alg none, HS256 and a missing kid before looking at the signature", () => {
@@ -48,6 +58,13 @@ describe("RS256 JWTs", () => {
     expect(reason(() => verifyJwt(token, other.publicKey, options))).toBe("signature does not verify");
     expect(reason(() => verifyJwt("a.b", publicKey, options))).toBe("malformed token");
     expect(reason(() => verifyJwt("!!.??.**", publicKey, options))).toMatch(/malformed/);
+    expect(reason(() => jwtKeyId(`${Buffer.from("[1]").toString("base64url")}.e30.x`))).toBe("malformed token header");
+  });
+
+  it("refuses a correctly signed payload that is not a JSON object", () => {
+    const input = `${b64({ alg: "RS256", typ: "JWT", kid: "k1" })}.${Buffer.from("not json").toString("base64url")}`;
+    const signed = `${input}.${rsaSign("RSA-SHA256", Buffer.from(input), privateKey).toString("base64url")}`;
+    expect(reason(() => verifyJwt(signed, publicKey, options))).toBe("malformed token payload");
   });
 
   it("checks issuer, audience, expiry, not-before and required claims", () => {
