@@ -77,13 +77,20 @@ const probeIs = (service: string, status: string) => async () => (await healthSt
 /** Every service still running (the SIGTERM test stops leads for good). */
 const everyServiceIs = async (status: string) =>
   (await Promise.all(SERVICES.filter((service) => mesh.processes[service].isRunning).map((service) => probeIs(service, status)()))).every(Boolean);
+
+function signal(datastore: Datastore, name: "SIGSTOP" | "SIGCONT") {
+  const pid = mesh.processes[datastore].pid;
+  if (pid === undefined) throw new Error(`${datastore} has no process to send ${name} to`);
+  process.kill(pid, name);
+}
+
 function freeze(datastore: Datastore) {
-  process.kill(mesh.processes[datastore].pid!, "SIGSTOP");
+  signal(datastore, "SIGSTOP");
   frozen.add(datastore);
 }
 
 function thaw(datastore: Datastore) {
-  process.kill(mesh.processes[datastore].pid!, "SIGCONT");
+  signal(datastore, "SIGCONT");
   frozen.delete(datastore);
 }
 
