@@ -10,11 +10,12 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { healthStatus } from "./health-client";
 import { startIngress, TOOLS_BIN } from "./ingress";
+import { claimPortBlock } from "./port-blocks";
 import { planPorts, portUses, type ReplicaOption, type ReplicaPlan } from "./port-plan";
 import { assertPortsFree, ephemeralRangeWarning } from "./ports";
 import { ManagedProcess, tcpReachable, waitUntil, type SupervisorEvent } from "./processes";
 import { DEFAULT_RESTART_POLICY } from "./restart-policy";
-import { implementedServices, loadMeshModel, type MeshModel } from "./model";
+import { loadMeshModel, type MeshModel } from "./model";
 import { serviceEnvironment } from "./model-environment";
 import { REPO_ROOT, type ServicePorts } from "./topology";
 
@@ -119,7 +120,9 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const log = options.log ?? (() => undefined);
   const topology = loadMeshModel(options.topologyPath);
   const runDir = options.runDir;
-  const plan = await planPorts(topology, options.ports, options.replicas ?? 1);
+  // Random ports come from a block this mesh claims (port-blocks.ts), so meshes started together never collide.
+  const block = options.ports === "random" ? claimPortBlock() : undefined;
+  const plan = await planPorts(topology, options.ports, options.replicas ?? 1, block ? () => block.next() : undefined);
   if (options.ports === "topology") {
     // Before anything starts: a taken port fails here with its holder, not as one component's EADDRINUSE later.
     const uses = portUses(plan, options.envoy !== false);
@@ -143,6 +146,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     await processes.envoy?.stop();
     await Promise.all([...services].map((managed) => managed.stop()));
     await Promise.all(datastores.filter(Boolean).map((managed) => managed.stop()));
+    block?.release();
   };
 
   try {

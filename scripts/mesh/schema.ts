@@ -52,7 +52,9 @@ function check(value: unknown, schema: JsonSchema, root: JsonSchema, at: string,
 }
 
 function checkArray(value: unknown[], schema: JsonSchema, root: JsonSchema, at: string, problems: string[]): void {
-  if (isObject(schema.items)) value.forEach((item, index) => check(item, schema.items as JsonSchema, root, `${at}[${index}]`, problems));
+  if (isObject(schema.items)) {
+    for (const [index, item] of value.entries()) check(item, schema.items, root, `${at}[${index}]`, problems);
+  }
   if (schema.uniqueItems === true) {
     const seen = value.map((item) => JSON.stringify(item));
     const repeated = seen.filter((item, index) => seen.indexOf(item) !== index);

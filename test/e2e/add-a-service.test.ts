@@ -88,6 +88,6 @@ describe("authorization matrix of the added service", () => {
   defineAuthorizationMatrix({
     model,
     services: ["audit"],
-    target: () => ({ ingressUrl: mesh.ingressUrl!, mongoUrl: mesh.mongoUrl, grpcAddress: (service) => `127.0.0.1:${mesh.services[service].grpc}` }),
+    target: () => ({ ingressUrl: mesh.ingressUrl ?? "", mongoUrl: mesh.mongoUrl, grpcAddress: (service) => `127.0.0.1:${mesh.services[service].grpc}` }),
   });
 });

@@ -66,12 +66,17 @@ function generatedMethod(target: Case) {
 }
 
 /** Request with `value` at each proto field path ("lead.id" → { lead: { id } }). */
+type FieldTree = { [key: string]: string | FieldTree };
+
 function requestWith(target: Case, fields: Record<string, string>): unknown {
-  const partial: Record<string, any> = {};
+  const partial: FieldTree = {};
   for (const [path, value] of Object.entries(fields)) {
     const keys = path.split(".").map((segment) => segment.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase()));
     let node = partial;
-    for (const key of keys.slice(0, -1)) node = node[key] ??= {};
+    for (const key of keys.slice(0, -1)) {
+      if (typeof node[key] !== "object") node[key] = {};
+      node = node[key] as FieldTree;
+    }
     node[keys[keys.length - 1]] = value;
   }
   return generatedMethod(target).requestType.fromPartial(partial);
