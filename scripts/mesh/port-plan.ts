@@ -39,8 +39,14 @@ export function replicaCount(service: ServiceModel, option: ReplicaOption): numb
   return count;
 }
 
-export async function planPorts(topology: MeshModel, mode: "topology" | "random", replicas: ReplicaOption): Promise<PortPlan> {
-  const pick = async (fixed: number) => (mode === "topology" ? fixed : freePort());
+/** With random ports, `allocate` hands out each (default: the kernel's choice; meshes pass their claimed port block). */
+export async function planPorts(
+  topology: MeshModel,
+  mode: "topology" | "random",
+  replicas: ReplicaOption,
+  allocate: () => Promise<number> = freePort,
+): Promise<PortPlan> {
+  const pick = async (fixed: number) => (mode === "topology" ? fixed : allocate());
   const plan: PortPlan = {
     mongodb: await pick(topology.datastores.mongodb.local),
     redis: await pick(topology.datastores.redis.local),
@@ -61,7 +67,7 @@ export async function planPorts(topology: MeshModel, mode: "topology" | "random"
         index,
         name: `${service.name}-${index}`,
         ports:
-          mode === "topology" ? fixed : { grpc: await freePort(), health: await freePort(), metrics: await freePort() },
+          mode === "topology" ? fixed : { grpc: await allocate(), health: await allocate(), metrics: await allocate() },
       });
     }
   }

@@ -18,7 +18,8 @@ export interface PortRange {
   high: number;
 }
 
-function canListen(port: number, host = "127.0.0.1"): Promise<boolean> {
+/** Whether a listener could bind 127.0.0.1:port right now. */
+export function canListen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once("error", () => resolve(false));
