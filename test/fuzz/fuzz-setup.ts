@@ -1,0 +1,75 @@
+/**
+ * What the generated-input tests share: the RPCs of every implemented service
+ * (from the mesh model, so a new service is fuzzed without touching these
+ * tests), a tenant with one fixture of each resource (so generated ids can hit
+ * real data), a token per call that passes the RPC's access rule (so input
+ * reaches the handler), fixed seeds, and the statuses that count as a defect.
+ */
+import { randomUUID } from "node:crypto";
+import { Status } from "nice-grpc";
+import { Role } from "@leadmesh/contracts/common/v1/access";
+import { contracts, roleClaim, type MethodContract } from "@leadmesh/platform";
+import { implementedServices, loadMeshModel, type RpcModel } from "../../scripts/mesh/model";
+import { authSignedToken, registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import type { RequestContext } from "../harness/proto-arbitraries";
+
+export interface FuzzCase {
+  service: string;
+  rpc: RpcModel;
+  contract: MethodContract;
+}
+
+export const FUZZ_CASES: FuzzCase[] = implementedServices(loadMeshModel()).flatMap((service) =>
+  service.rpcs.map((rpc) => ({ service: service.name, rpc, contract: contracts().method(rpc.path)! })),
+);
+
+export const FUZZED_SERVICES = [...new Set(FUZZ_CASES.map((c) => c.service))];
+
+/** Base seed of every property; each RPC and transport derives its own from it, so a failure replays alone. */
+export const BASE_SEED = 20261202;
+
+export function seedFor(label: string): number {
+  let hash = BASE_SEED;
+  for (const character of label) hash = (Math.imul(hash, 31) + character.charCodeAt(0)) | 0;
+  return hash;
+}
+
+/**
+ * A failed call that is the service's fault: a crash or bug (INTERNAL,
+ * UNKNOWN, DATA_LOSS), a dependency reported down although it is up in this
+ * test (UNAVAILABLE), a hang (DEADLINE_EXCEEDED) or a declared RPC without a
+ * handler (UNIMPLEMENTED). Every other code is an answer to bad input.
+ */
+export const DEFECT_CODES: ReadonlySet<Status> = new Set([Status.INTERNAL, Status.UNKNOWN, Status.DATA_LOSS, Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED]);
+
+export interface FuzzTenant extends RequestContext {
+  tenant: RegisteredTenant;
+}
+
+/** A tenant with a lead, a department, an invited user and a session, whose ids generated requests may use. */
+export async function fuzzTenant(label: string): Promise<FuzzTenant> {
+  const tenant = await registerTenant(label);
+  const token = tenant.accessToken;
+  const lead = await rest("POST", "/api/v1/leads", { body: { firstName: "Fuzz", email: "fuzz@example.com", source: "LEAD_SOURCE_OTHER" }, token });
+  const department = await rest("POST", "/api/v1/departments", { body: { displayName: "Fuzz" }, token });
+  const user = await rest("POST", "/api/v1/users:invite", { body: { email: "invited@fuzz.example", displayName: "Invited", roles: ["ROLE_AGENT"] }, token });
+  for (const response of [lead, department, user]) if (response.status !== 200) throw new Error(`fixture failed: ${response.status} ${response.text}`);
+  return {
+    tenant,
+    knownIds: [lead.json.lead.id, department.json.department.id, user.json.user.id, tenant.adminId, tenant.tenantId, tenant.sessionId, lead.json.lead.etag],
+  };
+}
+
+/**
+ * A fresh token per call whose role passes the RPC's rule: no token for a
+ * public RPC, the strongest declared role, or a service token of a declared
+ * caller. Fresh, because generated calls may log out or revoke their caller.
+ */
+export async function tokenFor(rpc: RpcModel, tenantId: string): Promise<string | undefined> {
+  const rule = rpc.access;
+  if (!rule || rule.public) return undefined;
+  const sub = `fuzz-${randomUUID().slice(0, 8)}`;
+  if (rule.roles.length > 0) return authSignedToken({ tenant: tenantId, sub, roles: [roleClaim(Math.max(...rule.roles) as Role)] });
+  if (rpc.serviceCallers.length > 0) return authSignedToken({ tenant: tenantId, sub: rpc.serviceCallers[0], roles: ["service"], sid: "" });
+  throw new Error(`${rpc.path}: no caller can pass its access rule`);
+}

@@ -1,0 +1,36 @@
+/**
+ * Unary gRPC calls with the request as raw bytes, for generated-input tests:
+ * the bytes come from a message descriptor (proto-arbitraries.ts), so no
+ * generated client type sits between the fuzzer and the wire.
+ */
+import { Client, credentials, Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+
+export interface RawOutcome {
+  code: Status;
+  details: string;
+}
+
+const identity = (bytes: Buffer) => bytes;
+
+export class RawGrpcClient {
+  private readonly client: Client;
+
+  constructor(address: string) {
+    this.client = new Client(address, credentials.createInsecure());
+  }
+
+  /** Calls `path` ("/pkg.Service/Method") with `request` bytes; resolves with the status, never rejects. */
+  call(path: string, request: Uint8Array, token: string | undefined, timeoutMs = 10_000): Promise<RawOutcome> {
+    const metadata = new Metadata();
+    if (token) metadata.set("authorization", `Bearer ${token}`);
+    return new Promise((resolve) => {
+      this.client.makeUnaryRequest(path, identity, identity, Buffer.from(request), metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null) =>
+        resolve(error ? { code: error.code, details: error.details } : { code: Status.OK, details: "" }),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
