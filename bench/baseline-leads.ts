@@ -16,17 +16,7 @@ import { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { leadHandlers } from "@leadmesh/leads/dist/handlers";
 import { ensureLeadIndexes, LeadStore } from "@leadmesh/leads/dist/store";
-import {
-  apiService,
-  connectMongo,
-  connectRedis,
-  createLogger,
-  IdempotencyKeys,
-  loadServiceConfig,
-  meshAuth,
-  runMain,
-  startService,
-} from "@leadmesh/platform";
+import { apiService, connectMongo, connectRedis, createLogger, IdempotencyKeys, loadServiceConfig, meshAuth, runMain, startService } from "@leadmesh/platform";
 
 /** services/leads/src/main.ts startLeads, with GetLead public. */
 async function startBaselineLeads(env: NodeJS.ProcessEnv = process.env) {

@@ -9,12 +9,12 @@
  * difference to the same request through the mesh's own ingress.
  */
 import { join } from "node:path";
-import { MongoClient } from "mongodb";
 import { Lead } from "@leadmesh/contracts/leads/v1/lead";
 import { newLead } from "@leadmesh/leads/dist/domain/lead-rules";
 import { LeadStore } from "@leadmesh/leads/dist/store";
+import { MongoClient } from "mongodb";
 import { healthStatus } from "../scripts/mesh/health-client";
-import { startIngress, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { type RunningMesh, startIngress } from "../scripts/mesh/local-mesh";
 import { serviceEnvironment } from "../scripts/mesh/model-environment";
 import { freePort, ManagedProcess, waitUntil } from "../scripts/mesh/processes";
 import { REPO_ROOT } from "../scripts/mesh/topology";

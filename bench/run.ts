@@ -23,13 +23,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DESCRIPTOR_PATH } from "../scripts/mesh/descriptor";
-import { startMesh, type RunningMesh } from "../scripts/mesh/local-mesh";
+import { type RunningMesh, startMesh } from "../scripts/mesh/local-mesh";
 import { loadMeshModel, serviceOf } from "../scripts/mesh/model";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 import { startBaseline } from "./baseline";
-import { ECHO_CALL, ECHO_PROTO, startEchoServer, type EchoKind } from "./echo-servers";
-import { loginBody, passwordHashOf, registerTenant, type BenchTenant } from "./identity";
-import { ghz, hey, vegeta, type GhzShape, type LoadResult } from "./load-tools";
+import { ECHO_CALL, ECHO_PROTO, type EchoKind, startEchoServer } from "./echo-servers";
+import { type BenchTenant, loginBody, passwordHashOf, registerTenant } from "./identity";
+import { type GhzShape, ghz, hey, type LoadResult, vegeta } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
 import {
   backgroundLoadWarning,
@@ -37,10 +37,10 @@ import {
   formatAuthCost,
   formatTable,
   formatTargets,
-  target,
-  writeResults,
   type ScenarioResult,
   type TargetCheck,
+  target,
+  writeResults,
 } from "./report";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
@@ -175,13 +175,17 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
   } finally {
     await stack.stop();
   }
-  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) => hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: CONCURRENCY }));
+  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) =>
+    hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: CONCURRENCY }),
+  );
   // Half of the measured maximum: latency of a loaded but not saturated service.
   const halfRate = rest.rps / 2;
   log(`half of the REST GetLead maximum: ${Math.round(halfRate)} req/s`);
   // Open loop at a constant rate (vegeta): hey's per-worker rate limit sends
   // bursts of one request per worker, which measures its own queueing.
-  const paced = await measure("GetLead REST @ half max rate", "vegeta", pids, (durationS) => vegeta({ url: getLeadUrl, headers: auth }, { durationS, rate: halfRate }));
+  const paced = await measure("GetLead REST @ half max rate", "vegeta", pids, (durationS) =>
+    vegeta({ url: getLeadUrl, headers: auth }, { durationS, rate: halfRate }),
+  );
   // After the reads, because it grows the collection they run against.
   const create = await measure("CreateLead REST via Envoy", "hey", pids, (durationS) =>
     hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY, headers: auth }, { durationS, concurrency: CONCURRENCY }),
@@ -236,7 +240,14 @@ async function main(): Promise<void> {
     console.log(`\n${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
     const warning = backgroundLoadWarning(scenarios);
     if (warning) console.log(`\n${warning}`);
-    const settings = { durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, ghzConnections: GHZ_CONNECTIONS, loginConcurrency: LOGIN_CONCURRENCY, passwordHash };
+    const settings = {
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      concurrency: CONCURRENCY,
+      ghzConnections: GHZ_CONNECTIONS,
+      loginConcurrency: LOGIN_CONCURRENCY,
+      passwordHash,
+    };
     writeResults(RESULTS_FILE, settings, scenarios, checks);
     console.log(`\nresults: ${RESULTS_FILE}`);
   } catch (error) {

@@ -29,7 +29,8 @@ export function definitionsOfPackage(protoPackage: string): GeneratedDefinition[
     const module = require(`@leadmesh/contracts/${name}/${version}/${file.replace(/\.ts$/, "")}`) as Record<string, unknown>;
     for (const value of Object.values(module)) {
       const candidate = value as Partial<GeneratedDefinition>;
-      if (candidate && typeof candidate === "object" && typeof candidate.fullName === "string" && candidate.methods) definitions.push(candidate as GeneratedDefinition);
+      if (candidate && typeof candidate === "object" && typeof candidate.fullName === "string" && candidate.methods)
+        definitions.push(candidate as GeneratedDefinition);
     }
   }
   return definitions.sort((a, b) => a.fullName.localeCompare(b.fullName));

@@ -6,7 +6,7 @@
  * service without Redis gets no REDIS_URL anywhere, and a peer address exists
  * exactly for the services it calls.
  */
-import { serviceOf, type MeshModel, type ServiceModel } from "./model";
+import { type MeshModel, type ServiceModel, serviceOf } from "./model";
 import type { ServicePorts } from "./topology";
 
 export interface ServiceAddresses {

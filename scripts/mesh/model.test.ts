@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { contracts } from "@leadmesh/platform";
 import { parseDocument } from "yaml";
-import { buildMeshModel, implementedServices, loadMeshModel, serviceOf, type MeshModel } from "./model";
+import { buildMeshModel, implementedServices, loadMeshModel, type MeshModel, serviceOf } from "./model";
 import { serviceEnvironment } from "./model-environment";
 import { schemaProblems } from "./schema";
 import { parseTopology, TOPOLOGY_PATH, TopologyError } from "./topology";
@@ -103,19 +103,67 @@ describe("topology checks name the file and the key", () => {
   it.each([
     ["an unknown key", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "replica"], 2), /^services\.leads\.replica: unknown key/],
     ["a missing key", (d: ReturnType<typeof parseDocument>) => d.deleteIn(["services", "leads", "package"]), /^services\.leads\.package: is required/],
-    ["a wrong type", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "replicas"], "two"), /^services\.leads\.replicas: must be an integer, got string "two"/],
-    ["too many replicas", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "replicas"], 11), /^services\.leads\.replicas: must be at most 10/],
-    ["an unknown datastore", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "datastores"], ["postgres"]), /^services\.leads\.datastores\[0\]: must be one of "mongodb", "redis"/],
-    ["a bad service name", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "Leads2"], d.getIn(["services", "leads"])), /^services\.Leads2: "Leads2" does not match .* \(key name\)/],
-    ["a port in the ephemeral range", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "local", "grpc"], 40000), /^services\.leads\.local\.grpc: must be at most 32767/],
-    ["a package that is not <name>.v1", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "package"], "users.v1"), /^services\.leads\.package: must be "leads\.v1"/],
-    ["a call to an unknown service", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["billing"]), /^services\.leads\.calls: unknown service "billing"/],
-    ["overlapping port ranges", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "local", "grpc"], 20205), /^services\.leads\.local\.grpc: overlaps services\.users\.local\.grpc at port 2020[5-9]/],
+    [
+      "a wrong type",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "replicas"], "two"),
+      /^services\.leads\.replicas: must be an integer, got string "two"/,
+    ],
+    [
+      "too many replicas",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "replicas"], 11),
+      /^services\.leads\.replicas: must be at most 10/,
+    ],
+    [
+      "an unknown datastore",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "datastores"], ["postgres"]),
+      /^services\.leads\.datastores\[0\]: must be one of "mongodb", "redis"/,
+    ],
+    [
+      "a bad service name",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "Leads2"], d.getIn(["services", "leads"])),
+      /^services\.Leads2: "Leads2" does not match .* \(key name\)/,
+    ],
+    [
+      "a port in the ephemeral range",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "local", "grpc"], 40000),
+      /^services\.leads\.local\.grpc: must be at most 32767/,
+    ],
+    [
+      "a package that is not <name>.v1",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "package"], "users.v1"),
+      /^services\.leads\.package: must be "leads\.v1"/,
+    ],
+    [
+      "a call to an unknown service",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["billing"]),
+      /^services\.leads\.calls: unknown service "billing"/,
+    ],
+    [
+      "overlapping port ranges",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "local", "grpc"], 20205),
+      /^services\.leads\.local\.grpc: overlaps services\.users\.local\.grpc at port 2020[5-9]/,
+    ],
     ["an unknown token issuer", (d: ReturnType<typeof parseDocument>) => d.setIn(["identity", "service"], "sso"), /^identity\.service: unknown service "sso"/],
-    ["an event that is not in events.proto", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "publishes"], ["LeadEatenEvent"]), /^services\.leads\.publishes: "LeadEatenEvent" is not a message of proto\/leads\/v1\/events\.proto/],
-    ["a consumed topic nobody publishes", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "buyers", "publishes"], []), /^services\.leads\.consumes: "buyers\.v1\.LeadSoldEvent" is published by no service/],
-    ["a wildcard over a package without events", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "consumes"], ["audit.v1.*"]), /^services\.leads\.consumes: "audit\.v1\.\*": no service of package audit\.v1 publishes anything/],
-    ["authenticated RPCs without Redis", (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "datastores"], ["mongodb"]), /^services\.leads\.datastores: must include redis/],
+    [
+      "an event that is not in events.proto",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "publishes"], ["LeadEatenEvent"]),
+      /^services\.leads\.publishes: "LeadEatenEvent" is not a message of proto\/leads\/v1\/events\.proto/,
+    ],
+    [
+      "a consumed topic nobody publishes",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "buyers", "publishes"], []),
+      /^services\.leads\.consumes: "buyers\.v1\.LeadSoldEvent" is published by no service/,
+    ],
+    [
+      "a wildcard over a package without events",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "consumes"], ["audit.v1.*"]),
+      /^services\.leads\.consumes: "audit\.v1\.\*": no service of package audit\.v1 publishes anything/,
+    ],
+    [
+      "authenticated RPCs without Redis",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "datastores"], ["mongodb"]),
+      /^services\.leads\.datastores: must include redis/,
+    ],
   ])("%s", (_what, edit, expected) => {
     expect(problemsOf(edit)).toEqual(expect.arrayContaining([expect.stringMatching(expected)]));
   });
@@ -126,7 +174,10 @@ describe("topology checks name the file and the key", () => {
       document.setIn(["services", "users", "ingress"], "yes");
     });
     expect(problems).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^services\.users\.ingress: must be a boolean/), expect.stringMatching(/^services\.leads\.replicas: must be at least 1/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^services\.users\.ingress: must be a boolean/),
+        expect.stringMatching(/^services\.leads\.replicas: must be at least 1/),
+      ]),
     );
     expect(problems).toHaveLength(2);
   });

@@ -10,9 +10,9 @@
  * does the reading.
  */
 import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
-import { contracts, type Contracts, type HttpBinding, type Idempotency, type MethodContract } from "@leadmesh/platform";
+import { type Contracts, contracts, type HttpBinding, type Idempotency, type MethodContract } from "@leadmesh/platform";
 import { eventTopics, topicProblems } from "./model-topics";
-import { loadTopology, TopologyError, type ServiceDeclaration, type ServicePorts, type Topology } from "./topology";
+import { loadTopology, type ServiceDeclaration, type ServicePorts, type Topology, TopologyError } from "./topology";
 
 export interface RpcModel {
   /** gRPC path, "/leads.v1.LeadService/GetLead". */

@@ -5,7 +5,7 @@
  * it. Committed as test/golden/mesh-model.txt: a change to proto/ or to the
  * topology that changes who may do what shows up in review as a diff.
  */
-import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import type { Idempotency } from "@leadmesh/platform";
 import type { MeshModel, RpcModel } from "./model";
 

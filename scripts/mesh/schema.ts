@@ -32,14 +32,16 @@ export function schemaProblems(value: unknown, schema: JsonSchema): string[] {
 function check(value: unknown, schema: JsonSchema, root: JsonSchema, at: string, problems: string[]): void {
   const here = at === "" ? "(top level)" : at;
   for (const keyword of Object.keys(schema)) {
-    if (!CHECKED.has(keyword) && !ANNOTATIONS.has(keyword)) throw new Error(`schema keyword "${keyword}" at ${here} is not supported by scripts/mesh/schema.ts`);
+    if (!CHECKED.has(keyword) && !ANNOTATIONS.has(keyword))
+      throw new Error(`schema keyword "${keyword}" at ${here} is not supported by scripts/mesh/schema.ts`);
   }
   if (typeof schema.$ref === "string") check(value, resolve(schema.$ref, root), root, at, problems);
   if (typeof schema.type === "string" && !hasType(value, schema.type)) {
     problems.push(`${here}: must be ${article(schema.type)}, got ${describe(value)}`);
     return;
   }
-  if (Array.isArray(schema.enum) && !schema.enum.includes(value)) problems.push(`${here}: must be one of ${schema.enum.map((item) => JSON.stringify(item)).join(", ")}, got ${describe(value)}`);
+  if (Array.isArray(schema.enum) && !schema.enum.includes(value))
+    problems.push(`${here}: must be one of ${schema.enum.map((item) => JSON.stringify(item)).join(", ")}, got ${describe(value)}`);
   if (typeof value === "string" && typeof schema.pattern === "string" && !new RegExp(schema.pattern, "u").test(value)) {
     problems.push(`${here}: "${value}" does not match ${schema.pattern}`);
   }

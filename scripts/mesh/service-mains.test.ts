@@ -21,7 +21,8 @@ const URL_VARIABLE = { mongodb: "MONGO_URL", redis: "REDIS_URL" } as const;
 function starterOf(service: string): Starter {
   const main = require(join(REPO_ROOT, "services", service, "src", "main")) as Record<string, unknown>;
   const starters = Object.entries(main).filter(([name, value]) => /^start[A-Z]/.test(name) && typeof value === "function");
-  if (starters.length !== 1) throw new Error(`services/${service}/src/main.ts must export one start function, found ${starters.map(([name]) => name).join(", ") || "none"}`);
+  if (starters.length !== 1)
+    throw new Error(`services/${service}/src/main.ts must export one start function, found ${starters.map(([name]) => name).join(", ") || "none"}`);
   return starters[0][1] as Starter;
 }
 

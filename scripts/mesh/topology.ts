@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Datastore } from "@leadmesh/platform";
 import { parse } from "yaml";
-import { schemaProblems, type JsonSchema } from "./schema";
+import { type JsonSchema, schemaProblems } from "./schema";
 
 export const REPO_ROOT = join(__dirname, "..", "..");
 export const TOPOLOGY_PATH = join(REPO_ROOT, "mesh", "topology.yaml");
@@ -20,7 +20,6 @@ export interface ServicePorts {
   health: number;
   metrics: number;
 }
-
 
 export interface ServiceDeclaration {
   name: string;
@@ -114,7 +113,8 @@ function portProblems(topology: Topology): string[] {
   const claim = (port: number, owner: string) => {
     if (port >= EPHEMERAL_PORT_FLOOR) problems.add(`${owner}: reaches the ephemeral range (${EPHEMERAL_PORT_FLOOR} and up, port + replica); pick a lower port`);
     const previous = owners.get(port);
-    if (previous && previous !== owner) problems.add(`${owner}: overlaps ${previous} at port ${port} (each reserves ${MAX_LOCAL_REPLICAS} ports, one per replica)`);
+    if (previous && previous !== owner)
+      problems.add(`${owner}: overlaps ${previous} at port ${port} (each reserves ${MAX_LOCAL_REPLICAS} ports, one per replica)`);
     else owners.set(port, owner);
   };
   claim(topology.ingress.local.listen, "ingress.local.listen");

@@ -12,11 +12,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { healthStatus } from "../../scripts/mesh/health-client";
-import { startMesh, type RunningMesh } from "../../scripts/mesh/local-mesh";
+import { type RunningMesh, startMesh } from "../../scripts/mesh/local-mesh";
 import { loadMeshModel, serviceOf } from "../../scripts/mesh/model";
 import { REPO_ROOT, TOPOLOGY_PATH } from "../../scripts/mesh/topology";
 import { defineAuthorizationMatrix } from "../harness/authorization-matrix";
-import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 
 const FIXTURE_MAIN = join(REPO_ROOT, "test", "fixtures", "services", "audit", "src", "main.ts");
 const runDir = mkdtempSync(join(tmpdir(), "leadmesh-add-a-service-"));
@@ -56,7 +56,11 @@ describe("a service added by a topology entry and a folder", () => {
         .filter(Boolean)
         .map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]),
     );
-    expect(environment).toMatchObject({ REDIS_URL: mesh.redisUrl, AUTH_ADDRESS: `127.0.0.1:${mesh.services.auth.grpc}`, GRPC_PORT: String(mesh.services.audit.grpc) });
+    expect(environment).toMatchObject({
+      REDIS_URL: mesh.redisUrl,
+      AUTH_ADDRESS: `127.0.0.1:${mesh.services.auth.grpc}`,
+      GRPC_PORT: String(mesh.services.audit.grpc),
+    });
     expect(environment.MONGO_URL).toBeUndefined();
     expect(serviceOf(model, "audit").datastores).toEqual(["redis"]);
   });

@@ -5,16 +5,19 @@
  */
 import { loadMeshModel } from "../../scripts/mesh/model";
 import { defineAuthorizationMatrix } from "../harness/authorization-matrix";
-import { rest, type RegisteredTenant } from "../harness/identity";
+import { type RegisteredTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
 
 /** A resource of tenant A per addressable gRPC service, to check that tenant B gets NOT_FOUND. */
 async function seedResources(tenantA: RegisteredTenant): Promise<Record<string, string>> {
   const token = tenantA.accessToken;
   return {
-    "leads.v1.LeadService": (await rest("POST", "/api/v1/leads", { body: { firstName: "M", email: "m@example.com", source: "LEAD_SOURCE_OTHER" }, token })).json.lead.id,
+    "leads.v1.LeadService": (await rest("POST", "/api/v1/leads", { body: { firstName: "M", email: "m@example.com", source: "LEAD_SOURCE_OTHER" }, token })).json
+      .lead.id,
     // A user of its own for the user RPCs, so suspending or deleting it does not disturb tenant A's admin.
-    "users.v1.UserService": (await rest("POST", "/api/v1/users:invite", { body: { email: "fixture@matrix.example", displayName: "Fixture", roles: ["ROLE_AGENT"] }, token })).json.user.id,
+    "users.v1.UserService": (
+      await rest("POST", "/api/v1/users:invite", { body: { email: "fixture@matrix.example", displayName: "Fixture", roles: ["ROLE_AGENT"] }, token })
+    ).json.user.id,
     "users.v1.TenantService": tenantA.tenantId,
     "users.v1.DepartmentService": (await rest("POST", "/api/v1/departments", { body: { displayName: "Matrix" }, token })).json.department.id,
     "auth.v1.AuthService": tenantA.sessionId,

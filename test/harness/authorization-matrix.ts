@@ -10,12 +10,13 @@
  * they are, the target decides which running mesh they hit (the shared test
  * mesh, or a private one with a fixture service).
  */
+
+import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import { Status } from "nice-grpc";
-import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { definitionsOfPackage } from "../../scripts/mesh/contracts";
-import { implementedServices, serviceOf, type MeshModel, type RpcModel } from "../../scripts/mesh/model";
+import { implementedServices, type MeshModel, type RpcModel, serviceOf } from "../../scripts/mesh/model";
 import { grpcClient } from "./clients";
-import { authSignedToken, registerTenant, type RegisteredTenant } from "./identity";
+import { authSignedToken, type RegisteredTenant, registerTenant } from "./identity";
 
 export interface MatrixTarget {
   /** Ingress of the mesh (tenants register through it). */

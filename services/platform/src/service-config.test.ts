@@ -30,8 +30,14 @@ describe("datastores in the service config", () => {
   });
 
   it("requires both by default and names the database after the service", () => {
-    expect(problemsOf(() => loadServiceConfig("leads", shared))).toEqual([expect.stringMatching(/^MONGO_URL is required/), expect.stringMatching(/^REDIS_URL is required/)]);
-    const config = loadServiceConfig("leads", { ...shared, MONGO_URL: "mongodb://127.0.0.1:27017/", REDIS_URL: "redis://127.0.0.1:6379" }, ["mongodb", "redis"]);
+    expect(problemsOf(() => loadServiceConfig("leads", shared))).toEqual([
+      expect.stringMatching(/^MONGO_URL is required/),
+      expect.stringMatching(/^REDIS_URL is required/),
+    ]);
+    const config = loadServiceConfig("leads", { ...shared, MONGO_URL: "mongodb://127.0.0.1:27017/", REDIS_URL: "redis://127.0.0.1:6379" }, [
+      "mongodb",
+      "redis",
+    ]);
     expect(config).toMatchObject({ mongoUrl: "mongodb://127.0.0.1:27017/", mongoDatabase: "leads", redisUrl: "redis://127.0.0.1:6379" });
   });
 });

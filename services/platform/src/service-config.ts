@@ -1,4 +1,4 @@
-import { config, loadConfig, type ConfigSpec, type EnvSource } from "./config";
+import { type ConfigSpec, config, type EnvSource, loadConfig } from "./config";
 
 /** Datastores a service may declare (mesh/topology.yaml `datastores`). */
 export type Datastore = "mongodb" | "redis";
@@ -29,7 +29,9 @@ export interface RedisConfig {
 }
 
 /** The config of a service that uses datastores D: MONGO_URL and REDIS_URL exist only where declared. */
-export type ServiceConfigWith<D extends Datastore> = ServiceConfig & ("mongodb" extends D ? MongoConfig : unknown) & ("redis" extends D ? RedisConfig : unknown);
+export type ServiceConfigWith<D extends Datastore> = ServiceConfig &
+  ("mongodb" extends D ? MongoConfig : unknown) &
+  ("redis" extends D ? RedisConfig : unknown);
 
 /**
  * Defaults are the in-container ports (every pod has its own network); the
