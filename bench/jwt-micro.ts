@@ -12,9 +12,9 @@
  * measured in several rounds interleaved with the others, and the best round
  * is reported (the least disturbed one) next to the median.
  */
-import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
 import { importJWK, jwtVerify, SignJWT } from "jose";
-import { jwkFromPrivatePem, publicKeyFromJwk, signJwt, verifyJwt, type AccessTokenClaims } from "../services/platform/src/auth/jwt";
+import { type AccessTokenClaims, jwkFromPrivatePem, publicKeyFromJwk, signJwt, verifyJwt } from "../services/platform/src/auth/jwt";
 
 const ITERATIONS = Number(process.env.JWT_BENCH_ITERATIONS ?? 500);
 const ROUNDS = Number(process.env.JWT_BENCH_ROUNDS ?? 5);
@@ -45,7 +45,17 @@ async function main(): Promise<void> {
   const privatePem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   const jwk = await jwkFromPrivatePem(privatePem, "k1");
   const now = Math.floor(Date.now() / 1000);
-  const claims: AccessTokenClaims = { iss: "bench", aud: "leadmesh", sub: "u1", tenant: "acme", roles: ["admin"], jti: "j1", sid: "s1", iat: now, exp: now + 900 };
+  const claims: AccessTokenClaims = {
+    iss: "bench",
+    aud: "leadmesh",
+    sub: "u1",
+    tenant: "acme",
+    roles: ["admin"],
+    jti: "j1",
+    sid: "s1",
+    iat: now,
+    exp: now + 900,
+  };
   const options = { issuer: "bench", audience: "leadmesh" };
 
   const byHand = handRolled(privateKey, publicKey);
@@ -75,7 +85,9 @@ async function main(): Promise<void> {
   for (const operation of operations) {
     const best = Math.min(...operation.rounds);
     const cpu = operation.cpuRounds[operation.rounds.indexOf(best)];
-    console.log(`${operation.name.padEnd(38)} ${best.toFixed(1).padStart(11)} ${median(operation.rounds).toFixed(1).padStart(8)} ${cpu.toFixed(1).padStart(10)}`);
+    console.log(
+      `${operation.name.padEnd(38)} ${best.toFixed(1).padStart(11)} ${median(operation.rounds).toFixed(1).padStart(8)} ${cpu.toFixed(1).padStart(10)}`,
+    );
   }
 }
 

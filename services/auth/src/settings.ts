@@ -4,7 +4,7 @@
  * together and the process exits 78 with the list, like any other service.
  */
 import { isIP } from "node:net";
-import { config, ConfigError, loadConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, serviceConfigSpec, type ConfigSpec, type ServiceConfigWith } from "@leadmesh/platform";
+import { ConfigError, type ConfigSpec, config, loadConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, type ServiceConfigWith, serviceConfigSpec } from "@leadmesh/platform";
 
 /** The auth service's own settings, on top of the shared service config. */
 export interface AuthConfig {
@@ -63,7 +63,13 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: AuthServiceCo
         min: 30,
         max: MAX_ACCESS_TOKEN_TTL_SECONDS,
       }),
-      refreshTokenTtlSeconds: config.integer({ env: "REFRESH_TOKEN_TTL_SECONDS", description: "idle lifetime of a session", default: 30 * 86400, min: 60, max: 365 * 86400 }),
+      refreshTokenTtlSeconds: config.integer({
+        env: "REFRESH_TOKEN_TTL_SECONDS",
+        description: "idle lifetime of a session",
+        default: 30 * 86400,
+        min: 60,
+        max: 365 * 86400,
+      }),
       sessionMaxLifetimeSeconds: config.integer({
         env: "SESSION_MAX_LIFETIME_SECONDS",
         description: "absolute lifetime of a session",
@@ -72,13 +78,48 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: AuthServiceCo
         max: 365 * 86400,
       }),
       trustedProxies: trustedProxiesSpec,
-      keyRotationSeconds: config.integer({ env: "KEY_ROTATION_SECONDS", description: "signing key rotation period", default: 86400, min: 120, max: 90 * 86400 }),
-      usersAddress: config.string({ env: "USERS_ADDRESS", description: "host:port of the users service", default: "users:50051", pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/ }),
+      keyRotationSeconds: config.integer({
+        env: "KEY_ROTATION_SECONDS",
+        description: "signing key rotation period",
+        default: 86400,
+        min: 120,
+        max: 90 * 86400,
+      }),
+      usersAddress: config.string({
+        env: "USERS_ADDRESS",
+        description: "host:port of the users service",
+        default: "users:50051",
+        pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/,
+      }),
       devMode: config.boolean({ env: "AUTH_DEV_MODE", description: "development mode (password reset returns its token)", default: false }),
-      loginMaxFailures: config.integer({ env: "LOGIN_MAX_FAILURES", description: "failed sign-ins per account before throttling", default: 5, min: 1, max: 1000 }),
-      loginFailureWindowSeconds: config.integer({ env: "LOGIN_FAILURE_WINDOW_SECONDS", description: "window of the per-account count", default: 900, min: 1, max: 86400 }),
-      loginMaxAttemptsPerAddress: config.integer({ env: "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", description: "sign-ins per client address per window", default: 30, min: 1, max: 100000 }),
-      loginAddressWindowSeconds: config.integer({ env: "LOGIN_ADDRESS_WINDOW_SECONDS", description: "window of the per-address count", default: 300, min: 1, max: 86400 }),
+      loginMaxFailures: config.integer({
+        env: "LOGIN_MAX_FAILURES",
+        description: "failed sign-ins per account before throttling",
+        default: 5,
+        min: 1,
+        max: 1000,
+      }),
+      loginFailureWindowSeconds: config.integer({
+        env: "LOGIN_FAILURE_WINDOW_SECONDS",
+        description: "window of the per-account count",
+        default: 900,
+        min: 1,
+        max: 86400,
+      }),
+      loginMaxAttemptsPerAddress: config.integer({
+        env: "LOGIN_MAX_ATTEMPTS_PER_ADDRESS",
+        description: "sign-ins per client address per window",
+        default: 30,
+        min: 1,
+        max: 100000,
+      }),
+      loginAddressWindowSeconds: config.integer({
+        env: "LOGIN_ADDRESS_WINDOW_SECONDS",
+        description: "window of the per-address count",
+        default: 300,
+        min: 1,
+        max: 86400,
+      }),
       passwordMemoryKib: config.integer({ env: "PASSWORD_MEMORY_KIB", description: "argon2id memory cost", default: 19456, min: 8192, max: 1048576 }),
       passwordIterations: config.integer({ env: "PASSWORD_ITERATIONS", description: "argon2id time cost", default: 2, min: 1, max: 10 }),
     },

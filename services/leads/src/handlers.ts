@@ -28,7 +28,7 @@ import {
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
 import { checkAssignment, visibleLeads } from "./domain/visibility";
-import { inputOfDocument, LeadStore, storedFields, toLead, type LeadDocument } from "./store";
+import { inputOfDocument, storedFields, toLead, type LeadDocument, type LeadStore } from "./store";
 
 type Context = CallContext & CallerContext;
 
@@ -185,10 +185,10 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       if (request.tenantId !== context.caller.tenantId) violations.add("tenant_id", "must be the caller's tenant");
       if (request.ids.length === 0) violations.add("ids", "is required");
       if (request.ids.length > MAX_BATCH) violations.add("ids", `must have at most ${MAX_BATCH} entries`);
-      request.ids.forEach((id, index) => violations.check(`ids[${index}]`, id, checkId));
+      for (const [index, id] of request.ids.entries()) violations.check(`ids[${index}]`, id, checkId);
       violations.throwIfAny();
       const found = new Map((await store.getMany(context.caller.tenantId, request.ids)).map((document) => [document._id, document]));
-      return { leads: request.ids.flatMap((id) => (found.has(id) ? [toLead(found.get(id)!)] : [])) };
+      return { leads: request.ids.flatMap((id) => found.get(id) ?? []).map(toLead) };
     },
   };
 }

@@ -5,6 +5,7 @@ import {
   ConcurrentCallError,
   DependencyUnavailableError,
   DomainError,
+  type ErrorReason,
   EtagMismatchError,
   FailedPreconditionError,
   InvalidArgumentError,
@@ -14,7 +15,6 @@ import {
   PermissionDeniedError,
   ResourceExhaustedError,
   UnauthenticatedError,
-  type ErrorReason,
 } from "./errors";
 
 const protoReasons = Object.keys(ProtoErrorReason)
@@ -63,11 +63,14 @@ describe("one class per error", () => {
     [new DependencyUnavailableError("mongo"), Status.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE"],
   ];
 
-  it.each(cases.map(([error, code, reason]) => [error.constructor.name, error, code, reason] as const))("%s carries its status and reason", (_, error, code, reason) => {
-    expect(error).toBeInstanceOf(DomainError);
-    expect(error.code).toBe(code);
-    expect(error.reason).toBe(reason);
-  });
+  it.each(cases.map(([error, code, reason]) => [error.constructor.name, error, code, reason] as const))(
+    "%s carries its status and reason",
+    (_, error, code, reason) => {
+      expect(error).toBeInstanceOf(DomainError);
+      expect(error.code).toBe(code);
+      expect(error.reason).toBe(reason);
+    },
+  );
 
   it("InvalidArgumentError summarizes its violations unless given a message", () => {
     const violations = ["a", "b", "c", "d"].map((field) => ({ field, description: "is bad" }));

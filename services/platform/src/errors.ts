@@ -80,9 +80,7 @@ export class InvalidArgumentError extends DomainError {
 
 export class InvalidPageTokenError extends DomainError {
   constructor(detail: string) {
-    super(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", `page_token is invalid: ${detail}`, {}, [
-      { field: "page_token", description: detail },
-    ]);
+    super(Status.INVALID_ARGUMENT, "INVALID_PAGE_TOKEN", `page_token is invalid: ${detail}`, {}, [{ field: "page_token", description: detail }]);
   }
 }
 
@@ -100,12 +98,11 @@ export class AlreadyExistsError extends DomainError {
 
 export class EtagMismatchError extends DomainError {
   constructor(resourceType: string, id: string, currentEtag: string) {
-    super(
-      Status.ABORTED,
-      "ETAG_MISMATCH",
-      `${resourceType} "${id}" was changed by someone else (current etag ${currentEtag}); re-read it and retry`,
-      { resource_type: resourceType, resource_id: id, current_etag: currentEtag },
-    );
+    super(Status.ABORTED, "ETAG_MISMATCH", `${resourceType} "${id}" was changed by someone else (current etag ${currentEtag}); re-read it and retry`, {
+      resource_type: resourceType,
+      resource_id: id,
+      current_etag: currentEtag,
+    });
   }
 }
 

@@ -105,7 +105,15 @@ export class RevisionedWrites<T extends RevisionedDocument> {
    */
   async updateAtRevision(tenantId: string, id: string, revision: number, actorId: string, changes: RevisionedChanges<T>): Promise<T | null> {
     const next = revision + 1;
-    const claim: RevisionClaim = { _id: `${id}:${next}`, tenantId, subjectId: id, revision: next, actorId, fields: Object.keys(changes), createTime: new Date() };
+    const claim: RevisionClaim = {
+      _id: `${id}:${next}`,
+      tenantId,
+      subjectId: id,
+      revision: next,
+      actorId,
+      fields: Object.keys(changes),
+      createTime: new Date(),
+    };
     try {
       await this.claims.insertOne(claim);
     } catch (error) {

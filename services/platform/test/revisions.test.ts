@@ -4,19 +4,19 @@
  * write, and no lost update among parallel writers.
  */
 import { randomUUID } from "node:crypto";
-import { MongoClient, type Collection, type Db } from "mongodb";
+import { type Collection, type Db, MongoClient } from "mongodb";
+import { meshInfo } from "../../../test/harness/mesh-info";
 import {
   DomainError,
-  ensureRevisionClaimIndexes,
   EtagMismatchError,
+  ensureRevisionClaimIndexes,
   FailedPreconditionError,
   MAX_WRITE_ATTEMPTS,
   NotFoundError,
-  RevisionedWrites,
   type RevisionClaim,
   type RevisionedDocument,
+  RevisionedWrites,
 } from "../src";
-import { meshInfo } from "../../../test/harness/mesh-info";
 
 interface Counter extends RevisionedDocument {
   count: number;
@@ -57,7 +57,8 @@ async function read(id: string): Promise<Counter> {
   return document;
 }
 
-const increment = (id: string, clientEtag = "") => writes.write({ id, actorId: "u1", clientEtag, read: () => read(id), change: (current) => ({ count: current.count + 1 }) });
+const increment = (id: string, clientEtag = "") =>
+  writes.write({ id, actorId: "u1", clientEtag, read: () => read(id), change: (current) => ({ count: current.count + 1 }) });
 
 async function rejection(promise: Promise<unknown>): Promise<DomainError> {
   try {

@@ -36,13 +36,17 @@ describe("clientActivity", () => {
   it("rejects empty, incomplete and service-only activities", () => {
     expect(fields(() => clientActivity(undefined))).toEqual(["activity"]);
     expect(fields(() => clientActivity(LeadActivity.fromPartial({ detail: { $case: "note", value: { text: "  " } } })))).toEqual(["activity.note.text"]);
-    expect(
-      fields(() => clientActivity(LeadActivity.fromPartial({ detail: { $case: "call", value: { durationSeconds: -1 } } }))),
-    ).toEqual(["activity.call.direction", "activity.call.outcome", "activity.call.duration_seconds"]);
+    expect(fields(() => clientActivity(LeadActivity.fromPartial({ detail: { $case: "call", value: { durationSeconds: -1 } } })))).toEqual([
+      "activity.call.direction",
+      "activity.call.outcome",
+      "activity.call.duration_seconds",
+    ]);
     expect(
       fields(() =>
         clientActivity(
-          LeadActivity.fromPartial({ detail: { $case: "statusChange", value: { fromStatus: LeadStatus.LEAD_STATUS_NEW, toStatus: LeadStatus.LEAD_STATUS_SOLD } } }),
+          LeadActivity.fromPartial({
+            detail: { $case: "statusChange", value: { fromStatus: LeadStatus.LEAD_STATUS_NEW, toStatus: LeadStatus.LEAD_STATUS_SOLD } },
+          }),
         ),
       ),
     ).toEqual(["activity.status_change"]);

@@ -3,25 +3,13 @@
  * create validation, update masks and the implicit mask of an update without
  * update_mask, so a new field is added in one place.
  */
-import { LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+import { type Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import { checkOptionalEmail, checkOptionalId, checkPhone, isSpecifiedEnumValue, specifiedEnumNames, text, type Violations } from "@leadmesh/platform";
 
 /** Lead as the domain sees it: only the fields a client may set. */
 export type LeadInput = Pick<
   Lead,
-  | "firstName"
-  | "lastName"
-  | "email"
-  | "phone"
-  | "company"
-  | "source"
-  | "status"
-  | "assigneeId"
-  | "score"
-  | "tags"
-  | "attributes"
-  | "countryCode"
-  | "postalCode"
+  "firstName" | "lastName" | "email" | "phone" | "company" | "source" | "status" | "assigneeId" | "score" | "tags" | "attributes" | "countryCode" | "postalCode"
 >;
 
 export type LeadFieldName = keyof LeadInput;

@@ -100,7 +100,9 @@ describe("newLead with the platform's field checks", () => {
   });
 
   it("refuses an email with a dot-edged local part, as every service does", () => {
-    expect(violationsOf(() => newLead({ ...valid, email: "ada.@example.com" }))).toEqual({ "lead.email": "must be a valid email address such as ada@example.com" });
+    expect(violationsOf(() => newLead({ ...valid, email: "ada.@example.com" }))).toEqual({
+      "lead.email": "must be a valid email address such as ada@example.com",
+    });
   });
 });
 
@@ -130,17 +132,22 @@ describe("applyUpdate", () => {
   });
 
   it("rejects unknown and output-only paths and invalid results", () => {
-    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["nickname"]))["update_mask"]).toMatch(/"nickname" is not a field of Lead/);
-    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["create_time"]))["update_mask"]).toMatch(/output only/);
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["nickname"])).update_mask).toMatch(/"nickname" is not a field of Lead/);
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["create_time"])).update_mask).toMatch(/output only/);
     expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["email", "phone"]))).toEqual({
       "lead.email": "a lead needs an email or a phone number",
     });
     expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["status"]))).toHaveProperty(["lead.status"]);
-    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), undefined))["update_mask"]).toMatch(/names no field/);
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), undefined)).update_mask).toMatch(/names no field/);
   });
 
   it('"*" replaces every mutable field', () => {
-    const replacement = Lead.fromPartial({ firstName: "Grace", phone: "+441234567890", source: LeadSource.LEAD_SOURCE_REFERRAL, status: LeadStatus.LEAD_STATUS_LOST });
+    const replacement = Lead.fromPartial({
+      firstName: "Grace",
+      phone: "+441234567890",
+      source: LeadSource.LEAD_SOURCE_REFERRAL,
+      status: LeadStatus.LEAD_STATUS_LOST,
+    });
     const { next } = applyUpdate(current, replacement, ["*"]);
     expect(next).toEqual(inputOf(replacement));
   });

@@ -2,8 +2,8 @@
  * Pure lead rules: what a valid new lead is, how an update mask applies and
  * which invariants hold across fields. No I/O, unit-tested in isolation.
  */
-import { LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
-import { Violations } from "@leadmesh/platform";
+import { type Lead, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
+import { requireMessage, Violations } from "@leadmesh/platform";
 import { checkField, FIELD_BY_PROTO_NAME, LEAD_FIELD_NAMES, LEAD_FIELDS, type LeadFieldName, type LeadInput } from "./lead-fields";
 
 const OUTPUT_ONLY = new Set(["id", "tenant_id", "create_time", "update_time", "delete_time", "etag"]);
@@ -35,12 +35,8 @@ function checkInvariants(lead: LeadInput, violations: Violations, prefix: string
 
 /** Validates a lead for CreateLead; status defaults to NEW. Throws INVALID_ARGUMENT with every violation. */
 export function newLead(lead: Lead | undefined): LeadInput {
+  const input = inputOf(requireMessage(lead, "lead"));
   const violations = new Violations();
-  if (!lead) {
-    violations.add("lead", "is required");
-    violations.throwIfAny();
-  }
-  const input = inputOf(lead!);
   if (input.status === LeadStatus.LEAD_STATUS_UNSPECIFIED) input.status = LeadStatus.LEAD_STATUS_NEW;
   for (const name of LEAD_FIELD_NAMES) checkField(name, input[name], violations, "lead");
   checkInvariants(input, violations, "lead");

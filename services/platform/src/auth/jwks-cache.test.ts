@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { Status } from "nice-grpc-common";
 import { DependencyUnavailableError } from "../errors";
 import { JwksCache } from "./jwks-cache";
-import { jwkFromPrivatePem, TokenError, type PublicJwk } from "./jwt";
+import { jwkFromPrivatePem, type PublicJwk, TokenError } from "./jwt";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const jwks = new Map<string, PublicJwk>();
@@ -11,7 +11,10 @@ const jwk = (kid: string): PublicJwk => jwks.get(kid)!;
 
 beforeAll(async () => {
   for (const kid of ["a", "b"]) {
-    jwks.set(kid, await jwkFromPrivatePem(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(), kid));
+    jwks.set(
+      kid,
+      await jwkFromPrivatePem(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString(), kid),
+    );
   }
 });
 

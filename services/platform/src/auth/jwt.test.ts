@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign as rsaSign } from "node:crypto";
-import { jwkFromPrivatePem, jwtKeyId, publicKeyFromJwk, signJwt, TokenError, verifyJwt, type AccessTokenClaims } from "./jwt";
+import { type AccessTokenClaims, jwkFromPrivatePem, jwtKeyId, publicKeyFromJwk, signJwt, TokenError, verifyJwt } from "./jwt";
 
 const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const other = generateKeyPairSync("rsa", { modulusLength: 2048 });

@@ -1,7 +1,7 @@
 /** Pure department rules: a name unique within the tenant and an optional head. */
 import type { Department } from "@leadmesh/contracts/users/v1/department";
-import { checkOptionalId, text, Violations, type Check } from "@leadmesh/platform";
-import { maskedFields, type MaskSpec } from "./update-mask";
+import { type Check, checkOptionalId, requireMessage, text, Violations } from "@leadmesh/platform";
+import { type MaskSpec, maskedFields } from "./update-mask";
 
 export type DepartmentInput = Pick<Department, "displayName" | "headUserId">;
 type DepartmentField = keyof DepartmentInput;
@@ -35,12 +35,8 @@ function check(input: DepartmentInput, fields: readonly DepartmentField[], viola
 
 /** Validates a CreateDepartment request's department. Throws INVALID_ARGUMENT with every violation. */
 export function newDepartment(department: Department | undefined): DepartmentInput {
+  const input = inputOf(requireMessage(department, "department"));
   const violations = new Violations();
-  if (!department) {
-    violations.add("department", "is required");
-    violations.throwIfAny();
-  }
-  const input = inputOf(department!);
   check(input, ["displayName", "headUserId"], violations);
   violations.throwIfAny();
   return input;

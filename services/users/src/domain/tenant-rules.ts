@@ -1,7 +1,7 @@
 /** Pure tenant rules: ids chosen at registration, and the one updatable field. */
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
-import { checkTenantId, text, Violations } from "@leadmesh/platform";
-import { maskedFields, type MaskSpec } from "./update-mask";
+import { checkTenantId, requireMessage, text, Violations } from "@leadmesh/platform";
+import { type MaskSpec, maskedFields } from "./update-mask";
 
 const checkDisplayName = text({ max: 200, required: true });
 
@@ -20,12 +20,9 @@ const TENANT_MASK: MaskSpec<TenantField> = {
 
 /** Validates a CreateTenant request's tenant. Throws INVALID_ARGUMENT with every violation. */
 export function newTenant(tenant: Tenant | undefined): TenantInput {
+  const { id, displayName } = requireMessage(tenant, "tenant");
+  const input = { id: id.trim(), displayName: displayName.trim() };
   const violations = new Violations();
-  if (!tenant) {
-    violations.add("tenant", "is required");
-    violations.throwIfAny();
-  }
-  const input = { id: tenant!.id.trim(), displayName: tenant!.displayName.trim() };
   violations.check("tenant.id", input.id, checkTenantId);
   violations.check("tenant.display_name", input.displayName, checkDisplayName);
   violations.throwIfAny();

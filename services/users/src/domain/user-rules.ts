@@ -4,8 +4,8 @@
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import type { User } from "@leadmesh/contracts/users/v1/user";
-import { checkEmail, checkOptionalId, checkPhone, normalizeEmail, text, Violations, type Check } from "@leadmesh/platform";
-import { maskedFields, type MaskSpec } from "./update-mask";
+import { type Check, checkEmail, checkOptionalId, checkPhone, normalizeEmail, text, Violations } from "@leadmesh/platform";
+import { type MaskSpec, maskedFields } from "./update-mask";
 
 /** Roles a user can hold. ROLE_SERVICE belongs to service tokens and is never assignable. */
 export const ASSIGNABLE_ROLES: readonly Role[] = [Role.ROLE_AGENT, Role.ROLE_MANAGER, Role.ROLE_ADMIN];
