@@ -51,7 +51,12 @@ export interface MeshModel extends Omit<Topology, "services"> {
   services: ServiceModel[];
 }
 
-/** Whether callers outside the mesh may reach an RPC: it is public, or some user can call it. */
+/**
+ * Whether callers outside the mesh may reach an RPC: it is public, or some
+ * user can call it (a role or a self field). RPCs only services may call (and
+ * RPCs without a rule, which no service would start with) get no edge route,
+ * so no token from outside can ever reach them.
+ */
 export function reachableFromOutside(rule: AccessRule | undefined): boolean {
   if (!rule) return false;
   return rule.public || rule.roles.length > 0 || rule.selfField !== "";
