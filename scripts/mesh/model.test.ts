@@ -160,6 +160,11 @@ describe("topology checks name the file and the key", () => {
       /^services\.leads\.consumes: "audit\.v1\.\*": no service of package audit\.v1 publishes anything/,
     ],
     [
+      "a call to a service that is not implemented",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["buyers"]),
+      /^services\.leads\.calls: "buyers" is not implemented/,
+    ],
+    [
       "authenticated RPCs without Redis",
       (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "datastores"], ["mongodb"]),
       /^services\.leads\.datastores: must include redis/,

@@ -86,6 +86,10 @@ export function buildMeshModel(topology: Topology, source: Contracts): MeshModel
     if (verifiesTokens && !declaration.datastores.includes("redis")) {
       problems.push(`${at}.datastores: must include redis: its RPCs verify access tokens, whose revocation list is in Redis`);
     }
+    if (declaration.implemented) {
+      const unimplemented = declaration.calls.filter((callee) => !topology.services.some((service) => service.name === callee && service.implemented));
+      for (const callee of unimplemented) problems.push(`${at}.calls: "${callee}" is not implemented, so nothing would answer its calls`);
+    }
     return {
       ...declaration,
       grpcServices,
