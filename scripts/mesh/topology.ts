@@ -6,7 +6,7 @@
  * The descriptor-dependent checks (topics exist in proto/) live in model.ts.
  */
 import { readFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import type { Datastore } from "@leadmesh/platform";
 import { parse } from "yaml";
 import { type JsonSchema, schemaProblems } from "./schema";
@@ -61,7 +61,8 @@ export class TopologyError extends Error {
 }
 
 export function loadTopology(path = TOPOLOGY_PATH): Topology {
-  return parseTopology(readFileSync(path, "utf8"), relative(REPO_ROOT, path) || path);
+  const inRepo = relative(REPO_ROOT, path);
+  return parseTopology(readFileSync(path, "utf8"), inRepo.startsWith("..") || isAbsolute(inRepo) ? path : inRepo);
 }
 
 let schema: JsonSchema | undefined;
