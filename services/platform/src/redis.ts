@@ -36,7 +36,13 @@ export function connectRedis(url: string, logger: Logger): RedisHandle {
   });
   return {
     redis,
-    healthCheck: { name: "redis", check: () => redis.ping() },
+    healthCheck: {
+      name: "redis",
+      async check() {
+        await connectionSettled(redis);
+        return redis.ping();
+      },
+    },
     async close() {
       try {
         await redis.quit();
@@ -45,4 +51,26 @@ export function connectRedis(url: string, logger: Logger): RedisHandle {
       }
     },
   };
+}
+
+/** States in which a connection attempt is under way and will end in "ready" or a failure within moments. */
+const OPENING = new Set(["wait", "connecting", "connect"]);
+
+/**
+ * Waits out a connection attempt that is under way. Without the offline
+ * queue, a PING sent while the socket is still opening fails at once: the
+ * first check after start would count Redis as down, and the service would
+ * then need a whole recovery run (health.ts) before it is SERVING. A refused
+ * or dropped connection settles within moments, and the health check's
+ * timeout bounds the rest.
+ */
+function connectionSettled(redis: Redis): Promise<void> {
+  if (!OPENING.has(redis.status)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const settle = () => {
+      redis.off("ready", settle).off("error", settle).off("close", settle);
+      resolve();
+    };
+    redis.on("ready", settle).on("error", settle).on("close", settle);
+  });
 }
