@@ -44,7 +44,7 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
     const codes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(binaryRequest(contract.input, fixtures), async (request) => {
-        const outcome = await clients.get(service)!.call(path, request, await tokenFor(rpc, fixtures.tenant.tenantId));
+        const outcome = await clients.get(service)!.call(path, request.bytes, await tokenFor(rpc, fixtures.tenant.tenantId));
         const name = ACCESS_REFUSAL.test(outcome.details) ? "refused by the access layer" : Status[outcome.code];
         codes.set(name, (codes.get(name) ?? 0) + 1);
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${name}: ${outcome.details}`);

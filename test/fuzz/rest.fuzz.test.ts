@@ -9,14 +9,16 @@
  * test, so not even a 503 is expected (a service answers UNAVAILABLE only
  * for a known-down dependency); 500/502/504 would be a bug, a crashed
  * process or a hang. Every error body must be a google.rpc.Status in JSON,
- * whether Envoy or a service produced it. After each binding's property
+ * whether Envoy or a service produced it, with a code that names a client
+ * error (a 431 from Envoy used to say UNKNOWN). After each binding's property
  * every service must still be the same SERVING process.
  */
 import fc from "fast-check";
+import { Status } from "nice-grpc";
 import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
 import { describeRestRequest, restRequest, type RestRequest } from "../harness/rest-arbitraries";
-import { FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzTenant } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzTenant } from "./fuzz-setup";
 
 const RUNS_PER_BINDING = 25;
 
@@ -51,7 +53,10 @@ function defectOf(status: number, text: string): string | undefined {
     return `answered ${status} without a JSON body`;
   }
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-  return typeof code === "number" && code > 0 && typeof message === "string" ? undefined : `answered ${status} with a body that is not a google.rpc.Status`;
+  if (typeof code !== "number" || code <= 0 || typeof message !== "string") return `answered ${status} with a body that is not a google.rpc.Status`;
+  // A client error must not be described as a server failure (e.g. UNKNOWN), or clients retry or alert on it.
+  if (DEFECT_CODES.has(code)) return `answered ${status} with the server-failure code ${Status[code]}`;
+  return undefined;
 }
 
 it("covers every REST binding of every implemented service", () => {

@@ -12,7 +12,7 @@
  *   any field may also carry the wrong JSON type, a number no int64 holds,
  *   or a deeply nested value, and unknown keys appear.
  */
-import { create, getOption, hasOption, ScalarType, toBinary, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { create, getOption, hasOption, ScalarType, toBinary, toJson, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import type { GenExtension } from "@bufbuild/protobuf/codegenv2";
 import type { FieldOptions } from "@bufbuild/protobuf/wkt";
 import { contracts } from "@leadmesh/platform";
@@ -29,12 +29,19 @@ const MAX_DEPTH = 6;
 
 // ---------------------------------------------------------------- protobuf
 
+export interface BinaryRequest {
+  bytes: Uint8Array;
+}
+
 /** Serialised requests of `message`, hostile but always valid protobuf framing. */
-export function binaryRequest(message: DescMessage, context: RequestContext): fc.Arbitrary<Uint8Array> {
+export function binaryRequest(message: DescMessage, context: RequestContext): fc.Arbitrary<BinaryRequest> {
   const init = fc.oneof(messageInit(message, context, 0), focusedInit(message, context, 0), focusedInit(message, context, 0));
-  return fc
-    .tuple(init, invalidUtf8Tail(message))
-    .map(([init, tail]) => concat(toBinary(message, create(message, init as never)), tail));
+  return fc.tuple(init, invalidUtf8Tail(message)).map(([init, tail]) => {
+    const bytes = concat(toBinary(message, create(message, init as never)), tail);
+    // What fast-check prints for a counterexample: requests can be megabytes long.
+    const shown = Buffer.from(bytes.subarray(0, 2048)).toString("base64");
+    return { bytes, [fc.toStringMethod]: () => `${bytes.length} bytes, base64 ${shown}${bytes.length > 2048 ? "…" : ""}` };
+  });
 }
 
 function messageInit(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<Record<string, unknown>> {
@@ -241,15 +248,39 @@ export const wrongJson: fc.Arbitrary<JsonLike> = fc.oneof(
   hostileText(0),
 );
 
-/** proto3 JSON of `message` with hostile values, wrong types and unknown keys. */
-export function jsonRequest(message: DescMessage, context: RequestContext, depth = 0): fc.Arbitrary<{ [key: string]: JsonLike }> {
+/**
+ * proto3 JSON of `message`: either hostile throughout (values, wrong types,
+ * unknown keys), or focused like focusedInit (one field hostile, the rest
+ * plausible, JSON-encoded by @bufbuild/protobuf).
+ */
+export function jsonRequest(message: DescMessage, context: RequestContext): fc.Arbitrary<{ [key: string]: JsonLike }> {
+  return fc.oneof(hostileJson(message, context, 0), focusedJson(message, context, 0), focusedJson(message, context, 0));
+}
+
+function hostileJson(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<{ [key: string]: JsonLike }> {
   if (depth > MAX_DEPTH) return fc.constant({});
   const parts: Record<string, fc.Arbitrary<JsonLike>> = {};
   for (const field of message.fields) parts[field.jsonName] = orWrong(jsonField(field, context, depth));
-  return fc
-    .tuple(fc.record(parts, { requiredKeys: [] }), fc.dictionary(hostileText(0), wrongJson, { maxKeys: 2 }))
-    .map(([known, unknown]) => ({ ...unknown, ...known }) as { [key: string]: JsonLike });
+  const unknownKeys = fc.oneof({ arbitrary: fc.constant({}), weight: 4 }, { arbitrary: fc.dictionary(hostileText(0), wrongJson, { minKeys: 1, maxKeys: 2 }), weight: 1 });
+  return fc.tuple(fc.record(parts, { requiredKeys: [] }), unknownKeys).map(([known, unknown]) => ({ ...unknown, ...known }) as { [key: string]: JsonLike });
 }
+
+function focusedJson(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<{ [key: string]: JsonLike }> {
+  const plausible = () => toJson(message, create(message, plausibleInit(message, context, depth) as never), { alwaysEmitImplicit: false }) as { [key: string]: JsonLike };
+  if (message.fields.length === 0 || depth > MAX_DEPTH) return fc.constant(plausible());
+  return fc.constantFrom(...message.fields).chain((focus) => {
+    const hostile = focus.fieldKind === "message" && !JSON_FORM_MESSAGES.has(focus.message.typeName) ? focusedJson(focus.message, context, depth + 1) : orWrong(jsonField(focus, context, depth));
+    return hostile.map((value) => {
+      const json = plausible();
+      if (focus.oneof) for (const member of focus.oneof.fields) delete json[member.jsonName];
+      json[focus.jsonName] = value;
+      return json;
+    });
+  });
+}
+
+/** Messages whose proto3 JSON is a string of their own form. */
+const JSON_FORM_MESSAGES = new Set(["google.protobuf.Timestamp", "google.protobuf.FieldMask"]);
 
 function orWrong(arbitrary: fc.Arbitrary<JsonLike>): fc.Arbitrary<JsonLike> {
   return fc.oneof({ arbitrary, weight: 6 }, { arbitrary: wrongJson, weight: 1 });
@@ -277,6 +308,7 @@ function jsonField(field: DescField, context: RequestContext, depth: number): fc
 
 /** Messages with a JSON form of their own (RFC 3339 timestamps, comma-joined field masks) get near-valid strings of that form. */
 function jsonMessage(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<JsonLike> {
+  if (!JSON_FORM_MESSAGES.has(message.typeName)) return hostileJson(message, context, depth + 1);
   if (message.typeName === "google.protobuf.Timestamp") {
     return fc.oneof(
       fc.date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("9999-12-31T23:59:59Z"), noInvalidDate: true }).map((date) => date.toISOString()),
@@ -284,10 +316,7 @@ function jsonMessage(message: DescMessage, context: RequestContext, depth: numbe
       hostileText(0),
     );
   }
-  if (message.typeName === "google.protobuf.FieldMask") {
-    return fc.array(fc.oneof(fc.constantFrom("status", "score", "displayName", "email", "attributes", "id", "tenantId", "etag", "roles", "a.b.c", "", "*"), hostileText(0)), { maxLength: 5 }).map((paths) => paths.join(","));
-  }
-  return jsonRequest(message, context, depth + 1);
+  return fc.array(fc.oneof(fc.constantFrom("status", "score", "displayName", "email", "attributes", "id", "tenantId", "etag", "roles", "a.b.c", "", "*"), hostileText(0)), { maxLength: 5 }).map((paths) => paths.join(","));
 }
 
 function jsonScalar(type: ScalarType, fieldName: string, context: RequestContext): fc.Arbitrary<JsonLike> {
