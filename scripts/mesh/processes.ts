@@ -40,7 +40,7 @@ export interface ExitInfo {
 export type SupervisorEvent =
   | { kind: "restarting"; process: string; exit: ExitInfo; attempt: number; delayMs: number; message: string }
   | { kind: "restarted"; process: string; pid: number | undefined; attempt: number; message: string }
-  | { kind: "gave-up"; process: string; exit: ExitInfo; crashes: number; windowMs: number; message: string };
+  | { kind: "gave-up"; process: string; exit: ExitInfo; crashes: number; message: string };
 
 /** "running": a child is alive; "restarting": waiting out the backoff; "down": stopped, exited unsupervised, or given up. */
 export type ProcessState = "idle" | "running" | "restarting" | "down";
@@ -134,15 +134,15 @@ export class ManagedProcess extends EventEmitter<{ supervisor: [SupervisorEvent]
       this.finish(exit.code);
       return;
     }
-    const decision = this.policy.onCrash(Date.now(), uptimeMs);
+    const decision = this.policy.onCrash(uptimeMs);
     if (decision.action === "give-up") {
       const message =
-        `${this.spec.name} keeps crashing (${decision.crashes} crashes within ${decision.windowMs / 1000} s, last: ${describeExit(exit)}); ` +
+        `${this.spec.name} keeps crashing (${decision.crashes} crashes in a row, each within ${decision.stableAfterMs / 1000} s of starting; last: ${describeExit(exit)}); ` +
         `supervisor gave up, it stays down. See ${this.spec.logFile}`;
       this.failure = message;
       this.current = "down";
       this.wanted = false;
-      this.report({ kind: "gave-up", process: this.spec.name, exit, crashes: decision.crashes, windowMs: decision.windowMs, message }, 50);
+      this.report({ kind: "gave-up", process: this.spec.name, exit, crashes: decision.crashes, message }, 50);
       this.finish(exit.code);
       return;
     }

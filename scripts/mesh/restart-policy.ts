@@ -7,20 +7,22 @@
  * exp-backoff-restart-delay): a process that crashes once is back almost at
  * once, one that keeps crashing waits longer each time, so a broken service
  * does not burn the (shared, two-core) machine. A run that stayed up for
- * `stableAfterMs` counts as healthy and resets the backoff. Too many crashes
- * within `crashWindowMs` is a crash loop: restarting will not fix it, so the
- * supervisor gives up and says so.
+ * `stableAfterMs` counts as healthy and starts over. `maxCrashes` crashes in
+ * a row, none of them after a stable run, is a crash loop: restarting will
+ * not fix it, so the supervisor gives up and says so. (Counting in a row
+ * rather than within a time window also catches a service that starts
+ * slowly and then crashes, and does not depend on how fast this machine
+ * starts a process.)
  */
 export interface RestartPolicyOptions {
   /** Delay before the first restart. */
   initialDelayMs: number;
   /** Upper bound of the doubling delay. */
   maxDelayMs: number;
-  /** A run at least this long resets the backoff to `initialDelayMs`. */
+  /** A run at least this long resets the backoff and the crash count. */
   stableAfterMs: number;
-  /** Give up once this many crashes fall within `crashWindowMs`. */
+  /** Give up at this many crashes in a row without a stable run. */
   maxCrashes: number;
-  crashWindowMs: number;
 }
 
 export const DEFAULT_RESTART_POLICY: RestartPolicyOptions = {
@@ -28,25 +30,23 @@ export const DEFAULT_RESTART_POLICY: RestartPolicyOptions = {
   maxDelayMs: 3_200,
   stableAfterMs: 10_000,
   maxCrashes: 5,
-  crashWindowMs: 30_000,
 };
 
 export type RestartDecision =
   | { action: "restart"; delayMs: number; /** 1 for the first restart since the last stable run. */ attempt: number }
-  | { action: "give-up"; crashes: number; windowMs: number };
+  | { action: "give-up"; /** In a row, none after a stable run. */ crashes: number; stableAfterMs: number };
 
 export class RestartPolicy {
-  private crashTimes: number[] = [];
+  /** Crashes since the last stable run, which is also the restart attempt. */
   private attempt = 0;
 
   constructor(readonly options: RestartPolicyOptions = DEFAULT_RESTART_POLICY) {}
 
-  /** Called when the process exited on its own at `now` after running for `uptimeMs`. */
-  onCrash(now: number, uptimeMs: number): RestartDecision {
+  /** Called when the process exited on its own after running for `uptimeMs`. */
+  onCrash(uptimeMs: number): RestartDecision {
     if (uptimeMs >= this.options.stableAfterMs) this.attempt = 0;
-    this.crashTimes = [...this.crashTimes.filter((time) => now - time < this.options.crashWindowMs), now];
-    if (this.crashTimes.length >= this.options.maxCrashes) {
-      return { action: "give-up", crashes: this.crashTimes.length, windowMs: this.options.crashWindowMs };
+    if (this.attempt + 1 >= this.options.maxCrashes) {
+      return { action: "give-up", crashes: this.attempt + 1, stableAfterMs: this.options.stableAfterMs };
     }
     this.attempt += 1;
     const delayMs = Math.min(this.options.initialDelayMs * 2 ** (this.attempt - 1), this.options.maxDelayMs);
