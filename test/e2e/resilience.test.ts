@@ -4,7 +4,9 @@
  * dependency is down (its health is NOT_SERVING within 2 s), calls that need
  * it fail at once: 503 with a JSON google.rpc.Status over REST, UNAVAILABLE
  * naming the dependency over gRPC, each well under a second, whether Envoy
- * has taken the service out yet or not. Everything comes back by itself.
+ * has taken the service out yet or not; the same when a datastore hangs
+ * (SIGSTOP: it accepts connections but never answers), where calls caught in
+ * the hang end by the drivers' own limits. Everything comes back by itself.
  * Then a graceful SIGTERM that lets a call in flight finish.
  *
  * Datastores are killed with ManagedProcess.kill(), which the launcher's
@@ -222,23 +224,27 @@ describe.each([
   });
 });
 
-describe("a database that hangs instead of refusing", () => {
+describe.each([
+  ["a database", "ferretdb"],
+  ["a redis", "redis"],
+] as const)("%s that hangs instead of refusing", (_, datastore) => {
   it("is known down within 2 s, after which calls fail in under 1 s; calls caught in the hang end by themselves", async () => {
     const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken);
     try {
       await leads.client.getLead({ id: leadId });
-      const flipping = lose("ferretdb", "freeze");
-      // Caught by the hang: ended by the driver's monitor and server selection (mongo.ts), not by socketTimeoutMS.
+      const flipping = lose(datastore, "freeze");
+      // Caught by the hang: ended by the driver's own limits (mongo.ts: monitor and
+      // server selection; redis.ts: commandTimeout), not by a socket timeout.
       const caught = await timedGrpc("leads GetLead", () => leads.client.getLead({ id: leadId }));
-      expect(caught).toMatchObject({ code: Status.UNAVAILABLE, reason: "DEPENDENCY_UNAVAILABLE", dependency: "mongodb" });
+      expect(caught).toMatchObject({ code: Status.UNAVAILABLE, reason: "DEPENDENCY_UNAVAILABLE", dependency: DEPENDENCY[datastore] });
       expect(caught.ms).toBeLessThan(5_000);
       expect(Object.entries(await flipping).filter(([, ms]) => ms > 2_000)).toEqual([]);
-      await expectFastUnavailable("mongodb");
+      await expectFastUnavailable(DEPENDENCY[datastore]);
       await expectFast503s();
     } finally {
       leads.close();
     }
-    thaw("ferretdb");
+    thaw(datastore);
     await expectRecovered();
   });
 });
