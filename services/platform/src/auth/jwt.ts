@@ -4,11 +4,12 @@
  * be known, and iss, aud, exp, nbf are checked.
  *
  * jose parses tokens and converts keys to and from JWK. The RSA signature
- * itself is made and checked with node:crypto: jose does it through WebCrypto,
- * which measured 5x slower to verify and 1.7x slower to sign here
- * (bench/jwt-micro.ts: ~240 vs ~45 µs per verification, ~790 vs ~450 µs per
- * signature), and verification runs on every call whose token the kernel has
- * not seen yet. node:crypto also keeps both synchronous for their callers.
+ * itself is made and checked with node:crypto: jose goes through WebCrypto,
+ * which costs 4-5x the CPU per verification and 1.5x per signature
+ * (bench/jwt-micro.ts on the shared 2-core machine: ~185-230 vs ~45 µs to
+ * verify, ~710 vs ~460 µs to sign), and verification runs on every call
+ * whose token the kernel has not seen yet. node:crypto also keeps both
+ * synchronous for their callers.
  */
 import { createPublicKey, KeyObject, sign, verify, type webcrypto } from "node:crypto";
 import { decodeJwt, decodeProtectedHeader, exportJWK, importJWK } from "jose";
