@@ -16,16 +16,16 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Status } from "nice-grpc";
-import { ErrorInfo, RetryInfo, RichClientError } from "nice-grpc-error-details";
 import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { LeadSource } from "@leadmesh/contracts/leads/v1/lead";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
+import { Status } from "nice-grpc";
+import { ErrorInfo, RetryInfo, RichClientError } from "nice-grpc-error-details";
 import { healthStatus } from "../../scripts/mesh/health-client";
-import { ferretProcess, startMesh, type RunningMesh } from "../../scripts/mesh/local-mesh";
+import { ferretProcess, type RunningMesh, startMesh } from "../../scripts/mesh/local-mesh";
 import { ManagedProcess } from "../../scripts/mesh/processes";
 import { grpcClient, leadClient } from "../harness/clients";
-import { PASSWORD, registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { PASSWORD, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 
 const SERVICES = ["auth", "users", "leads"] as const;
 type Datastore = "ferretdb" | "redis";
@@ -110,7 +110,13 @@ async function lose(datastore: Datastore, how: "kill" | "freeze" = "kill"): Prom
 async function timedRest(method: string, path: string, body?: unknown) {
   const started = Date.now();
   const response = await rest(method, path, { baseUrl: mesh.ingressUrl, token: tenant.accessToken, body });
-  return { path: `${method} ${path}`, status: response.status, contentType: response.headers.get("content-type"), json: response.json, ms: Date.now() - started };
+  return {
+    path: `${method} ${path}`,
+    status: response.status,
+    contentType: response.headers.get("content-type"),
+    json: response.json,
+    ms: Date.now() - started,
+  };
 }
 
 /** REST calls of each kind to the three services (reads, a write, a public sign-in). */
@@ -175,7 +181,9 @@ async function expectFastUnavailable(dependency: string) {
       outcomes.push(
         await timedGrpc("leads GetLead", () => leads.client.getLead({ id: leadId })),
         await timedGrpc("leads ListLeads", () => leads.client.listLeads({ pageSize: 10 })),
-        await timedGrpc("leads CreateLead", () => leads.client.createLead({ lead: { firstName: "Lost", email: "lost@example.com", source: LeadSource.LEAD_SOURCE_REFERRAL } })),
+        await timedGrpc("leads CreateLead", () =>
+          leads.client.createLead({ lead: { firstName: "Lost", email: "lost@example.com", source: LeadSource.LEAD_SOURCE_REFERRAL } }),
+        ),
         await timedGrpc("users GetUser", () => users.client.getUser({ id: "me" })),
         await timedGrpc("auth Login", () => auth.client.login({ tenantId: tenant.tenantId, email: tenant.email, password: PASSWORD })),
       );

@@ -1,4 +1,4 @@
-import { Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
+import { type CallContext, type ServerMiddleware, Status } from "nice-grpc-common";
 import { pino } from "pino";
 import { DependencyUnavailableError } from "./errors";
 import { dependencyNeedsOf, failFastMiddleware } from "./fail-fast";

@@ -33,7 +33,11 @@ export type DependencyState = Pick<HealthMonitor, "isDown" | "checkIntervalMs">;
  * not serve or a dependency it does not check (a typo would otherwise
  * silently switch fail-fast off for that RPC).
  */
-export function dependencyNeedsOf(rpcPaths: Iterable<string>, dependencyNames: readonly string[], declared: DependencyNeeds = {}): Map<string, readonly string[]> {
+export function dependencyNeedsOf(
+  rpcPaths: Iterable<string>,
+  dependencyNames: readonly string[],
+  declared: DependencyNeeds = {},
+): Map<string, readonly string[]> {
   const needs = new Map<string, readonly string[]>();
   for (const path of rpcPaths) needs.set(path, declared[path] ?? dependencyNames);
   const problems: string[] = [];

@@ -4,7 +4,7 @@
  * must stay within what both support: single-document atomic writes
  * (findOneAndUpdate), no multi-document transactions, no change streams.
  */
-import { MongoClient, type Collection, type Db, type Document, type IndexDescription } from "mongodb";
+import { type Collection, type Db, type Document, type IndexDescription, MongoClient } from "mongodb";
 import type { DependencyCheck } from "./health";
 
 export interface MongoHandle {
