@@ -6,8 +6,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { parse, stringify } from "yaml";
 import type { MethodContract } from "@leadmesh/platform";
+import { parse, stringify } from "yaml";
 import { DESCRIPTOR_PATH } from "./descriptor";
 import { ingressServices, loadMeshModel, type MeshModel } from "./model";
 import { REPO_ROOT } from "./topology";
@@ -76,7 +76,10 @@ export function renderEnvoyConfig(model: MeshModel, options: EnvoyRenderOptions)
     name: "ingress_self",
     type: "STATIC",
     connect_timeout: "1s",
-    load_assignment: { cluster_name: "ingress_self", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: options.listenPort } } } }] }] },
+    load_assignment: {
+      cluster_name: "ingress_self",
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: options.listenPort } } } }] }],
+    },
   });
   // gRPC routes go before the base file's catch-all /api/ route.
   manager.route_config.virtual_hosts[0].routes.unshift(...routes);
@@ -89,12 +92,18 @@ export function renderEnvoyConfig(model: MeshModel, options: EnvoyRenderOptions)
  * after the transcoder, so it matches gRPC paths for REST and gRPC alike.
  */
 function configureJwtAuthn(
-  manager: { http_filters: { name: string; typed_config: any }[] },
+  manager: { http_filters: { name: string; typed_config: unknown }[] },
   publicPaths: string[],
   listenPort: number,
   identity: MeshModel["identity"],
 ) {
-  const jwt = manager.http_filters.find((filter) => filter.name === "envoy.filters.http.jwt_authn")!.typed_config;
+  const filter = manager.http_filters.find((candidate) => candidate.name === "envoy.filters.http.jwt_authn");
+  if (!filter) throw new Error("envoy/ingress.base.yaml has no envoy.filters.http.jwt_authn filter");
+  // The parts of JwtAuthentication the renderer fills; the rest stays as the base file has it.
+  const jwt = filter.typed_config as {
+    providers: { leadmesh: { issuer: string; audiences: string[]; remote_jwks: { http_uri: { uri: string } } } };
+    rules: unknown[];
+  };
   jwt.providers.leadmesh.issuer = identity.issuer;
   jwt.providers.leadmesh.audiences = [identity.audience];
   jwt.providers.leadmesh.remote_jwks.http_uri.uri = `http://127.0.0.1:${listenPort}/.well-known/jwks.json`;

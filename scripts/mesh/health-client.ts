@@ -1,4 +1,4 @@
-import { createChannel, createClient, type Channel } from "nice-grpc";
+import { type Channel, createChannel, createClient } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
 
 // grpc.health.v1.HealthCheckResponse.ServingStatus (the package does not export the enum).

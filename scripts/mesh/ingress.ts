@@ -7,9 +7,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DESCRIPTOR_PATH } from "./descriptor";
 import { exposedServices, renderEnvoyConfig } from "./envoy-config";
+import type { MeshModel } from "./model";
 import { ManagedProcess, waitUntil } from "./processes";
 import { DEFAULT_RESTART_POLICY } from "./restart-policy";
-import type { MeshModel } from "./model";
 import { REPO_ROOT } from "./topology";
 
 export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");
@@ -40,7 +40,7 @@ export async function healthyEndpoints(adminUrl: string): Promise<Record<string,
   const clusters = await (await fetch(`${adminUrl}/clusters`, { signal: AbortSignal.timeout(2_000) })).text();
   const healthy: Record<string, string[]> = {};
   for (const [, cluster, endpoint] of clusters.matchAll(/^([^:\n]+)::([^:\n]+:\d+)::health_flags::healthy$/gm)) {
-    (healthy[cluster] ??= []).push(endpoint);
+    healthy[cluster] = [...(healthy[cluster] ?? []), endpoint];
   }
   return healthy;
 }

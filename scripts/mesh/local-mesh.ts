@@ -10,16 +10,16 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { healthStatus } from "./health-client";
 import { startIngress, TOOLS_BIN } from "./ingress";
+import { loadMeshModel, type MeshModel } from "./model";
+import { serviceEnvironment } from "./model-environment";
 import { claimPortBlock } from "./port-blocks";
 import { planPorts, portUses, type ReplicaOption, type ReplicaPlan } from "./port-plan";
 import { assertPortsFree, ephemeralRangeWarning } from "./ports";
-import { ManagedProcess, tcpReachable, waitUntil, type SupervisorEvent } from "./processes";
+import { ManagedProcess, type SupervisorEvent, tcpReachable, waitUntil } from "./processes";
 import { DEFAULT_RESTART_POLICY } from "./restart-policy";
-import { loadMeshModel, type MeshModel } from "./model";
-import { serviceEnvironment } from "./model-environment";
 import { REPO_ROOT, type ServicePorts } from "./topology";
 
-export { startIngress, TOOLS_BIN, type IngressOptions, type RunningIngress } from "./ingress";
+export { type IngressOptions, type RunningIngress, startIngress, TOOLS_BIN } from "./ingress";
 
 export interface MeshOptions {
   /** "topology" uses the ports of mesh/topology.yaml; "random" picks free ones. */
@@ -141,7 +141,12 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     // Ingress first, databases last, so services drain against live dependencies.
     // Read at stop time: a test may have replaced a process in `processes`.
     const datastores = [processes.ferretdb, processes.redis];
-    const services = new Set([...Object.values(replicas).flat().map((replica) => replica.process), ...Object.values(processes)]);
+    const services = new Set([
+      ...Object.values(replicas)
+        .flat()
+        .map((replica) => replica.process),
+      ...Object.values(processes),
+    ]);
     for (const managed of [processes.envoy, ...datastores]) services.delete(managed);
     await processes.envoy?.stop();
     await Promise.all([...services].map((managed) => managed.stop()));
@@ -164,7 +169,9 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     log(`redis     ${redisUrl}`);
 
     // Peers are called at their first replica: the services' *_ADDRESS settings take one host:port.
-    const services: Record<string, ServicePorts> = Object.fromEntries(plan.replicas.filter((replica) => replica.index === 1).map((replica) => [replica.service, replica.ports]));
+    const services: Record<string, ServicePorts> = Object.fromEntries(
+      plan.replicas.filter((replica) => replica.index === 1).map((replica) => [replica.service, replica.ports]),
+    );
     const peers = Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, `127.0.0.1:${ports.grpc}`]));
     for (const replica of plan.replicas) {
       const managed = supervise(
@@ -183,7 +190,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
           restart: DEFAULT_RESTART_POLICY,
         }),
       ).start();
-      (replicas[replica.service] ??= []).push({ ...replica, process: managed });
+      replicas[replica.service] = [...(replicas[replica.service] ?? []), { ...replica, process: managed }];
       if (replica.index === 1) processes[replica.service] = managed;
     }
     await Promise.all(

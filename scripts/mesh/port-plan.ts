@@ -4,9 +4,10 @@
  * ports, replica r (1-based here) gets the model's localReplicaPorts[r - 1];
  * with random ports every one gets a free port.
  */
+
+import { implementedServices, type MeshModel, type ServiceModel } from "./model";
 import type { PortUse } from "./ports";
 import { freePort } from "./processes";
-import { implementedServices, type MeshModel, type ServiceModel } from "./model";
 import { MAX_LOCAL_REPLICAS, type ServicePorts } from "./topology";
 
 /**
@@ -58,7 +59,9 @@ export async function planPorts(
     const count = replicaCount(service, replicas);
     if (count > (mode === "topology" ? service.replicas : MAX_LOCAL_REPLICAS)) {
       // Fixed ports exist for the topology's replicas only; more would run into the next service's ports.
-      throw new Error(`${service.name}: ${count} replicas asked, but mesh/topology.yaml plans ports for ${mode === "topology" ? service.replicas : MAX_LOCAL_REPLICAS}`);
+      throw new Error(
+        `${service.name}: ${count} replicas asked, but mesh/topology.yaml plans ports for ${mode === "topology" ? service.replicas : MAX_LOCAL_REPLICAS}`,
+      );
     }
     for (let index = 1; index <= count; index += 1) {
       const fixed = service.localReplicaPorts[index - 1];
@@ -66,8 +69,7 @@ export async function planPorts(
         service: service.name,
         index,
         name: `${service.name}-${index}`,
-        ports:
-          mode === "topology" ? fixed : { grpc: await allocate(), health: await allocate(), metrics: await allocate() },
+        ports: mode === "topology" ? fixed : { grpc: await allocate(), health: await allocate(), metrics: await allocate() },
       });
     }
   }

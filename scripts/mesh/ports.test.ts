@@ -44,7 +44,9 @@ describe("port holder", () => {
           { port, purpose: "Redis" },
           { port: second.port, purpose: "Envoy admin" },
         ]).catch((error: Error) => error.message);
-        expect(both).toMatch(new RegExp(`^port ${port} \\(Redis\\) is taken by pid ${process.pid} \\(.*\\) \\(1 more taken: ${second.port}\\)\\. Stop that process`));
+        expect(both).toMatch(
+          new RegExp(`^port ${port} \\(Redis\\) is taken by pid ${process.pid} \\(.*\\) \\(1 more taken: ${second.port}\\)\\. Stop that process`),
+        );
       } finally {
         second.server.close();
       }

@@ -39,7 +39,13 @@ export async function assertPortsFree(uses: PortUse[]): Promise<void> {
   }
   if (taken.length === 0) return;
   const [first, ...others] = taken;
-  const more = others.length > 0 ? ` (${others.length} more taken: ${others.slice(0, 6).map((use) => use.port).join(", ")}${others.length > 6 ? ", ..." : ""})` : "";
+  const more =
+    others.length > 0
+      ? ` (${others.length} more taken: ${others
+          .slice(0, 6)
+          .map((use) => use.port)
+          .join(", ")}${others.length > 6 ? ", ..." : ""})`
+      : "";
   throw new Error(
     `port ${first.port} (${first.purpose}) is taken by ${portHolder(first.port)}${more}. Stop that process (another 'npm start'?) or change the port in mesh/topology.yaml.`,
   );

@@ -9,10 +9,10 @@
  * a JSON line in its log), and a crash loop makes the supervisor give up
  * loudly. Only exits we asked for (stop(), kill()) are not restarted.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { appendFileSync, createWriteStream, existsSync, readFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { RestartPolicy, type RestartPolicyOptions } from "./restart-policy";
 
 const running = new Set<ChildProcess>();
@@ -154,7 +154,16 @@ export class ManagedProcess extends EventEmitter<{ supervisor: [SupervisorEvent]
       if (!this.wanted) return;
       this.restarts += 1;
       this.spawnRun();
-      this.report({ kind: "restarted", process: this.spec.name, pid: this.child?.pid, attempt: decision.attempt, message: `${this.spec.name} restarted (pid ${this.child?.pid})` }, 30);
+      this.report(
+        {
+          kind: "restarted",
+          process: this.spec.name,
+          pid: this.child?.pid,
+          attempt: decision.attempt,
+          message: `${this.spec.name} restarted (pid ${this.child?.pid})`,
+        },
+        30,
+      );
     }, decision.delayMs);
   }
 

@@ -33,8 +33,8 @@ export const DEFAULT_RESTART_POLICY: RestartPolicyOptions = {
 };
 
 export type RestartDecision =
-  | { action: "restart"; delayMs: number; /** 1 for the first restart since the last stable run. */ attempt: number }
-  | { action: "give-up"; /** In a row, none after a stable run. */ crashes: number; stableAfterMs: number };
+  | { action: "restart"; delayMs: number /** 1 for the first restart since the last stable run. */; attempt: number }
+  | { action: "give-up" /** In a row, none after a stable run. */; crashes: number; stableAfterMs: number };
 
 export class RestartPolicy {
   /** Crashes since the last stable run, which is also the restart attempt. */

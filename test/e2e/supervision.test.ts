@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { healthStatus } from "../../scripts/mesh/health-client";
 import { healthyEndpoints } from "../../scripts/mesh/ingress";
-import { startMesh, type RunningMesh, type RunningReplica } from "../../scripts/mesh/local-mesh";
+import { type RunningMesh, type RunningReplica, startMesh } from "../../scripts/mesh/local-mesh";
 import { ManagedProcess, type SupervisorEvent } from "../../scripts/mesh/processes";
 import { DEFAULT_RESTART_POLICY } from "../../scripts/mesh/restart-policy";
 import { loadTopology } from "../../scripts/mesh/topology";
@@ -143,15 +143,16 @@ describe("kill -9 of one leads replica under REST load", () => {
   it(`fails at most ${MAX_FAILED_SHARE * 100}% of requests and has the replica back in rotation within ${BACK_IN_ROTATION_MS / 1000} s (${LAUNCHER_AND_ENVOY_MS} ms after its own startup on a busy machine)`, async () => {
     const victim = mesh.replicas.leads[1];
     expect(mesh.replicas.leads).toHaveLength(2);
-    await timeUntil("both leads replicas in rotation", async () => (await inRotation("leads", mesh.replicas.leads[0])()) && (await inRotation("leads", victim)()), 10_000);
+    await timeUntil(
+      "both leads replicas in rotation",
+      async () => (await inRotation("leads", mesh.replicas.leads[0])()) && (await inRotation("leads", victim)()),
+      10_000,
+    );
 
     const loadStarted = Date.now();
     // Until the replica is back (or the test fails) the load runs; then for LOAD_AFTER_RETURN_MS more.
     let stopLoadAt = Number.POSITIVE_INFINITY;
-    const load = restReadLoad(
-      LOAD_CLIENTS,
-      (total) => Date.now() >= loadStarted + LOAD_CAP_MS || (Date.now() >= stopLoadAt && total >= MIN_LOAD_CALLS),
-    );
+    const load = restReadLoad(LOAD_CLIENTS, (total) => Date.now() >= loadStarted + LOAD_CAP_MS || (Date.now() >= stopLoadAt && total >= MIN_LOAD_CALLS));
     let backInMs: number;
     try {
       await sleep(KILL_AFTER_MS);
@@ -187,9 +188,13 @@ describe("kill -9 of one leads replica under REST load", () => {
     // In rotation for real: the new process (its counters start at 0) has served part of the load.
     expect((await handledCalls(victim, "GetLead")) + (await handledCalls(victim, "ListLeads"))).toBeGreaterThan(0);
     expect(victim.process.restartCount).toBe(1);
-    expect(events).toContainEqual(expect.objectContaining({ kind: "restarting", process: victim.name, exit: { code: null, signal: "SIGKILL" }, attempt: 1, delayMs: 100 }));
+    expect(events).toContainEqual(
+      expect.objectContaining({ kind: "restarting", process: victim.name, exit: { code: null, signal: "SIGKILL" }, attempt: 1, delayMs: 100 }),
+    );
     // The restart is in the replica's own log, as a JSON line like the service's own.
-    const logLines = readFileSync(victim.process.spec.logFile, "utf8").split("\n").filter((line) => line.includes('"component":"supervisor"'));
+    const logLines = readFileSync(victim.process.spec.logFile, "utf8")
+      .split("\n")
+      .filter((line) => line.includes('"component":"supervisor"'));
     expect(logLines.map((line) => JSON.parse(line).msg)).toEqual([
       expect.stringMatching(new RegExp(`^${victim.name} exited unexpectedly \\(signal SIGKILL\\) after [\\d.]+ s; restart 1 in 100 ms$`)),
       expect.stringMatching(new RegExp(`^${victim.name} restarted \\(pid \\d+\\)$`)),
@@ -221,7 +226,13 @@ describe("a crash loop", () => {
     const template = mesh.replicas.leads[0].process.spec;
     const logFile = join(mesh.runDir, "leads-crashloop.log");
     // A configuration the service refuses at once (exit 78): it can never come up, however often restarted.
-    const crashing = new ManagedProcess({ ...template, name: "leads-crashloop", env: { ...template.env, GRPC_PORT: "not-a-port" }, logFile, restart: DEFAULT_RESTART_POLICY });
+    const crashing = new ManagedProcess({
+      ...template,
+      name: "leads-crashloop",
+      env: { ...template.env, GRPC_PORT: "not-a-port" },
+      logFile,
+      restart: DEFAULT_RESTART_POLICY,
+    });
     const seen: SupervisorEvent[] = [];
     crashing.on("supervisor", (event) => seen.push(event));
     const started = Date.now();
@@ -236,7 +247,9 @@ describe("a crash loop", () => {
       expect(exitCode).toBe(78);
       expect(crashing.state).toBe("down");
       expect(crashing.restartCount).toBe(4);
-      expect(seen.filter((event) => event.kind === "restarting").map((event) => (event.kind === "restarting" ? event.delayMs : 0))).toEqual([100, 200, 400, 800]);
+      expect(seen.filter((event) => event.kind === "restarting").map((event) => (event.kind === "restarting" ? event.delayMs : 0))).toEqual([
+        100, 200, 400, 800,
+      ]);
       const gaveUp = seen.at(-1);
       expect(gaveUp).toMatchObject({ kind: "gave-up", process: "leads-crashloop", crashes: 5, exit: { code: 78, signal: null } });
       expect(crashing.failure).toBe(gaveUp?.message);
