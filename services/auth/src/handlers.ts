@@ -143,9 +143,11 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       // Counted before the hash is checked, so parallel guesses cannot outrun the limit.
       await throttles.account.take(account);
       const stored = await credentials.byEmail(request.tenantId, request.email);
-      if (!(await passwords.verify(stored?.passwordHash, request.password))) throw new UnauthenticatedError(BAD_CREDENTIALS);
+      // verify() hashes even without an account, so the answer takes as long either way.
+      const verified = await passwords.verify(stored?.passwordHash, request.password);
+      if (!verified || !stored) throw new UnauthenticatedError(BAD_CREDENTIALS);
       await throttles.account.reset(account);
-      return signIn(request.tenantId, stored!._id, context);
+      return signIn(request.tenantId, stored._id, context);
     },
 
     async refreshToken(request) {
@@ -218,11 +220,10 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       // Same budget as sign-in: a stolen access token must not buy unlimited password guesses.
       const account = `${caller.tenantId}:${stored?.emailKey ?? caller.actorId}`;
       await throttles.account.take(account);
-      if (!(await passwords.verify(stored?.passwordHash, request.currentPassword))) {
-        throw new InvalidArgumentError([{ field: "current_password", description: "is wrong" }], "the current password is wrong");
-      }
+      const verified = await passwords.verify(stored?.passwordHash, request.currentPassword);
+      if (!verified || !stored) throw new InvalidArgumentError([{ field: "current_password", description: "is wrong" }], "the current password is wrong");
       await throttles.account.reset(account);
-      await credentials.setPassword(caller.tenantId, caller.actorId, stored!.emailKey, await passwords.hash(request.newPassword));
+      await credentials.setPassword(caller.tenantId, caller.actorId, stored.emailKey, await passwords.hash(request.newPassword));
       await deps.resets.cancel(caller.tenantId, caller.actorId);
       const others = (await sessions.listForUser(caller.tenantId, caller.actorId)).filter((session) => session.id !== caller.sessionId);
       return { revokedSessions: await endSessions(others) };
