@@ -5,7 +5,7 @@
  * real one; only the issuer is local. End-to-end tests use the real auth.
  */
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { jwkFromPrivatePem, signJwt, type JwksFetcher } from "@leadmesh/platform";
+import { type JwksFetcher, jwkFromPrivatePem, signJwt } from "@leadmesh/platform";
 import { loadTopology } from "../../scripts/mesh/topology";
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });

@@ -1,14 +1,14 @@
 import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { apiService, connectMongo, connectRedis, createLogger, JwksCache, Revocations, runMain, startService } from "@leadmesh/platform";
+import { trustedProxies } from "./client-address";
 import { CredentialStore, ensureAuthIndexes } from "./credentials";
 import { authHandlers } from "./handlers";
+import { PasswordResets } from "./password-resets";
 import { Passwords } from "./passwords";
 import { SessionStore } from "./sessions";
 import { loadAuthConfig } from "./settings";
 import { SigningKeys } from "./signing-keys";
 import { createThrottles } from "./throttle";
-import { trustedProxies } from "./client-address";
-import { PasswordResets } from "./password-resets";
 import { TokenIssuer } from "./tokens";
 import { UsersGateway } from "./users-gateway";
 
@@ -19,7 +19,11 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
   const redis = connectRedis(config.redisUrl, logger);
   const keys = new SigningKeys(mongo.db, settings.keyRotationSeconds);
   const revocations = new Revocations(redis.redis);
-  const tokens = new TokenIssuer(keys, revocations, { issuer: config.authIssuer, audience: config.authAudience, accessTokenTtlSeconds: settings.accessTokenTtlSeconds });
+  const tokens = new TokenIssuer(keys, revocations, {
+    issuer: config.authIssuer,
+    audience: config.authAudience,
+    accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
+  });
   const users = new UsersGateway(settings.usersAddress, tokens);
   const passwords = new Passwords({ memoryKib: settings.passwordMemoryKib, iterations: settings.passwordIterations });
   logger.info({ passwordHash: passwords.description, accessTokenTtlSeconds: settings.accessTokenTtlSeconds }, "auth settings");

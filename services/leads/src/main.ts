@@ -1,5 +1,16 @@
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
-import { apiService, connectMongo, connectRedis, createLogger, IdempotencyKeys, loadServiceConfig, meshAuth, runMain, startService, type JwksFetcher } from "@leadmesh/platform";
+import {
+  apiService,
+  connectMongo,
+  connectRedis,
+  createLogger,
+  IdempotencyKeys,
+  type JwksFetcher,
+  loadServiceConfig,
+  meshAuth,
+  runMain,
+  startService,
+} from "@leadmesh/platform";
 import { leadHandlers } from "./handlers";
 import { ensureLeadIndexes, LeadStore } from "./store";
 

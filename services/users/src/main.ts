@@ -1,7 +1,18 @@
 import { DepartmentServiceDefinition } from "@leadmesh/contracts/users/v1/departments";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
-import { apiService, connectMongo, connectRedis, createLogger, loadServiceConfig, meshAuth, Revocations, runMain, startService, type JwksFetcher } from "@leadmesh/platform";
+import {
+  apiService,
+  connectMongo,
+  connectRedis,
+  createLogger,
+  type JwksFetcher,
+  loadServiceConfig,
+  meshAuth,
+  Revocations,
+  runMain,
+  startService,
+} from "@leadmesh/platform";
 import { departmentHandlers } from "./handlers/departments";
 import { References } from "./handlers/references";
 import { tenantHandlers } from "./handlers/tenants";
