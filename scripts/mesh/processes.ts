@@ -97,6 +97,8 @@ export class ManagedProcess extends EventEmitter<{ supervisor: [SupervisorEvent]
 
   private spawnRun(): void {
     const log = createWriteStream(this.spec.logFile, { flags: "a" });
+    // A log that cannot be written (its directory removed under a running test) must not take the launcher down.
+    log.on("error", () => undefined);
     const child = spawn(this.spec.command, this.spec.args, {
       cwd: this.spec.cwd,
       env: { ...process.env, ...this.spec.env },
@@ -170,7 +172,11 @@ export class ManagedProcess extends EventEmitter<{ supervisor: [SupervisorEvent]
   /** Emits the event and appends it to the process's own log as a pino-shaped JSON line. */
   private report(event: SupervisorEvent, level: number): void {
     const { message, ...fields } = event;
-    appendFileSync(this.spec.logFile, `${JSON.stringify({ level, time: Date.now(), component: "supervisor", ...fields, msg: message })}\n`);
+    try {
+      appendFileSync(this.spec.logFile, `${JSON.stringify({ level, time: Date.now(), component: "supervisor", ...fields, msg: message })}\n`);
+    } catch {
+      // The log is gone (its directory removed); the event below still reports it.
+    }
     this.emit("supervisor", event);
   }
 
