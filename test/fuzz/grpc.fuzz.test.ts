@@ -5,17 +5,20 @@
  * a caller whose token passes the RPC's access rule so that they reach the
  * handler. No call may end in a defect status (DEFECT_CODES), and after each
  * RPC's property every service must still be the same SERVING process.
- * Fixed seeds; a failure prints the seed and the request that caused it.
+ * Bytes that are no valid protobuf at all must be refused as INVALID_ARGUMENT
+ * (grpc-js alone would blame the server: INTERNAL). Fixed seeds; a failure
+ * prints the seed and the request that caused it.
  */
 import { Status } from "nice-grpc";
 import fc from "fast-check";
 import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
-import { binaryRequest } from "../harness/proto-arbitraries";
+import { binaryRequest, undecodableRequest } from "../harness/proto-arbitraries";
 import { RawGrpcClient } from "../harness/raw-grpc";
 import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzTenant } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 25;
+const UNDECODABLE_RUNS_PER_RPC = 5;
 /** Messages of the kernel's access middleware (platform/src/caller.ts), as opposed to a handler's UNAUTHENTICATED. */
 const ACCESS_REFUSAL = /access token|Authorization header|may not call|do not allow/;
 
@@ -54,6 +57,18 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
     if (process.env.FUZZ_VERBOSE) console.log(path, Object.fromEntries(codes));
     // The requests reached the handler: the caller's token never stopped them.
     expect(codes.has("refused by the access layer")).toBe(false);
+    expect(await livenessProblem(before)).toBeUndefined();
+  });
+
+  it("answers bytes that are not a valid request message with INVALID_ARGUMENT", async () => {
+    const seed = seedFor(`grpc undecodable ${path}`);
+    await fc.assert(
+      fc.asyncProperty(undecodableRequest(contract.input, fixtures), async (bytes) => {
+        const outcome = await clients.get(service)!.call(path, bytes, await tokenFor(rpc, fixtures.tenant.tenantId));
+        if (outcome.code !== Status.INVALID_ARGUMENT) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
+      }),
+      { seed, numRuns: UNDECODABLE_RUNS_PER_RPC, endOnFailure: true },
+    );
     expect(await livenessProblem(before)).toBeUndefined();
   });
 });

@@ -44,6 +44,27 @@ export function binaryRequest(message: DescMessage, context: RequestContext): fc
   });
 }
 
+/**
+ * Bytes no protobuf parser accepts as `message`: a valid request cut short
+ * inside its last field, a field of a wire type that does not exist (6, 7),
+ * a length past the end, a varint that never ends.
+ */
+export function undecodableRequest(message: DescMessage, context: RequestContext): fc.Arbitrary<Uint8Array> {
+  const cutShort = focusedInit(message, context, 0).map((init) => {
+    const valid = toBinary(message, create(message, init as never));
+    // An unknown field appended and cut: its length says more bytes follow than do, and skipping it runs past the end.
+    const tail = new BinaryWriter().tag(536_870_911, WireType.LengthDelimited).bytes(new Uint8Array(10)).finish();
+    return concat(valid, tail.subarray(0, tail.length - 5));
+  });
+  return fc.oneof(
+    cutShort,
+    fc.integer({ min: 1, max: 15 }).map((number) => Uint8Array.from([(number << 3) | 6, 1])), // wire type 6 (a one-byte tag)
+    fc.integer({ min: 1, max: 15 }).map((number) => Uint8Array.from([(number << 3) | 7, 1])), // wire type 7
+    fc.constant(Uint8Array.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x41])), // length 4 GiB, one byte present
+    fc.constant(Uint8Array.from([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])), // varint of 11 bytes
+  );
+}
+
 function messageInit(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<Record<string, unknown>> {
   if (depth > MAX_DEPTH) return fc.constant({});
   const parts: Record<string, fc.Arbitrary<unknown>> = {};

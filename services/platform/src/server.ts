@@ -4,7 +4,8 @@
  * reflection and metrics, and returns a handle whose shutdown() drains.
  *
  * Middleware order (outermost first): error status guard → tracing → RED
- * metrics → error status → fail fast on a known-down dependency (fail-fast.ts)
+ * metrics → error status → refuse requests whose bytes do not parse
+ * (request-decoding.ts) → fail fast on a known-down dependency (fail-fast.ts)
  * → authentication and access rules (API services only,
  * not health/reflection, which probes and grpcurl reach without a token). Tracing is
  * outside the inner error status so that metrics, logs and error messages all
@@ -20,6 +21,7 @@ import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
 import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
 import { errorStatusMiddleware } from "./error-middleware";
+import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
 import { dependencyNeedsOf, failFastMiddleware, type DependencyNeeds } from "./fail-fast";
 import { HealthMonitor, type DependencyCheck } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
@@ -92,8 +94,8 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
   const dependencyNeeds = dependencyNeedsOf(accessRules.keys(), health.dependencyNames, spec.dependencyNeeds);
-  const api = server.with(failFastMiddleware(health, dependencyNeeds)).with(authMiddleware(accessRules, spec.auth));
-  for (const service of spec.services) api.add(service.definition, service.implementation);
+  const api = server.with(rejectUndecodableRequests).with(failFastMiddleware(health, dependencyNeeds)).with(authMiddleware(accessRules, spec.auth));
+  for (const service of spec.services) api.add(withLenientRequestDecoding(service.definition), service.implementation);
 
   await health.start();
   const grpcPort = await server.listen(`${config.bindHost}:${config.grpcPort}`);
