@@ -46,14 +46,21 @@ export interface FuzzTenant extends RequestContext {
   tenant: RegisteredTenant;
 }
 
-/** A tenant with a lead, a department, an invited user and a session, whose ids generated requests may use. */
+/** A tenant with two leads (one with two notes), two departments, an invited user and a session, whose ids generated requests may use. */
 export async function fuzzTenant(label: string): Promise<FuzzTenant> {
   const tenant = await registerTenant(label);
   const token = tenant.accessToken;
   const lead = await rest("POST", "/api/v1/leads", { body: { firstName: "Fuzz", email: "fuzz@example.com", source: "LEAD_SOURCE_OTHER" }, token });
   const department = await rest("POST", "/api/v1/departments", { body: { displayName: "Fuzz" }, token });
   const user = await rest("POST", "/api/v1/users:invite", { body: { email: "invited@fuzz.example", displayName: "Invited", roles: ["ROLE_AGENT"] }, token });
-  for (const response of [lead, department, user]) if (response.status !== 200) throw new Error(`fixture failed: ${response.status} ${response.text}`);
+  // Second items, so every list has a next page (and a page token to tamper with).
+  const more = [
+    await rest("POST", "/api/v1/leads", { body: { firstName: "Fuzz 2", email: "fuzz2@example.com", source: "LEAD_SOURCE_OTHER", score: 7 }, token }),
+    await rest("POST", "/api/v1/departments", { body: { displayName: "Fuzz 2" }, token }),
+    await rest("POST", `/api/v1/leads/${lead.json?.lead?.id}/activities`, { body: { note: { text: "first" } }, token }),
+    await rest("POST", `/api/v1/leads/${lead.json?.lead?.id}/activities`, { body: { note: { text: "second" } }, token }),
+  ];
+  for (const response of [lead, department, user, ...more]) if (response.status !== 200) throw new Error(`fixture failed: ${response.status} ${response.text}`);
   return {
     tenant,
     knownIds: [lead.json.lead.id, department.json.department.id, user.json.user.id, tenant.adminId, tenant.tenantId, tenant.sessionId, lead.json.lead.etag],

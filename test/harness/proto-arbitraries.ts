@@ -99,6 +99,11 @@ function focusedInit(message: DescMessage, context: RequestContext, depth: numbe
   });
 }
 
+/** A request a well-behaved client would send, with `overrides` (by localName) on top, serialised. */
+export function plausibleRequest(message: DescMessage, context: RequestContext, overrides: Record<string, unknown> = {}): Uint8Array {
+  return toBinary(message, create(message, { ...plausibleInit(message, context, 0), ...overrides } as never));
+}
+
 /** What a well-behaved client would send, by field name and kind (hostile-values.ts plausibleText). */
 function plausibleInit(message: DescMessage, context: RequestContext, depth: number): Record<string, unknown> {
   const init: Record<string, unknown> = {};

@@ -8,6 +8,8 @@ import { Client, credentials, Metadata, status as Status, type ServiceError } fr
 export interface RawOutcome {
   code: Status;
   details: string;
+  /** The response message's bytes, when the call succeeded. */
+  response?: Uint8Array;
 }
 
 const identity = (bytes: Buffer) => bytes;
@@ -24,8 +26,8 @@ export class RawGrpcClient {
     const metadata = new Metadata();
     if (token) metadata.set("authorization", `Bearer ${token}`);
     return new Promise((resolve) => {
-      this.client.makeUnaryRequest(path, identity, identity, Buffer.from(request), metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null) =>
-        resolve(error ? { code: error.code, details: error.details } : { code: Status.OK, details: "" }),
+      this.client.makeUnaryRequest(path, identity, identity, Buffer.from(request), metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: Buffer) =>
+        resolve(error ? { code: error.code, details: error.details } : { code: Status.OK, details: "", response }),
       );
     });
   }

@@ -1,0 +1,71 @@
+/**
+ * Forged page tokens for every list RPC (a request with page_token): a page
+ * token is a protobuf PageCursor bound to its query by a fingerprint that is
+ * a plain hash, so a client can take a real token and change the cursor it
+ * carries while keeping the fingerprint. The sort value and last id then
+ * reach the store's query: no defect status may follow, and every service
+ * must stay the same SERVING process.
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import { Status } from "nice-grpc";
+import fc from "fast-check";
+import { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
+import { hostileText, idText } from "../harness/hostile-values";
+import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
+import { meshInfo } from "../harness/mesh-info";
+import { plausibleRequest } from "../harness/proto-arbitraries";
+import { RawGrpcClient } from "../harness/raw-grpc";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzCase, type FuzzTenant } from "./fuzz-setup";
+
+const RUNS_PER_RPC = 30;
+const LIST_CASES = FUZZ_CASES.filter((c) => c.contract.input.fields.some((field) => field.name === "page_token"));
+
+let fixtures: FuzzTenant;
+let before: ProcessIdentity[];
+const clients = new Map<string, RawGrpcClient>();
+
+beforeAll(async () => {
+  fixtures = await fuzzTenant("fuzz-pages");
+  before = await Promise.all(FUZZED_SERVICES.map(processIdentity));
+  for (const service of FUZZED_SERVICES) clients.set(service, new RawGrpcClient(`127.0.0.1:${meshInfo().services[service].grpc}`));
+});
+
+afterAll(() => {
+  for (const client of clients.values()) client.close();
+});
+
+/** The next_page_token of the first one-item page, as the service issued it. */
+async function realPageToken({ service, rpc, contract }: FuzzCase): Promise<string> {
+  const outcome = await clients.get(service)!.call(rpc.path, plausibleRequest(contract.input, fixtures, { pageSize: 1 }), await tokenFor(rpc, fixtures.tenant.tenantId));
+  if (outcome.code !== Status.OK || !outcome.response) throw new Error(`${rpc.path} failed: ${Status[outcome.code]} ${outcome.details}`);
+  const token = (fromBinary(contract.output, outcome.response) as unknown as { nextPageToken?: string }).nextPageToken;
+  if (!token) throw new Error(`${rpc.path} returned no next_page_token for a one-item page: the fixtures need a second item`);
+  return token;
+}
+
+/** Sort values of every kind the services page by (dates, numbers, strings), at and past their limits. */
+const sortValue = fc.oneof(
+  fc.constantFrom("", "NaN", "Infinity", "-0", "1e400", "9007199254740993", "-1", "+275760-09-13T00:00:00.000Z", "-271821-04-20T00:00:00.000Z", "0000-01-01T00:00:00Z", "2026-02-30T25:61:00Z"),
+  fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
+  hostileText(),
+);
+
+it("covers every list RPC", () => {
+  expect(LIST_CASES.map((c) => c.rpc.path)).toEqual(expect.arrayContaining(["/leads.v1.LeadService/ListLeads", "/leads.v1.LeadService/ListLeadActivities", "/users.v1.UserService/ListUsers"]));
+});
+
+describe.each(LIST_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, listCase) => {
+  it("answers a real page token with a forged cursor without a defect status", async () => {
+    const cursor = PageCursor.decode(Buffer.from(await realPageToken(listCase), "base64url"));
+    const forged = fc.record({ lastSortValue: sortValue, lastId: idText(fixtures.knownIds) }, { requiredKeys: [] }).map((change) => Buffer.from(PageCursor.encode({ ...cursor, ...change }).finish()).toString("base64url"));
+    await fc.assert(
+      fc.asyncProperty(forged, async (pageToken) => {
+        const request = plausibleRequest(listCase.contract.input, fixtures, { pageSize: 1, pageToken });
+        const outcome = await clients.get(listCase.service)!.call(path, request, await tokenFor(listCase.rpc, fixtures.tenant.tenantId));
+        if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
+      }),
+      { seed: seedFor(`page token ${path}`), numRuns: RUNS_PER_RPC, endOnFailure: true },
+    );
+    expect(await livenessProblem(before)).toBeUndefined();
+  });
+});
