@@ -60,7 +60,18 @@ export function renderEnvoyConfig(model: MeshModel, options: EnvoyRenderOptions)
       routedPaths.add(rpc.path);
       routes.push({
         match: { path: rpc.path },
-        route: { cluster: service.name, timeout: "15s", retry_policy: retryPolicy(rpc) },
+        route: {
+          cluster: service.name,
+          timeout: "15s",
+          retry_policy: retryPolicy(rpc),
+          // Envoy enforces a client's grpc-timeout itself (capped at 15 s;
+          // an unparsable one counts as absent) and does not pass the header
+          // on: grpc-js answered a malformed grpc-timeout (e.g. sent with a
+          // REST request) with INTERNAL, a 500. The service still learns of
+          // an expired deadline: Envoy resets the call.
+          max_stream_duration: { grpc_timeout_header_max: "15s" },
+        },
+        request_headers_to_remove: ["grpc-timeout"],
       });
     }
     clusters.push(upstreamCluster(service.name, ports));

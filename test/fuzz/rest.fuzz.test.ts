@@ -35,7 +35,7 @@ beforeAll(async () => {
 async function send(request: RestRequest, token: string | undefined): Promise<{ status: number; text: string }> {
   const response = await fetch(`${meshInfo().ingressUrl}${request.path}`, {
     method: request.method,
-    headers: { ...(request.contentType ? { "content-type": request.contentType } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: { ...request.headers, ...(request.contentType ? { "content-type": request.contentType } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: request.body,
     signal: AbortSignal.timeout(10_000),
   });

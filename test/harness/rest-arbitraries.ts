@@ -4,7 +4,8 @@
  * invalid UTF-8 that lone surrogates become), query parameters for the
  * fields a GET or DELETE carries there, JSON bodies from jsonRequest
  * (wrong types, huge numbers, deep nesting, unknown keys), and raw bodies
- * no JSON parser accepts (invalid UTF-8, truncated, NUL, BOM, deep nesting).
+ * no JSON parser accepts (invalid UTF-8, truncated, NUL, BOM, deep nesting);
+ * sometimes with hostile values in the headers the edge and services read.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
 import fc from "fast-check";
@@ -18,7 +19,34 @@ export interface RestRequest {
   path: string;
   contentType?: string;
   body?: string | Uint8Array;
+  /** Extra request headers (Latin-1: what HTTP/1.1 carries byte for byte). */
+  headers?: Record<string, string>;
 }
+
+/** Headers the edge or a service reads: client address, trace context, user agent (stored with sessions), deadlines. */
+const READ_HEADERS = ["user-agent", "x-forwarded-for", "traceparent", "tracestate", "x-request-id", "grpc-timeout", "accept-language", "x-trace-id"];
+
+/** Header values: printable Latin-1 including bytes 0x80-0xFF (invalid UTF-8 on the wire), near-valid trace contexts and addresses, long values. */
+const headerValue = fc.oneof(
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((code) => code !== 0x7f).map((code) => String.fromCharCode(code)), maxLength: 60 }),
+  fc.constantFrom(
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-00000000000000000000000000000000-0000000000000000-01",
+    "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01-extra",
+    "1.2.3.4, ::1, fe80::1%eth0, 999.999.999.999, unknown",
+    "::ffff:127.0.0.1",
+    "99999999999999999999S",
+    "-1m",
+    "\u00ff\u00fe",
+  ),
+  fc.integer({ min: 1000, max: 70_000 }).map((length) => "\u00e9".repeat(length)),
+);
+
+const hostileHeaders = fc.oneof(
+  { arbitrary: fc.constant<Record<string, string>>({}), weight: 3 },
+  { arbitrary: fc.dictionary(fc.constantFrom(...READ_HEADERS), headerValue, { minKeys: 1, maxKeys: 3 }), weight: 1 },
+);
 
 /** Percent-encoding that, unlike encodeURIComponent, also takes lone surrogates: as their 3-byte (invalid UTF-8) forms. */
 export function percentEncode(text: string): string {
@@ -73,7 +101,7 @@ export function restRequest(binding: HttpBinding, input: DescMessage, context: R
   const extraQuery = fc.oneof({ arbitrary: fc.constant<[string, string][]>([]), weight: 4 }, { arbitrary: fc.array(fc.tuple(hostileText(0), hostileText(0)), { minLength: 1, maxLength: 2 }), weight: 1 });
 
   if (binding.body === "") {
-    return fc.tuple(path, fields, extraQuery).map(([base, json, extra]) => printable({ method, path: base + queryString(json, extra) }));
+    return fc.tuple(path, fields, extraQuery, hostileHeaders).map(([base, json, extra, headers]) => printable({ method, path: base + queryString(json, extra), headers }));
   }
   const bodyField = binding.body === "*" ? undefined : input.fields.find((field) => field.name === binding.body)!.jsonName;
   const jsonBody = fields.map((json) => jsonText(bodyField === undefined ? json : (json[bodyField] ?? {})));
@@ -85,8 +113,8 @@ export function restRequest(binding: HttpBinding, input: DescMessage, context: R
       weight: 2,
     },
   );
-  return fc.tuple(path, body).map(([base, chosen]) =>
-    printable(Array.isArray(chosen) ? { method, path: base, body: chosen[0], contentType: chosen[1] } : { method, path: base, ...(chosen as { contentType: string; body: string }) }),
+  return fc.tuple(path, body, hostileHeaders).map(([base, chosen, headers]) =>
+    printable(Array.isArray(chosen) ? { method, path: base, body: chosen[0], contentType: chosen[1], headers } : { method, path: base, ...(chosen as { contentType: string; body: string }), headers }),
   );
 }
 
@@ -117,5 +145,6 @@ function queryString(json: { [key: string]: JsonLike }, extra: [string, string][
 export function describeRestRequest(request: RestRequest): string {
   const body = request.body === undefined ? "" : typeof request.body === "string" ? request.body : Buffer.from(request.body).toString("latin1");
   const cut = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}… (${text.length} chars)` : text);
-  return `${request.method} ${cut(request.path)}${request.contentType ? ` [${request.contentType}]` : ""}${body ? ` body ${JSON.stringify(cut(body))}` : ""}`;
+  const headers = Object.entries(request.headers ?? {}).map(([name, value]) => ` ${name}: ${JSON.stringify(cut(value))}`).join("");
+  return `${request.method} ${cut(request.path)}${request.contentType ? ` [${request.contentType}]` : ""}${headers}${body ? ` body ${JSON.stringify(cut(body))}` : ""}`;
 }
