@@ -5,7 +5,7 @@
  * edge now enforces a well-formed client deadline itself and drops the header.
  */
 import { Status } from "nice-grpc";
-import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 
 let admin: RegisteredTenant;
 

@@ -6,11 +6,11 @@
  * reaches the handler), fixed seeds, and the statuses that count as a defect.
  */
 import { randomUUID } from "node:crypto";
+import type { Role } from "@leadmesh/contracts/common/v1/access";
+import { contracts, type MethodContract, roleClaim } from "@leadmesh/platform";
 import { Status } from "nice-grpc";
-import { Role } from "@leadmesh/contracts/common/v1/access";
-import { contracts, roleClaim, type MethodContract } from "@leadmesh/platform";
 import { implementedServices, loadMeshModel, type RpcModel } from "../../scripts/mesh/model";
-import { authSignedToken, registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 import type { RequestContext } from "../harness/proto-arbitraries";
 
 export interface FuzzCase {
@@ -40,7 +40,14 @@ export function seedFor(label: string): number {
  * test (UNAVAILABLE), a hang (DEADLINE_EXCEEDED) or a declared RPC without a
  * handler (UNIMPLEMENTED). Every other code is an answer to bad input.
  */
-export const DEFECT_CODES: ReadonlySet<Status> = new Set([Status.INTERNAL, Status.UNKNOWN, Status.DATA_LOSS, Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.UNIMPLEMENTED]);
+export const DEFECT_CODES: ReadonlySet<Status> = new Set([
+  Status.INTERNAL,
+  Status.UNKNOWN,
+  Status.DATA_LOSS,
+  Status.UNAVAILABLE,
+  Status.DEADLINE_EXCEEDED,
+  Status.UNIMPLEMENTED,
+]);
 
 export interface FuzzTenant extends RequestContext {
   tenant: RegisteredTenant;

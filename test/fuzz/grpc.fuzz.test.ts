@@ -9,13 +9,14 @@
  * (grpc-js alone would blame the server: INTERNAL). Fixed seeds; a failure
  * prints the seed and the request that caused it.
  */
-import { Status } from "nice-grpc";
+
 import fc from "fast-check";
-import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
+import { Status } from "nice-grpc";
+import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
 import { binaryRequest, undecodableRequest } from "../harness/proto-arbitraries";
 import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzTenant } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 25;
 const UNDECODABLE_RUNS_PER_RPC = 5;

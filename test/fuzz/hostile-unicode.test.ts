@@ -5,8 +5,8 @@
  * killing the process. Through the real edge, every service must answer 400
  * and stay the same SERVING process.
  */
-import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
-import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
+import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
+import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
 
 let admin: RegisteredTenant;
 let before: ProcessIdentity[];

@@ -7,15 +7,15 @@
  * must stay the same SERVING process.
  */
 import { fromBinary } from "@bufbuild/protobuf";
-import { Status } from "nice-grpc";
-import fc from "fast-check";
 import { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
+import fc from "fast-check";
+import { Status } from "nice-grpc";
 import { hostileText, idText } from "../harness/hostile-values";
-import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
+import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
 import { plausibleRequest } from "../harness/proto-arbitraries";
 import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzCase, type FuzzTenant } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzCase, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 30;
 const LIST_CASES = FUZZ_CASES.filter((c) => c.contract.input.fields.some((field) => field.name === "page_token"));
@@ -36,7 +36,9 @@ afterAll(() => {
 
 /** The next_page_token of the first one-item page, as the service issued it. */
 async function realPageToken({ service, rpc, contract }: FuzzCase): Promise<string> {
-  const outcome = await clients.get(service)!.call(rpc.path, plausibleRequest(contract.input, fixtures, { pageSize: 1 }), await tokenFor(rpc, fixtures.tenant.tenantId));
+  const outcome = await clients
+    .get(service)!
+    .call(rpc.path, plausibleRequest(contract.input, fixtures, { pageSize: 1 }), await tokenFor(rpc, fixtures.tenant.tenantId));
   if (outcome.code !== Status.OK || !outcome.response) throw new Error(`${rpc.path} failed: ${Status[outcome.code]} ${outcome.details}`);
   const token = (fromBinary(contract.output, outcome.response) as unknown as { nextPageToken?: string }).nextPageToken;
   if (!token) throw new Error(`${rpc.path} returned no next_page_token for a one-item page: the fixtures need a second item`);
@@ -45,19 +47,35 @@ async function realPageToken({ service, rpc, contract }: FuzzCase): Promise<stri
 
 /** Sort values of every kind the services page by (dates, numbers, strings), at and past their limits. */
 const sortValue = fc.oneof(
-  fc.constantFrom("", "NaN", "Infinity", "-0", "1e400", "9007199254740993", "-1", "+275760-09-13T00:00:00.000Z", "-271821-04-20T00:00:00.000Z", "0000-01-01T00:00:00Z", "2026-02-30T25:61:00Z"),
+  fc.constantFrom(
+    "",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1e400",
+    "9007199254740993",
+    "-1",
+    "+275760-09-13T00:00:00.000Z",
+    "-271821-04-20T00:00:00.000Z",
+    "0000-01-01T00:00:00Z",
+    "2026-02-30T25:61:00Z",
+  ),
   fc.date({ noInvalidDate: true }).map((date) => date.toISOString()),
   hostileText(),
 );
 
 it("covers every list RPC", () => {
-  expect(LIST_CASES.map((c) => c.rpc.path)).toEqual(expect.arrayContaining(["/leads.v1.LeadService/ListLeads", "/leads.v1.LeadService/ListLeadActivities", "/users.v1.UserService/ListUsers"]));
+  expect(LIST_CASES.map((c) => c.rpc.path)).toEqual(
+    expect.arrayContaining(["/leads.v1.LeadService/ListLeads", "/leads.v1.LeadService/ListLeadActivities", "/users.v1.UserService/ListUsers"]),
+  );
 });
 
 describe.each(LIST_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, listCase) => {
   it("answers a real page token with a forged cursor without a defect status", async () => {
     const cursor = PageCursor.decode(Buffer.from(await realPageToken(listCase), "base64url"));
-    const forged = fc.record({ lastSortValue: sortValue, lastId: idText(fixtures.knownIds) }, { requiredKeys: [] }).map((change) => Buffer.from(PageCursor.encode({ ...cursor, ...change }).finish()).toString("base64url"));
+    const forged = fc
+      .record({ lastSortValue: sortValue, lastId: idText(fixtures.knownIds) }, { requiredKeys: [] })
+      .map((change) => Buffer.from(PageCursor.encode({ ...cursor, ...change }).finish()).toString("base64url"));
     await fc.assert(
       fc.asyncProperty(forged, async (pageToken) => {
         const request = plausibleRequest(listCase.contract.input, fixtures, { pageSize: 1, pageToken });

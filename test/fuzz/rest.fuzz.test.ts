@@ -15,10 +15,10 @@
  */
 import fc from "fast-check";
 import { Status } from "nice-grpc";
-import { livenessProblem, processIdentity, type ProcessIdentity } from "../harness/liveness";
+import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
-import { describeRestRequest, restRequest, type RestRequest } from "../harness/rest-arbitraries";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, fuzzTenant, seedFor, tokenFor, type FuzzTenant } from "./fuzz-setup";
+import { describeRestRequest, type RestRequest, restRequest } from "../harness/rest-arbitraries";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_BINDING = 25;
 
@@ -35,7 +35,11 @@ beforeAll(async () => {
 async function send(request: RestRequest, token: string | undefined): Promise<{ status: number; text: string }> {
   const response = await fetch(`${meshInfo().ingressUrl}${request.path}`, {
     method: request.method,
-    headers: { ...request.headers, ...(request.contentType ? { "content-type": request.contentType } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      ...request.headers,
+      ...(request.contentType ? { "content-type": request.contentType } : {}),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: request.body,
     signal: AbortSignal.timeout(10_000),
   });

@@ -12,11 +12,11 @@
  *   any field may also carry the wrong JSON type, a number no int64 holds,
  *   or a deeply nested value, and unknown keys appear.
  */
-import { create, getOption, hasOption, ScalarType, toBinary, toJson, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
+import { create, type DescEnum, type DescField, type DescMessage, getOption, hasOption, ScalarType, toBinary, toJson } from "@bufbuild/protobuf";
 import type { GenExtension } from "@bufbuild/protobuf/codegenv2";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type { FieldOptions } from "@bufbuild/protobuf/wkt";
 import { contracts } from "@leadmesh/platform";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import fc from "fast-check";
 import { hostileText, INT32_LIMITS, INT64_LIMITS, plausibleText, textForField, UINT32_LIMITS, UINT64_LIMITS } from "./hostile-values";
 
@@ -132,7 +132,17 @@ const WELL_KNOWN_OMITTED = new Set(["google.protobuf.Timestamp", "google.protobu
 
 function plausibleValue(field: DescField, context: RequestContext, depth: number): unknown {
   const plausibleScalar = (type: ScalarType): unknown =>
-    type === ScalarType.STRING ? plausibleText(field.name, context.knownIds) : type === ScalarType.BOOL ? false : type === ScalarType.BYTES ? new Uint8Array() : isInt64(type) ? 0n : field.name === "page_size" ? 10 : 50;
+    type === ScalarType.STRING
+      ? plausibleText(field.name, context.knownIds)
+      : type === ScalarType.BOOL
+        ? false
+        : type === ScalarType.BYTES
+          ? new Uint8Array()
+          : isInt64(type)
+            ? 0n
+            : field.name === "page_size"
+              ? 10
+              : 50;
   const plausibleEnum = (enumType: DescEnum) => (enumType.values[1] ?? enumType.values[0]).number;
   switch (field.fieldKind) {
     case "scalar":
@@ -167,7 +177,10 @@ function fieldInit(field: DescField, context: RequestContext, depth: number): fc
           : field.listKind === "enum"
             ? enumNumber(field.enum)
             : messageInit(field.message, context, depth + 1);
-      return fc.oneof({ arbitrary: fc.array(element, { maxLength: 4 }), weight: 9 }, { arbitrary: fc.array(element, { minLength: 100, maxLength: 300 }), weight: 1 });
+      return fc.oneof(
+        { arbitrary: fc.array(element, { maxLength: 4 }), weight: 9 },
+        { arbitrary: fc.array(element, { minLength: 100, maxLength: 300 }), weight: 1 },
+      );
     }
     case "map": {
       const value =
@@ -177,7 +190,10 @@ function fieldInit(field: DescField, context: RequestContext, depth: number): fc
             ? enumNumber(field.enum)
             : messageInit(field.message, context, depth + 1);
       const key = scalarValue(field.mapKey, `${field.name}_key`, context).map(String);
-      return fc.oneof({ arbitrary: fc.dictionary(key, value, { maxKeys: 4 }), weight: 9 }, { arbitrary: fc.dictionary(key, value, { minKeys: 100, maxKeys: 300 }), weight: 1 });
+      return fc.oneof(
+        { arbitrary: fc.dictionary(key, value, { maxKeys: 4 }), weight: 9 },
+        { arbitrary: fc.dictionary(key, value, { minKeys: 100, maxKeys: 300 }), weight: 1 },
+      );
     }
   }
 }
@@ -216,17 +232,25 @@ function enumNumber(enumType: DescEnum): fc.Arbitrary<number> {
   return fc.oneof(fc.constantFrom(...enumType.values.map((value) => value.number)), fc.constantFrom(...INT32_LIMITS), fc.integer());
 }
 
-const INVALID_UTF8 = [
-  [0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80], [0xf0, 0x9f, 0x98],
-].map((bytes) => Uint8Array.from(bytes));
+const INVALID_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80], [0xf0, 0x9f, 0x98]].map((bytes) =>
+  Uint8Array.from(bytes),
+);
 
 /** Nothing, or one string field of the message again, holding invalid UTF-8. */
 function invalidUtf8Tail(message: DescMessage): fc.Arbitrary<Uint8Array> {
   const stringFields = message.fields.filter((field) => field.fieldKind === "scalar" && field.scalar === ScalarType.STRING);
   if (stringFields.length === 0) return fc.constant(new Uint8Array());
   const tail = fc
-    .tuple(fc.constantFrom(...stringFields), fc.array(fc.oneof(fc.constantFrom(...INVALID_UTF8), fc.uint8Array({ maxLength: 6 })), { minLength: 1, maxLength: 5 }))
-    .map(([field, chunks]) => new BinaryWriter().tag(field.number, WireType.LengthDelimited).bytes(concat(...chunks)).finish());
+    .tuple(
+      fc.constantFrom(...stringFields),
+      fc.array(fc.oneof(fc.constantFrom(...INVALID_UTF8), fc.uint8Array({ maxLength: 6 })), { minLength: 1, maxLength: 5 }),
+    )
+    .map(([field, chunks]) =>
+      new BinaryWriter()
+        .tag(field.number, WireType.LengthDelimited)
+        .bytes(concat(...chunks))
+        .finish(),
+    );
   return fc.oneof({ arbitrary: fc.constant(new Uint8Array()), weight: 3 }, { arbitrary: tail, weight: 1 });
 }
 
@@ -265,9 +289,17 @@ export function jsonText(value: JsonLike): string {
 export const wrongJson: fc.Arbitrary<JsonLike> = fc.oneof(
   fc.constantFrom<JsonLike>(null, true, 0, -1, 1.5, "", [], {}, [null], { "": null }),
   fc.constantFrom(
-    ...["1e400", "-1e400", "9223372036854775808", "-9223372036854775809", "18446744073709551616", "123456789012345678901234567890", "-0", "1E2", "0.0000001"].map(
-      (text) => new RawJson(text),
-    ),
+    ...[
+      "1e400",
+      "-1e400",
+      "9223372036854775808",
+      "-9223372036854775809",
+      "18446744073709551616",
+      "123456789012345678901234567890",
+      "-0",
+      "1E2",
+      "0.0000001",
+    ].map((text) => new RawJson(text)),
   ),
   fc.integer({ min: 2, max: 20_000 }).map((depth) => new RawJson(`${"[".repeat(depth)}${"]".repeat(depth)}`)),
   fc.integer({ min: 2, max: 20_000 }).map((depth) => new RawJson(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`)),
@@ -287,15 +319,22 @@ function hostileJson(message: DescMessage, context: RequestContext, depth: numbe
   if (depth > MAX_DEPTH) return fc.constant({});
   const parts: Record<string, fc.Arbitrary<JsonLike>> = {};
   for (const field of message.fields) parts[field.jsonName] = orWrong(jsonField(field, context, depth));
-  const unknownKeys = fc.oneof({ arbitrary: fc.constant({}), weight: 4 }, { arbitrary: fc.dictionary(hostileText(0), wrongJson, { minKeys: 1, maxKeys: 2 }), weight: 1 });
+  const unknownKeys = fc.oneof(
+    { arbitrary: fc.constant({}), weight: 4 },
+    { arbitrary: fc.dictionary(hostileText(0), wrongJson, { minKeys: 1, maxKeys: 2 }), weight: 1 },
+  );
   return fc.tuple(fc.record(parts, { requiredKeys: [] }), unknownKeys).map(([known, unknown]) => ({ ...unknown, ...known }) as { [key: string]: JsonLike });
 }
 
 function focusedJson(message: DescMessage, context: RequestContext, depth: number): fc.Arbitrary<{ [key: string]: JsonLike }> {
-  const plausible = () => toJson(message, create(message, plausibleInit(message, context, depth) as never), { alwaysEmitImplicit: false }) as { [key: string]: JsonLike };
+  const plausible = () =>
+    toJson(message, create(message, plausibleInit(message, context, depth) as never), { alwaysEmitImplicit: false }) as { [key: string]: JsonLike };
   if (message.fields.length === 0 || depth > MAX_DEPTH) return fc.constant(plausible());
   return fc.constantFrom(...message.fields).chain((focus) => {
-    const hostile = focus.fieldKind === "message" && !JSON_FORM_MESSAGES.has(focus.message.typeName) ? focusedJson(focus.message, context, depth + 1) : orWrong(jsonField(focus, context, depth));
+    const hostile =
+      focus.fieldKind === "message" && !JSON_FORM_MESSAGES.has(focus.message.typeName)
+        ? focusedJson(focus.message, context, depth + 1)
+        : orWrong(jsonField(focus, context, depth));
     return hostile.map((value) => {
       const json = plausible();
       if (focus.oneof) for (const member of focus.oneof.fields) delete json[member.jsonName];
@@ -322,11 +361,20 @@ function jsonField(field: DescField, context: RequestContext, depth: number): fc
       return jsonMessage(field.message, context, depth);
     case "list": {
       const element =
-        field.listKind === "scalar" ? jsonScalar(field.scalar, field.name, context) : field.listKind === "enum" ? jsonEnum(field.enum) : jsonMessage(field.message, context, depth);
+        field.listKind === "scalar"
+          ? jsonScalar(field.scalar, field.name, context)
+          : field.listKind === "enum"
+            ? jsonEnum(field.enum)
+            : jsonMessage(field.message, context, depth);
       return fc.array(orWrong(element), { maxLength: 4 });
     }
     case "map": {
-      const value = field.mapKind === "scalar" ? jsonScalar(field.scalar, field.name, context) : field.mapKind === "enum" ? jsonEnum(field.enum) : jsonMessage(field.message, context, depth);
+      const value =
+        field.mapKind === "scalar"
+          ? jsonScalar(field.scalar, field.name, context)
+          : field.mapKind === "enum"
+            ? jsonEnum(field.enum)
+            : jsonMessage(field.message, context, depth);
       return fc.dictionary(textForField(`${field.name}_key`, context.knownIds), orWrong(value), { maxKeys: 4 });
     }
   }
@@ -342,7 +390,12 @@ function jsonMessage(message: DescMessage, context: RequestContext, depth: numbe
       hostileText(0),
     );
   }
-  return fc.array(fc.oneof(fc.constantFrom("status", "score", "displayName", "email", "attributes", "id", "tenantId", "etag", "roles", "a.b.c", "", "*"), hostileText(0)), { maxLength: 5 }).map((paths) => paths.join(","));
+  return fc
+    .array(
+      fc.oneof(fc.constantFrom("status", "score", "displayName", "email", "attributes", "id", "tenantId", "etag", "roles", "a.b.c", "", "*"), hostileText(0)),
+      { maxLength: 5 },
+    )
+    .map((paths) => paths.join(","));
 }
 
 function jsonScalar(type: ScalarType, fieldName: string, context: RequestContext): fc.Arbitrary<JsonLike> {
@@ -350,7 +403,10 @@ function jsonScalar(type: ScalarType, fieldName: string, context: RequestContext
     case ScalarType.STRING:
       return textForField(fieldName, context.knownIds);
     case ScalarType.BYTES:
-      return fc.oneof(fc.uint8Array({ maxLength: 48 }).map((bytes) => Buffer.from(bytes).toString("base64")), hostileText(0));
+      return fc.oneof(
+        fc.uint8Array({ maxLength: 48 }).map((bytes) => Buffer.from(bytes).toString("base64")),
+        hostileText(0),
+      );
     case ScalarType.BOOL:
       return fc.oneof(fc.boolean(), fc.constantFrom<JsonLike>("true", "false", "yes", 1, 0));
     case ScalarType.DOUBLE:
@@ -361,7 +417,10 @@ function jsonScalar(type: ScalarType, fieldName: string, context: RequestContext
     case ScalarType.SFIXED32:
     case ScalarType.UINT32:
     case ScalarType.FIXED32:
-      return fc.oneof(fc.constantFrom<JsonLike>(...INT32_LIMITS, ...UINT32_LIMITS, 2 ** 32, -(2 ** 31) - 1, 1.5, "12", "-0", "0x10", "1e3"), fc.integer({ min: -10, max: 1000 }));
+      return fc.oneof(
+        fc.constantFrom<JsonLike>(...INT32_LIMITS, ...UINT32_LIMITS, 2 ** 32, -(2 ** 31) - 1, 1.5, "12", "-0", "0x10", "1e3"),
+        fc.integer({ min: -10, max: 1000 }),
+      );
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.SFIXED64:
@@ -369,7 +428,7 @@ function jsonScalar(type: ScalarType, fieldName: string, context: RequestContext
     case ScalarType.FIXED64:
       return fc.oneof(
         fc.constantFrom(...INT64_LIMITS, ...UINT64_LIMITS, 2n ** 64n, -(2n ** 63n) - 1n).map((value) => value.toString()),
-        fc.constantFrom<JsonLike>(2 ** 53, 1.5, "1e3", " 1", "")
+        fc.constantFrom<JsonLike>(2 ** 53, 1.5, "1e3", " 1", ""),
       );
   }
 }

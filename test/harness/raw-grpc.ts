@@ -3,7 +3,7 @@
  * the bytes come from a message descriptor (proto-arbitraries.ts), so no
  * generated client type sits between the fuzzer and the wire.
  */
-import { Client, credentials, Metadata, status as Status, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
 
 export interface RawOutcome {
   code: Status;
@@ -26,8 +26,15 @@ export class RawGrpcClient {
     const metadata = new Metadata();
     if (token) metadata.set("authorization", `Bearer ${token}`);
     return new Promise((resolve) => {
-      this.client.makeUnaryRequest(path, identity, identity, Buffer.from(request), metadata, { deadline: Date.now() + timeoutMs }, (error: ServiceError | null, response?: Buffer) =>
-        resolve(error ? { code: error.code, details: error.details } : { code: Status.OK, details: "", response }),
+      this.client.makeUnaryRequest(
+        path,
+        identity,
+        identity,
+        Buffer.from(request),
+        metadata,
+        { deadline: Date.now() + timeoutMs },
+        (error: ServiceError | null, response?: Buffer) =>
+          resolve(error ? { code: error.code, details: error.details } : { code: Status.OK, details: "", response }),
       );
     });
   }

@@ -8,10 +8,10 @@
  * sometimes with hostile values in the headers the edge and services read.
  */
 import type { DescMessage } from "@bufbuild/protobuf";
-import fc from "fast-check";
 import type { HttpBinding } from "@leadmesh/platform";
+import fc from "fast-check";
 import { hostileText, textForField } from "./hostile-values";
-import { jsonRequest, jsonText, RawJson, wrongJson, type JsonLike, type RequestContext } from "./proto-arbitraries";
+import { type JsonLike, jsonRequest, jsonText, RawJson, type RequestContext, wrongJson } from "./proto-arbitraries";
 
 export interface RestRequest {
   method: string;
@@ -28,7 +28,13 @@ const READ_HEADERS = ["user-agent", "x-forwarded-for", "traceparent", "tracestat
 
 /** Header values: printable Latin-1 including bytes 0x80-0xFF (invalid UTF-8 on the wire), near-valid trace contexts and addresses, long values. */
 const headerValue = fc.oneof(
-  fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((code) => code !== 0x7f).map((code) => String.fromCharCode(code)), maxLength: 60 }),
+  fc.string({
+    unit: fc
+      .integer({ min: 0x20, max: 0xff })
+      .filter((code) => code !== 0x7f)
+      .map((code) => String.fromCharCode(code)),
+    maxLength: 60,
+  }),
   fc.constantFrom(
     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     "00-00000000000000000000000000000000-0000000000000000-01",
@@ -54,14 +60,34 @@ export function percentEncode(text: string): string {
   for (const character of text) {
     const codePoint = character.codePointAt(0)!;
     if (codePoint >= 0xd800 && codePoint <= 0xdfff) {
-      encoded += [0xe0 | (codePoint >> 12), 0x80 | ((codePoint >> 6) & 0x3f), 0x80 | (codePoint & 0x3f)].map((byte) => `%${byte.toString(16).toUpperCase()}`).join("");
+      encoded += [0xe0 | (codePoint >> 12), 0x80 | ((codePoint >> 6) & 0x3f), 0x80 | (codePoint & 0x3f)]
+        .map((byte) => `%${byte.toString(16).toUpperCase()}`)
+        .join("");
     } else encoded += encodeURIComponent(character);
   }
   return encoded;
 }
 
 /** Path segments that are not percent-encodings of any text: malformed escapes, invalid UTF-8, dot segments. */
-const RAW_SEGMENTS = ["%FF", "%ED%A0%80", "%C0%AF", "%00", "..", ".", "%2e%2e", "%2F..%2F", "%", "a%2", "%%", "%u0041", "", "a;b", "a?b=1", "~", "%F4%90%80%80"];
+const RAW_SEGMENTS = [
+  "%FF",
+  "%ED%A0%80",
+  "%C0%AF",
+  "%00",
+  "..",
+  ".",
+  "%2e%2e",
+  "%2F..%2F",
+  "%",
+  "a%2",
+  "%%",
+  "%u0041",
+  "",
+  "a;b",
+  "a?b=1",
+  "~",
+  "%F4%90%80%80",
+];
 
 const RAW_BODIES: (string | Uint8Array)[] = [
   Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), // {"a":"<invalid UTF-8>"}
@@ -77,7 +103,7 @@ const RAW_BODIES: (string | Uint8Array)[] = [
   "1e400",
   "\u0000",
   "",
-  "{\"a\":1,\"a\":2}",
+  '{"a":1,"a":2}',
   '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}',
   `${"[".repeat(100_000)}${"]".repeat(100_000)}`,
   `{"a":"${"\\ud800".repeat(1000)}"}`,
@@ -89,7 +115,10 @@ export function restRequest(binding: HttpBinding, input: DescMessage, context: R
   const method = binding.verb.toUpperCase();
   const pathValues = fc.tuple(
     ...binding.pathFields.map((field) =>
-      fc.oneof({ arbitrary: textForField(field.split(".").pop()!, context.knownIds).map(percentEncode), weight: 4 }, { arbitrary: fc.constantFrom(...RAW_SEGMENTS), weight: 1 }),
+      fc.oneof(
+        { arbitrary: textForField(field.split(".").pop()!, context.knownIds).map(percentEncode), weight: 4 },
+        { arbitrary: fc.constantFrom(...RAW_SEGMENTS), weight: 1 },
+      ),
     ),
   );
   const path = pathValues.map((values) => {
@@ -98,10 +127,15 @@ export function restRequest(binding: HttpBinding, input: DescMessage, context: R
   });
   const fields = jsonRequest(input, context);
   // Rare: the transcoder refuses unknown parameters before the service sees the rest.
-  const extraQuery = fc.oneof({ arbitrary: fc.constant<[string, string][]>([]), weight: 4 }, { arbitrary: fc.array(fc.tuple(hostileText(0), hostileText(0)), { minLength: 1, maxLength: 2 }), weight: 1 });
+  const extraQuery = fc.oneof(
+    { arbitrary: fc.constant<[string, string][]>([]), weight: 4 },
+    { arbitrary: fc.array(fc.tuple(hostileText(0), hostileText(0)), { minLength: 1, maxLength: 2 }), weight: 1 },
+  );
 
   if (binding.body === "") {
-    return fc.tuple(path, fields, extraQuery, hostileHeaders).map(([base, json, extra, headers]) => printable({ method, path: base + queryString(json, extra), headers }));
+    return fc
+      .tuple(path, fields, extraQuery, hostileHeaders)
+      .map(([base, json, extra, headers]) => printable({ method, path: base + queryString(json, extra), headers }));
   }
   const bodyField = binding.body === "*" ? undefined : input.fields.find((field) => field.name === binding.body)!.jsonName;
   const jsonBody = fields.map((json) => jsonText(bodyField === undefined ? json : (json[bodyField] ?? {})));
@@ -109,13 +143,28 @@ export function restRequest(binding: HttpBinding, input: DescMessage, context: R
     { arbitrary: jsonBody.map((text) => ({ contentType: "application/json", body: text as string | Uint8Array })), weight: 6 },
     { arbitrary: wrongJson.map((value) => ({ contentType: "application/json", body: jsonText(value) as string | Uint8Array })), weight: 1 },
     {
-      arbitrary: fc.tuple(fc.constantFrom(...RAW_BODIES), fc.constantFrom<string | undefined>("application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", undefined)),
+      arbitrary: fc.tuple(
+        fc.constantFrom(...RAW_BODIES),
+        fc.constantFrom<string | undefined>(
+          "application/json",
+          "text/plain",
+          "application/x-www-form-urlencoded",
+          "application/json; charset=latin1",
+          undefined,
+        ),
+      ),
       weight: 2,
     },
   );
-  return fc.tuple(path, body, hostileHeaders).map(([base, chosen, headers]) =>
-    printable(Array.isArray(chosen) ? { method, path: base, body: chosen[0], contentType: chosen[1], headers } : { method, path: base, ...(chosen as { contentType: string; body: string }), headers }),
-  );
+  return fc
+    .tuple(path, body, hostileHeaders)
+    .map(([base, chosen, headers]) =>
+      printable(
+        Array.isArray(chosen)
+          ? { method, path: base, body: chosen[0], contentType: chosen[1], headers }
+          : { method, path: base, ...(chosen as { contentType: string; body: string }), headers },
+      ),
+    );
 }
 
 /** fast-check prints a counterexample with this; the request itself can be megabytes long. */
@@ -145,6 +194,8 @@ function queryString(json: { [key: string]: JsonLike }, extra: [string, string][
 export function describeRestRequest(request: RestRequest): string {
   const body = request.body === undefined ? "" : typeof request.body === "string" ? request.body : Buffer.from(request.body).toString("latin1");
   const cut = (text: string) => (text.length > 300 ? `${text.slice(0, 300)}… (${text.length} chars)` : text);
-  const headers = Object.entries(request.headers ?? {}).map(([name, value]) => ` ${name}: ${JSON.stringify(cut(value))}`).join("");
+  const headers = Object.entries(request.headers ?? {})
+    .map(([name, value]) => ` ${name}: ${JSON.stringify(cut(value))}`)
+    .join("");
   return `${request.method} ${cut(request.path)}${request.contentType ? ` [${request.contentType}]` : ""}${headers}${body ? ` body ${JSON.stringify(cut(body))}` : ""}`;
 }

@@ -4,11 +4,12 @@
  * handler): whichever layer throws whatever, the client gets a status with
  * well-formed, bounded text, and the process survives grpc-js writing it.
  */
-import { createChannel, createClientFactory, createServer, ServerError, Status, type Channel, type Server } from "nice-grpc";
-import { BadRequest, ErrorInfo, errorDetailsClientMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
-import type { ServerMiddleware } from "nice-grpc-common";
-import { pino } from "pino";
+
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
+import { type Channel, createChannel, createClientFactory, createServer, type Server, ServerError, Status } from "nice-grpc";
+import type { ServerMiddleware } from "nice-grpc-common";
+import { type BadRequest, ErrorInfo, errorDetailsClientMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
+import { pino } from "pino";
 import { errorStatusMiddleware } from "./error-middleware";
 import { InvalidArgumentError, NotFoundError } from "./errors";
 import { DETAIL_TEXT_MAX_BYTES, STATUS_MESSAGE_MAX_BYTES } from "./status-text";
@@ -94,7 +95,12 @@ it.each([
   expect(failure.code).toBe(code);
   expectSafeText(failure.details, STATUS_MESSAGE_MAX_BYTES);
   for (const detail of (failure.extra ?? []) as (ErrorInfo | BadRequest)[]) {
-    const strings = detail.$type === "google.rpc.ErrorInfo" ? Object.values(detail.metadata) : detail.$type === "google.rpc.BadRequest" ? detail.fieldViolations.flatMap((v) => [v.field, v.description]) : [];
+    const strings =
+      detail.$type === "google.rpc.ErrorInfo"
+        ? Object.values(detail.metadata)
+        : detail.$type === "google.rpc.BadRequest"
+          ? detail.fieldViolations.flatMap((v) => [v.field, v.description])
+          : [];
     for (const text of strings) expectSafeText(text, DETAIL_TEXT_MAX_BYTES);
   }
 });

@@ -1,5 +1,5 @@
 import { AbortError, isAbortError } from "abort-controller-x";
-import { composeServerMiddleware, ServerError, Status, type CallContext, type ServerMiddleware } from "nice-grpc-common";
+import { type CallContext, composeServerMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common";
 import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichServerError } from "nice-grpc-error-details";
 import { DependencyUnavailableError, DomainError } from "./errors";
 import type { Logger } from "./logger";
@@ -55,9 +55,7 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
 }
 
 function richError(error: DomainError): RichServerError {
-  const details: (ErrorInfo | BadRequest | RetryInfo)[] = [
-    ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata }),
-  ];
+  const details: (ErrorInfo | BadRequest | RetryInfo)[] = [ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata })];
   if (error.fieldViolations.length > 0) details.push(BadRequest.fromPartial({ fieldViolations: error.fieldViolations }));
   if (error.retryAfterMs !== undefined) {
     const ms = Math.max(0, Math.ceil(error.retryAfterMs));

@@ -1,6 +1,6 @@
-import { createServer, Status, type Server } from "nice-grpc";
-import { pino } from "pino";
 import { CreateLeadRequest, GetLeadRequest, LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
+import { createServer, type Server, Status } from "nice-grpc";
+import { pino } from "pino";
 import { RawGrpcClient } from "../../../test/harness/raw-grpc";
 import { errorStatusMiddleware } from "./error-middleware";
 import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
@@ -51,6 +51,6 @@ it("answers a Timestamp outside years 0001 to 9999 with INVALID_ARGUMENT naming 
 it("passes valid requests on, unknown fields included", async () => {
   const valid = GetLeadRequest.encode({ id: "L1" }).finish();
   const withUnknownField = Uint8Array.from([...valid, 0xf8, 0x01, 0x01]);
-  expect(await client.call("/leads.v1.LeadService/GetLead", withUnknownField, undefined)).toEqual({ code: Status.OK, details: "" });
+  expect(await client.call("/leads.v1.LeadService/GetLead", withUnknownField, undefined)).toMatchObject({ code: Status.OK });
   expect(seen).toEqual(["L1"]);
 });

@@ -43,7 +43,9 @@ export function withLenientRequestDecoding<S extends CompatServiceDefinition>(de
         return { [UNDECODABLE]: error instanceof Error ? error.message : String(error) } satisfies UndecodableRequest;
       }
       const badTimestamp = timestampOutOfRange(request, "");
-      return badTimestamp === undefined ? request : ({ [UNDECODABLE]: `${badTimestamp} is not a valid google.protobuf.Timestamp (years 0001 to 9999)` } satisfies UndecodableRequest);
+      return badTimestamp === undefined
+        ? request
+        : ({ [UNDECODABLE]: `${badTimestamp} is not a valid google.protobuf.Timestamp (years 0001 to 9999)` } satisfies UndecodableRequest);
     };
     lenient[name] = { ...method, requestType: { ...method.requestType, decode: decodeLeniently } };
   }

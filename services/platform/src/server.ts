@@ -21,12 +21,12 @@ import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
 import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
 import { errorStatusMiddleware } from "./error-middleware";
-import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
 import { dependencyNeedsOf, failFastMiddleware, type DependencyNeeds } from "./fail-fast";
 import { HealthMonitor, type DependencyCheck } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics";
+import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
 import type { ServiceConfig } from "./service-config";
 import { initTelemetry, shutdownTelemetry, traceIdHeaderMiddleware } from "./telemetry";
 

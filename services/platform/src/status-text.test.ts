@@ -6,10 +6,12 @@ const utf8Bytes = (text: string) => Buffer.byteLength(text, "utf8");
 const isWellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** Strings built from UTF-16 code units, so lone surrogates and cut pairs are common. */
-const codeUnitStrings = fc.array(
-  fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0xd800, 0xdbff, 0xdc00, 0xdfff)).map((unit) => String.fromCharCode(unit)),
-  { maxLength: 3000 },
-).map((units) => units.join(""));
+const codeUnitStrings = fc
+  .array(
+    fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0xd800, 0xdbff, 0xdc00, 0xdfff)).map((unit) => String.fromCharCode(unit)),
+    { maxLength: 3000 },
+  )
+  .map((units) => units.join(""));
 
 describe("statusText", () => {
   it("replaces lone surrogates so encodeURI (what grpc-js does with the message) cannot throw", () => {

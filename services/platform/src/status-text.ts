@@ -33,7 +33,7 @@ export function statusText(text: string, maxBytes = STATUS_MESSAGE_MAX_BYTES): s
   let bytes = 0;
   let end = 0;
   for (const character of wellFormed) {
-    const size = utf8Length(character.codePointAt(0)!);
+    const size = utf8Length(character.codePointAt(0) ?? 0);
     if (bytes + size > budget) break;
     bytes += size;
     end += character.length;
