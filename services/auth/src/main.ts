@@ -17,7 +17,7 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
   const logger = createLogger("auth");
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "auth", ensureAuthIndexes);
   const redis = connectRedis(config.redisUrl, logger);
-  const keys = new SigningKeys(mongo.db, settings.keyRotationSeconds);
+  const keys = new SigningKeys(mongo.db, settings.keyRotationSeconds, Date.now, logger);
   const revocations = new Revocations(redis.redis);
   const tokens = new TokenIssuer(keys, revocations, {
     issuer: config.authIssuer,
