@@ -25,8 +25,18 @@ export const FUZZ_CASES: FuzzCase[] = implementedServices(loadMeshModel()).flatM
 
 export const FUZZED_SERVICES = [...new Set(FUZZ_CASES.map((c) => c.service))];
 
-/** Base seed of every property; each RPC and transport derives its own from it, so a failure replays alone. */
-export const BASE_SEED = 20261202;
+/**
+ * Base seed of every property; each RPC and transport derives its own from
+ * it, so a failure replays alone. FUZZ_SEED and FUZZ_RUNS_SCALE explore
+ * further on demand (e.g. FUZZ_SEED=7 FUZZ_RUNS_SCALE=4 npx jest test/fuzz);
+ * the suite itself always runs the fixed seed.
+ */
+export const BASE_SEED = Number(process.env.FUZZ_SEED ?? 20261202);
+
+/** Runs of a property: `base` scaled by FUZZ_RUNS_SCALE (1 by default). */
+export function runs(base: number): number {
+  return Math.max(1, Math.round(base * Number(process.env.FUZZ_RUNS_SCALE ?? 1)));
+}
 
 export function seedFor(label: string): number {
   let hash = BASE_SEED;

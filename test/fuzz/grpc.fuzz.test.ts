@@ -16,7 +16,7 @@ import { livenessProblem, type ProcessIdentity, processIdentity } from "../harne
 import { meshInfo } from "../harness/mesh-info";
 import { binaryRequest, undecodableRequest } from "../harness/proto-arbitraries";
 import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, runs, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 25;
 const UNDECODABLE_RUNS_PER_RPC = 5;
@@ -53,7 +53,7 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
         codes.set(name, (codes.get(name) ?? 0) + 1);
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${name}: ${outcome.details}`);
       }),
-      { seed, numRuns: RUNS_PER_RPC, endOnFailure: true },
+      { seed, numRuns: runs(RUNS_PER_RPC), endOnFailure: true },
     );
     if (process.env.FUZZ_VERBOSE) console.log(path, Object.fromEntries(codes));
     // The requests reached the handler: the caller's token never stopped them.
@@ -68,7 +68,7 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
         const outcome = await clients.get(service)!.call(path, bytes, await tokenFor(rpc, fixtures.tenant.tenantId));
         if (outcome.code !== Status.INVALID_ARGUMENT) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
       }),
-      { seed, numRuns: UNDECODABLE_RUNS_PER_RPC, endOnFailure: true },
+      { seed, numRuns: runs(UNDECODABLE_RUNS_PER_RPC), endOnFailure: true },
     );
     expect(await livenessProblem(before)).toBeUndefined();
   });

@@ -15,7 +15,7 @@ import { livenessProblem, type ProcessIdentity, processIdentity } from "../harne
 import { meshInfo } from "../harness/mesh-info";
 import { plausibleRequest } from "../harness/proto-arbitraries";
 import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzCase, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzCase, type FuzzTenant, fuzzTenant, runs, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 30;
 const LIST_CASES = FUZZ_CASES.filter((c) => c.contract.input.fields.some((field) => field.name === "page_token"));
@@ -82,7 +82,7 @@ describe.each(LIST_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, list
         const outcome = await clients.get(listCase.service)!.call(path, request, await tokenFor(listCase.rpc, fixtures.tenant.tenantId));
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
       }),
-      { seed: seedFor(`page token ${path}`), numRuns: RUNS_PER_RPC, endOnFailure: true },
+      { seed: seedFor(`page token ${path}`), numRuns: runs(RUNS_PER_RPC), endOnFailure: true },
     );
     expect(await livenessProblem(before)).toBeUndefined();
   });

@@ -18,7 +18,7 @@ import { Status } from "nice-grpc";
 import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
 import { meshInfo } from "../harness/mesh-info";
 import { describeRestRequest, type RestRequest, restRequest } from "../harness/rest-arbitraries";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, seedFor, tokenFor } from "./fuzz-setup";
+import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, runs, seedFor, tokenFor } from "./fuzz-setup";
 
 const RUNS_PER_BINDING = 25;
 
@@ -79,7 +79,7 @@ describe.each(BINDINGS.map((b) => [`${b.binding.verb.toUpperCase()} ${b.binding.
         const defect = defectOf(status, text);
         if (defect) throw new Error(`${defect}: ${text.slice(0, 500)}\n  request: ${describeRestRequest(request)}`);
       }),
-      { seed, numRuns: RUNS_PER_BINDING, endOnFailure: true },
+      { seed, numRuns: runs(RUNS_PER_BINDING), endOnFailure: true },
     );
     if (process.env.FUZZ_VERBOSE) console.log(label, Object.fromEntries(statuses));
     expect(await livenessProblem(before)).toBeUndefined();

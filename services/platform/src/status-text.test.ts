@@ -79,6 +79,13 @@ describe("boundedDetails", () => {
     expect(BadRequest.encode(badRequest).finish().length).toBeLessThan(8 * 1024);
   });
 
+  it("leaves out ErrorInfo metadata entries with an empty key or value (Envoy's JSON conversion crashed on them)", () => {
+    const [info] = boundedDetails([ErrorInfo.fromPartial({ reason: "NOT_FOUND", metadata: { resource_type: "session", resource_id: "", "": "x" } })]) as [
+      ErrorInfo,
+    ];
+    expect(info.metadata).toEqual({ resource_type: "session" });
+  });
+
   it("passes numbers, booleans and bytes through", () => {
     const value = { retryDelay: { seconds: 3, nanos: 5 }, flag: true, value: new Uint8Array([1, 2]) };
     expect(boundedDetails(value)).toEqual(value);

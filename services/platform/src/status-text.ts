@@ -55,7 +55,24 @@ function utf8Length(codePoint: number): number {
  * bytes and the `$type` tags that select each detail's encoder pass through.
  */
 export function boundedDetails<T>(value: T): T {
-  return boundValue(value) as T;
+  return withoutEmptyMetadata(boundValue(value)) as T;
+}
+
+/**
+ * ErrorInfo metadata without entries whose key or value is empty. Protobuf
+ * leaves an empty value out of the encoded map entry, and Envoy 1.40's
+ * grpc_json_transcoder (convert_grpc_status) dereferences the missing value
+ * while turning the details into the JSON error body: one request whose
+ * error echoed an empty id (DELETE /api/v1/auth/sessions/x?id=) made the
+ * whole edge crash with a segmentation fault (found by the REST fuzzer).
+ */
+function withoutEmptyMetadata(details: unknown): unknown {
+  if (!Array.isArray(details)) return details;
+  return details.map((detail) => {
+    const info = detail as { $type?: string; metadata?: Record<string, string> };
+    if (info?.$type !== "google.rpc.ErrorInfo" || !info.metadata) return detail;
+    return { ...info, metadata: Object.fromEntries(Object.entries(info.metadata).filter(([key, value]) => key !== "" && value !== "")) };
+  });
 }
 
 function boundValue(value: unknown): unknown {
