@@ -47,7 +47,7 @@ function startBaselineLeads(mesh: RunningMesh, ports: { grpc: number; health: nu
         ports,
         mongoUrl: mesh.mongoUrl,
         redisUrl: mesh.redisUrl,
-        peers: Object.fromEntries(Object.entries(mesh.services).map(([name, servicePorts]) => [name, `127.0.0.1:${servicePorts.grpc}`])),
+        peers: Object.fromEntries(Object.entries(mesh.replicas).map(([name, running]) => [name, running.map((replica) => `127.0.0.1:${replica.ports.grpc}`)])),
       }),
       MONGO_DATABASE: BASELINE_DATABASE,
     },

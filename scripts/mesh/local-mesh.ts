@@ -168,11 +168,12 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     log(`ferretdb  ${mongoUrl}`);
     log(`redis     ${redisUrl}`);
 
-    // Peers are called at their first replica: the services' *_ADDRESS settings take one host:port.
     const services: Record<string, ServicePorts> = Object.fromEntries(
       plan.replicas.filter((replica) => replica.index === 1).map((replica) => [replica.service, replica.ports]),
     );
-    const peers = Object.fromEntries(Object.entries(services).map(([name, ports]) => [name, `127.0.0.1:${ports.grpc}`]));
+    // A peer's address lists every replica it runs (one grpc-js target): callers balance over all of them.
+    const peers: Record<string, string[]> = {};
+    for (const replica of plan.replicas) peers[replica.service] = [...(peers[replica.service] ?? []), `127.0.0.1:${replica.ports.grpc}`];
     for (const replica of plan.replicas) {
       const managed = supervise(
         new ManagedProcess({

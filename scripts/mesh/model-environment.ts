@@ -5,7 +5,14 @@
  * test harness and the bench all build a service's environment here, so a
  * service without Redis gets no REDIS_URL anywhere, and a peer address exists
  * exactly for the services it calls.
+ *
+ * A peer address resolves to every replica of the peer, never to one of
+ * them: locally a grpc-js target listing each replica
+ * (`ipv4:127.0.0.1:20200,127.0.0.1:20201`), in Kubernetes the DNS name of a
+ * headless Service (`dns:///users.<ns>.svc.cluster.local:50051`). The
+ * platform's client balances round-robin over what it resolves to.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { type MeshModel, type ServiceModel, serviceOf } from "./model";
 import type { ServicePorts } from "./topology";
 
@@ -17,8 +24,28 @@ export interface ServiceAddresses {
   mongoUrl?: string;
   /** Required when the service declares redis. */
   redisUrl?: string;
-  /** gRPC "host:port" by service name; the service's callees and the identity service are taken from it. */
-  peers: Record<string, string>;
+  /**
+   * By service name, where its replicas are: a list of the replicas'
+   * "ip:port" (rendered as one target, see replicasTarget), or a gRPC target
+   * that resolves to all of them ("dns:///users.ns.svc.cluster.local:50051").
+   * The service's callees and the identity service are taken from it.
+   */
+  peers: Record<string, string | readonly string[]>;
+}
+
+/**
+ * One gRPC target for the replicas at `endpoints` ("ip:port" each):
+ * "ipv4:127.0.0.1:20200,127.0.0.1:20201" (grpc-js's static address list),
+ * or the endpoint itself when there is one. Host names cannot be listed in
+ * one target: give their DNS name as the peer's target instead.
+ */
+export function replicasTarget(endpoints: readonly string[]): string {
+  if (endpoints.length === 0) throw new Error("replicasTarget: no endpoints");
+  if (endpoints.length === 1) return endpoints[0];
+  const hostOf = (endpoint: string) => endpoint.slice(0, endpoint.lastIndexOf(":"));
+  if (endpoints.every((endpoint) => isIPv4(hostOf(endpoint)))) return `ipv4:${endpoints.join(",")}`;
+  if (endpoints.every((endpoint) => /^\[.*\]$/.test(hostOf(endpoint)) && isIPv6(hostOf(endpoint).slice(1, -1)))) return `ipv6:${endpoints.join(",")}`;
+  throw new Error(`replicasTarget: ${endpoints.join(",")} are not all IPv4 or all bracketed IPv6 "ip:port" (a DNS name resolves to its replicas itself)`);
 }
 
 /** "users" → "USERS_ADDRESS", "lead-scoring" → "LEAD_SCORING_ADDRESS". */
@@ -48,7 +75,8 @@ export function serviceEnvironment(model: MeshModel, name: string, addresses: Se
   environment.AUTH_ISSUER = model.identity.issuer;
   environment.AUTH_AUDIENCE = model.identity.audience;
   for (const peer of peersOf(model, service)) {
-    environment[addressVariable(peer)] = addresses.peers[peer] ?? throwError(missing(`address of ${peer}`));
+    const where = addresses.peers[peer] ?? throwError(missing(`address of ${peer}`));
+    environment[addressVariable(peer)] = typeof where === "string" ? where : replicasTarget(where);
   }
   return environment;
 }

@@ -9,7 +9,8 @@ import { peersOf, serviceEnvironment } from "./model-environment";
 
 export function renderEnvironmentContract(model: MeshModel): string {
   const lines = [`# GENERATED from ${model.source} by scripts/mesh/render-environment.ts (npm run generate); do not edit.`];
-  const localPeers = Object.fromEntries(model.services.map((service) => [service.name, `127.0.0.1:${service.local.grpc}`]));
+  // Every replica of a peer under npm start (topology ports), one target for all.
+  const localPeers = Object.fromEntries(model.services.map((service) => [service.name, service.localReplicaPorts.map((ports) => `127.0.0.1:${ports.grpc}`)]));
   for (const service of model.services) {
     const state = service.implemented ? `${service.replicas} replica(s) under npm start` : "not implemented: not started";
     lines.push("", `${service.name}  (${state}; peers: ${peersOf(model, service).join(", ") || "none"})`);

@@ -4,7 +4,16 @@
  * together and the process exits 78 with the list, like any other service.
  */
 import { isIP } from "node:net";
-import { ConfigError, type ConfigSpec, config, loadConfig, MAX_ACCESS_TOKEN_TTL_SECONDS, type ServiceConfigWith, serviceConfigSpec } from "@leadmesh/platform";
+import {
+  ConfigError,
+  type ConfigSpec,
+  config,
+  loadConfig,
+  MAX_ACCESS_TOKEN_TTL_SECONDS,
+  peerAddress,
+  type ServiceConfigWith,
+  serviceConfigSpec,
+} from "@leadmesh/platform";
 
 /** The auth service's own settings, on top of the shared service config. */
 export interface AuthConfig {
@@ -85,12 +94,7 @@ export function loadAuthConfig(env: NodeJS.ProcessEnv): { service: AuthServiceCo
         min: 120,
         max: 90 * 86400,
       }),
-      usersAddress: config.string({
-        env: "USERS_ADDRESS",
-        description: "host:port of the users service",
-        default: "users:50051",
-        pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/,
-      }),
+      usersAddress: peerAddress({ env: "USERS_ADDRESS", description: "the users service's replicas", default: "dns:///users:50051" }),
       devMode: config.boolean({ env: "AUTH_DEV_MODE", description: "development mode (password reset returns its token)", default: false }),
       loginMaxFailures: config.integer({
         env: "LOGIN_MAX_FAILURES",

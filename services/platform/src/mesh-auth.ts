@@ -9,7 +9,8 @@ import type { ServiceConfig } from "./service-config";
 
 /**
  * Auth settings of a service that verifies tokens issued by the auth service:
- * JWKS fetched over gRPC from AUTH_ADDRESS, revocations in the shared Redis.
+ * JWKS fetched over gRPC from AUTH_ADDRESS (every auth replica, round-robin:
+ * one that is down does not stop the fetch), revocations in the shared Redis.
  */
 export function meshAuth(config: ServiceConfig, redis: Redis, fetchKeys?: JwksFetcher): AuthSettings & { close(): void } {
   let close = () => undefined as void;

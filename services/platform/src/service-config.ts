@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from "node:net";
 import { type ConfigSpec, config, type EnvSource, loadConfig } from "./config";
 
 /** Datastores a service may declare (mesh/topology.yaml `datastores`). */
@@ -13,7 +14,7 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   authIssuer: string;
   authAudience: string;
-  /** gRPC address of the auth service, where the JWKS comes from. */
+  /** gRPC target of the auth service's replicas, where the JWKS comes from (see peerAddress). */
   authAddress: string;
   /** Services allowed to call this one with service tokens (from mesh/topology.yaml). */
   meshCallers: string[];
@@ -77,12 +78,7 @@ function sharedSpec(): ConfigSpec<ServiceConfig> {
     }),
     authIssuer: config.string({ env: "AUTH_ISSUER", description: "iss claim of valid access tokens (mesh/topology.yaml identity.issuer)" }),
     authAudience: config.string({ env: "AUTH_AUDIENCE", description: "aud claim of valid access tokens (mesh/topology.yaml identity.audience)" }),
-    authAddress: config.string({
-      env: "AUTH_ADDRESS",
-      description: "host:port of the auth service (JWKS)",
-      default: "auth:50051",
-      pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/,
-    }),
+    authAddress: peerAddress({ env: "AUTH_ADDRESS", description: "the auth service's replicas (JWKS)", default: "dns:///auth:50051" }),
     meshCallers: config.list({
       env: "MESH_CALLERS",
       description: "services that may call this one (generated from mesh/topology.yaml)",
@@ -90,6 +86,68 @@ function sharedSpec(): ConfigSpec<ServiceConfig> {
       pattern: /^[a-z][a-z0-9-]*$/,
     }),
   };
+}
+
+const PEER_FORMS = "host:port, dns:///host:port (every address the name resolves to) or ipv4:a.b.c.d:port,a.b.c.d:port,… (one per replica)";
+
+/**
+ * The gRPC target of a peer service, resolving to every replica:
+ * `ipv4:127.0.0.1:20200,127.0.0.1:20201` (the local mesh: one address per
+ * replica; `ipv6:[::1]:20200,…` likewise), `dns:///users.ns.svc.cluster.local:50051`
+ * (Kubernetes: a headless Service's name resolves to every ready pod), or a
+ * plain `host:port` (grpc-js resolves it by DNS as well). The platform's
+ * client (clients.ts) balances round-robin over whatever it resolves to.
+ */
+export function peerAddress(options: { env: string; description: string; default?: string }) {
+  return {
+    ...options,
+    expected: PEER_FORMS,
+    parse(raw: string): string {
+      const problem = peerAddressProblem(raw);
+      if (problem) throw new Error(problem);
+      return raw;
+    },
+  };
+}
+
+/** Why `target` is not a peer address of one of the accepted forms, or undefined if it is. */
+export function peerAddressProblem(target: string): string | undefined {
+  if (target.startsWith("dns:")) {
+    const match = /^dns:\/\/\/(.*)$/.exec(target);
+    if (!match) return "a dns target is dns:///host:port (no authority between the slashes)";
+    return hostPortProblem(match[1], "dns");
+  }
+  for (const family of ["ipv4", "ipv6"] as const) {
+    if (!target.startsWith(`${family}:`)) continue;
+    const addresses = target.slice(family.length + 1).split(",");
+    for (const address of addresses) {
+      const problem = hostPortProblem(address, family);
+      if (problem) return `${family} target: ${problem}`;
+    }
+    if (new Set(addresses).size !== addresses.length) return `${family} target lists an address twice`;
+    return undefined;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target) || /^(unix|unix-abstract|vsock|xds|passthrough):/i.test(target)) {
+    return `unsupported scheme "${target.slice(0, target.indexOf(":"))}"`;
+  }
+  return hostPortProblem(target, "host");
+}
+
+function hostPortProblem(address: string, kind: "dns" | "host" | "ipv4" | "ipv6"): string | undefined {
+  const match = /^(\[[^\]]*\]|[^:[\]]*):(\d{1,5})$/.exec(address);
+  if (!match) return `"${address}" is not host:port`;
+  const [, host, portText] = match;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return `port ${portText} of "${address}" is not 1-65535`;
+  const bracketed = host.startsWith("[");
+  const bare = bracketed ? host.slice(1, -1) : host;
+  if (kind === "ipv4") return isIPv4(host) ? undefined : `"${host}" is not an IPv4 address`;
+  if (kind === "ipv6") return bracketed && isIPv6(bare) ? undefined : `"${host}" is not a bracketed IPv6 address ([::1])`;
+  if (bracketed) return isIPv6(bare) ? undefined : `"${host}" is not an IPv6 address`;
+  if (isIPv4(host)) return undefined;
+  const labels = host.split(".");
+  const validName = host.length <= 253 && labels.every((label) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(label));
+  return validName ? undefined : `"${host}" is not a host name or IP address`;
 }
 
 /**
