@@ -43,7 +43,7 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
   if (error instanceof ServerError) return new ServerError(error.code, statusText(error.details));
   const domainError = error instanceof DomainError ? error : asDependencyError(error);
   if (domainError) {
-    if (domainError.code === Status.UNAVAILABLE) logger.warn({ err: error, rpc: path }, "dependency unavailable");
+    if (domainError.code === Status.UNAVAILABLE) logUnavailable(logger, error, domainError, path);
     return richError(domainError);
   }
   if (context.signal.aborted) return new AbortError("call cancelled by the client");
@@ -52,6 +52,17 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
   return new RichServerError(Status.INTERNAL, `internal error (trace ${traceId})`, [
     ErrorInfo.fromPartial({ reason: "INTERNAL", domain: ERROR_DOMAIN, metadata: { trace_id: traceId } }),
   ]);
+}
+
+/**
+ * A driver failure is news (warn, with the driver's error). A refusal raised
+ * as a DomainError (fail-fast on a dependency the health monitor already
+ * reported down, once per change) is not: at warn, every call during an
+ * outage would write a stack trace.
+ */
+function logUnavailable(logger: Logger, raised: unknown, mapped: DomainError, rpc: string): void {
+  if (raised === mapped) logger.debug({ rpc, reason: mapped.reason, metadata: mapped.metadata }, "call refused: dependency unavailable");
+  else logger.warn({ err: raised, rpc }, "dependency unavailable");
 }
 
 function richError(error: DomainError): RichServerError {
