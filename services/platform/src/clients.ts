@@ -10,12 +10,21 @@
  * Kubernetes. The channel keeps a connection to each resolved address and
  * balances calls round-robin over those that are READY: a replica whose port
  * is closed is in TRANSIENT_FAILURE and gets no calls while another is up,
- * and it gets calls again once it accepts a connection. Calls already sent
- * to a replica that dies are retried on another only where the contract
- * says that is safe (idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT).
+ * and it gets calls again once it accepts a connection.
+ *
+ * Retries: a unary call whose RPC the contract declares safe to repeat
+ * (idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT) is tried up to 3 times on
+ * UNAVAILABLE, each retry picked round-robin (so on another replica), within
+ * the call's one deadline. That covers a call cut off by a replica that died
+ * and a replica that refuses calls while NOT_SERVING. grpc-js's own
+ * retryPolicy cannot do the second: it commits a call once the server's
+ * headers arrive, and nice-grpc sends them before an error status. Other RPCs
+ * are never retried here (grpc-js still retries transparently a call that
+ * never reached a server).
  */
 import { type ChannelCredentials, type Client, type CompatServiceDefinition, createChannel, createClientFactory } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
+import { type CallOptions, ClientError, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { openTelemetryClientMiddleware } from "nice-grpc-opentelemetry";
 import { contracts } from "./contract/contracts";
@@ -28,6 +37,7 @@ export interface ServiceClientOptions {
 
 /** A retried call gets at most this many attempts in all (the first one included). */
 const MAX_ATTEMPTS = 3;
+const FIRST_BACKOFF_MS = 25;
 
 /** gRPC paths ("/pkg.Service/Method") of a nice-grpc, ts-proto or grpc-js service definition. */
 export function methodPaths(definition: CompatServiceDefinition): string[] {
@@ -38,38 +48,49 @@ export function methodPaths(definition: CompatServiceDefinition): string[] {
   return Object.values(definition as Record<string, { path: string }>).map((method) => method.path);
 }
 
+/** Paths of the definition's RPCs that the contract declares safe to repeat. */
+export function retryablePaths(definition: CompatServiceDefinition): Set<string> {
+  return new Set(methodPaths(definition).filter((path) => contracts().method(path)?.retryable === true));
+}
+
+/** The grpc-js service config of a mesh client: round-robin over every address the target resolves to. */
+export function serviceConfigFor(): object {
+  return { loadBalancingConfig: [{ round_robin: {} }] };
+}
+
 /**
- * The grpc-js service config of a client of `definition`: round-robin over
- * every address the target resolves to, and retries on UNAVAILABLE for the
- * methods whose contract declares them safe to repeat. grpc-js's retry
- * throttling stops retrying while most calls fail (a whole peer down), so
- * retries cannot multiply the load of an outage.
+ * Retries may add at most one call per two successful ones, plus a burst of
+ * 10: a replica down among several costs little, while a whole peer down
+ * (every retry failing too) soon stops being retried, so retries cannot
+ * multiply the load of an outage.
  */
-export function serviceConfigFor(definition: CompatServiceDefinition): object {
-  const retryable = methodPaths(definition)
-    .filter((path) => contracts().method(path)?.retryable === true)
-    .map((path) => {
-      const [, service, method] = path.split("/");
-      return { service, method };
-    });
-  return {
-    loadBalancingConfig: [{ round_robin: {} }],
-    methodConfig:
-      retryable.length === 0
-        ? []
-        : [
-            {
-              name: retryable,
-              retryPolicy: {
-                maxAttempts: MAX_ATTEMPTS,
-                initialBackoff: "0.05s",
-                maxBackoff: "0.5s",
-                backoffMultiplier: 2,
-                retryableStatusCodes: ["UNAVAILABLE"],
-              },
-            },
-          ],
-    retryThrottling: { maxTokens: 10, tokenRatio: 0.1 },
+export class RetryBudget {
+  private tokens = 10;
+  succeeded(): void {
+    this.tokens = Math.min(10, this.tokens + 0.5);
+  }
+  take(): boolean {
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/** Retries UNAVAILABLE for the unary RPCs in `retryable`, within the call's deadline and the budget. */
+export function retryMiddleware(retryable: ReadonlySet<string>, budget = new RetryBudget()) {
+  return async function* retry<Request, Response>(call: ClientMiddlewareCall<Request, Response>, options: CallOptions) {
+    if (call.requestStream || call.responseStream || !retryable.has(call.method.path)) return yield* call.next(call.request, options);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const response = yield* call.next(call.request, options);
+        budget.succeeded();
+        return response;
+      } catch (error) {
+        const again = error instanceof ClientError && error.code === Status.UNAVAILABLE && attempt < MAX_ATTEMPTS && !options.signal?.aborted;
+        if (!again || !budget.take()) throw error;
+        await new Promise((resolve) => setTimeout(resolve, FIRST_BACKOFF_MS * 2 ** (attempt - 1)));
+      }
+    }
   };
 }
 
@@ -79,7 +100,7 @@ export function createServiceClient<S extends CompatServiceDefinition>(
   options: ServiceClientOptions = {},
 ): { client: Client<S, DeadlineOptions>; close(): void } {
   const channel = createChannel(address, options.credentials, {
-    "grpc.service_config": JSON.stringify(serviceConfigFor(definition)),
+    "grpc.service_config": JSON.stringify(serviceConfigFor()),
     // The balancing above is ours: a DNS TXT record must not replace it.
     "grpc.service_config_disable_resolution": 1,
     // An HTTP/2 ping every 30 s, idle connections included, and a connection
@@ -97,6 +118,8 @@ export function createServiceClient<S extends CompatServiceDefinition>(
     .use(openTelemetryClientMiddleware())
     .use(errorDetailsClientMiddleware)
     .use(deadlineMiddleware)
+    // After the deadline: every attempt shares the call's one deadline.
+    .use(retryMiddleware(retryablePaths(definition)))
     .create(definition, channel, { "*": { deadline: options.defaultDeadlineMs ?? 5_000 } });
   return { client, close: () => channel.close() };
 }

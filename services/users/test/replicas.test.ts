@@ -4,17 +4,22 @@
  * factory spreads its calls over all of them, and once a replica is gone (its
  * port closed) every call still succeeds on the others, including calls
  * that are never retried (CreateTenant is not idempotent), so it is the
- * balancer that skips the dead replica, not a retry.
+ * balancer that skips the dead replica, not a retry. A replica that listens
+ * but refuses every call (NOT_SERVING) still gets its share: idempotent RPCs
+ * are retried on another replica, the others fail.
  */
 
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { createServiceClient } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
 import { Metadata } from "nice-grpc";
-import { replicasTarget } from "../../../scripts/mesh/model-environment";
+import { loadMeshModel } from "../../../scripts/mesh/model";
+import { replicasTarget, serviceEnvironment } from "../../../scripts/mesh/model-environment";
 import { freePort } from "../../../scripts/mesh/processes";
 import { uniqueTenant } from "../../../test/harness/clients";
 import { meshInfo } from "../../../test/harness/mesh-info";
+import { testJwks } from "../../../test/harness/tokens";
+import { startUsers } from "../src/main";
 import { serviceToken, startUsersForTest } from "./harness";
 
 type Replica = Awaited<ReturnType<typeof startUsersForTest>>;
@@ -92,5 +97,53 @@ describe("a peer target that lists every replica", () => {
     const tenants: string[] = [];
     for (let i = 0; i < 10; i++) tenants.push(await createTenant());
     expect(count(await whereStored(tenants), 0)).toBe(10);
+  });
+});
+
+describe("a listed replica that listens but cannot serve (its database is unreachable)", () => {
+  it("takes its share of calls: retried elsewhere for idempotent RPCs, refused for the others", async () => {
+    // users, but its MONGO_URL points at a closed port: it answers every call with UNAVAILABLE (DEPENDENCY_UNAVAILABLE) at once.
+    const environment = serviceEnvironment(loadMeshModel(), "users", {
+      bindHost: "127.0.0.1",
+      ports: { grpc: 0, health: 0, metrics: 0 },
+      mongoUrl: `mongodb://127.0.0.1:${await freePort()}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300`,
+      redisUrl: meshInfo().redisUrl,
+      peers: { auth: "127.0.0.1:1" },
+    });
+    const broken = await startUsers({ ...environment, SHUTDOWN_GRACE_MS: "1000" }, testJwks);
+    try {
+      const target = replicasTarget([replicas[0].address, `127.0.0.1:${broken.grpcPort}`]);
+      const tenant = await tenantClient(replicas[0].address)();
+      const opened = createServiceClient(TenantServiceDefinition, target, { defaultDeadlineMs: 3000 });
+      clients.push(opened);
+      const metadata = Metadata({ authorization: `Bearer ${serviceToken(tenant)}` });
+      const settle = async <T>(call: () => Promise<T>) => {
+        try {
+          return { value: await call() };
+        } catch (error) {
+          return { error: String(error) };
+        }
+      };
+      // Round-robin alternates once both connections are READY; until then it has one replica to pick.
+      const warmUp = async (call: () => Promise<unknown>) => {
+        await settle(call);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      };
+      await warmUp(() => opened.client.getTenant({ id: tenant }, { metadata }));
+      // GetTenant is NO_SIDE_EFFECTS: the client retries its UNAVAILABLE on the next replica, so every call succeeds.
+      const reads: { value?: unknown; error?: string }[] = [];
+      for (let i = 0; i < 10; i++) reads.push(await settle(() => opened.client.getTenant({ id: tenant }, { metadata })));
+      expect(reads.filter((read) => read.error)).toEqual([]);
+      // CreateTenant may not be repeated: the calls the broken replica takes fail (it ran none of them).
+      const createTenant = tenantClient(target);
+      await warmUp(createTenant);
+      const creates: { value?: string; error?: string }[] = [];
+      for (let i = 0; i < 20; i++) creates.push(await settle(createTenant));
+      const refused = creates.filter((create) => create.error);
+      expect(refused.length).toBeGreaterThanOrEqual(5); // about half
+      for (const create of refused) expect(create.error).toMatch(/UNAVAILABLE/);
+    } finally {
+      await broken.shutdown();
+    }
   });
 });
