@@ -3,7 +3,7 @@
  * ghz (gRPC, JSON report), hey (HTTP/1.1, closed loop, text report) and
  * vegeta (HTTP/1.1, open loop at a constant rate, JSON report).
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -42,18 +42,21 @@ function runTool(name: string, args: string[], timeoutMs: number, input?: string
     runningTools.add(child);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout!.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr!.on("data", (chunk: Buffer) => stderr.push(chunk));
+    child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("error", reject);
     child.once("close", (code, signal) => {
       clearTimeout(timer);
       runningTools.delete(child);
       if (code === 0) return resolve(Buffer.concat(stdout).toString("utf8"));
-      const output = Buffer.concat([...stderr, ...stdout]).toString("utf8").trim().slice(-2000);
+      const output = Buffer.concat([...stderr, ...stdout])
+        .toString("utf8")
+        .trim()
+        .slice(-2000);
       reject(new Error(`${name} ${args.join(" ")} failed (${signal ?? `exit ${code}`}):\n${output}`));
     });
-    if (input !== undefined) child.stdin!.end(input);
+    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
@@ -97,17 +100,25 @@ export async function ghz(target: GhzTarget, shape: GhzShape, reportFile: string
     [
       "--insecure",
       ...schema,
-      "--call", target.call,
-      "--data", JSON.stringify(target.data),
+      "--call",
+      target.call,
+      "--data",
+      JSON.stringify(target.data),
       ...(target.metadata ? ["--metadata", JSON.stringify(target.metadata)] : []),
-      "--concurrency", String(shape.concurrency),
-      "--connections", String(shape.connections),
-      "--duration", `${shape.durationS}s`,
+      "--concurrency",
+      String(shape.concurrency),
+      "--connections",
+      String(shape.connections),
+      "--duration",
+      `${shape.durationS}s`,
       // Let in-flight calls finish instead of counting them as cancelled errors.
-      "--duration-stop", "wait",
+      "--duration-stop",
+      "wait",
       // The JSON report lists every request; a file keeps it out of our pipe.
-      "--format", "json",
-      "--output", reportFile,
+      "--format",
+      "json",
+      "--output",
+      reportFile,
       target.address,
     ],
     toolTimeoutMs(shape),

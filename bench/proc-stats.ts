@@ -33,14 +33,23 @@ export interface Usage {
 /** Fields of /proc/<pid>/stat from field 3 on (the command name may contain spaces). */
 function statFields(pid: number | "self"): number[] {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  return stat
+    .slice(stat.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
 }
 
 /** utime + stime (fields 14, 15). */
-const cpuTicks = (pid: number | "self") => statFields(pid).slice(11, 13).reduce((sum, ticks) => sum + ticks, 0);
+const cpuTicks = (pid: number | "self") =>
+  statFields(pid)
+    .slice(11, 13)
+    .reduce((sum, ticks) => sum + ticks, 0);
 
 /** cutime + cstime (fields 16, 17): CPU of children already waited for, i.e. finished load generators. */
-const finishedChildrenTicks = () => statFields("self").slice(13, 15).reduce((sum, ticks) => sum + ticks, 0);
+const finishedChildrenTicks = () =>
+  statFields("self")
+    .slice(13, 15)
+    .reduce((sum, ticks) => sum + ticks, 0);
 
 /** Busy ticks of all cores together: everything but idle and iowait. */
 function hostBusyTicks(): number {
@@ -97,7 +106,10 @@ export function watchProcesses(pids: Record<string, number>): ProcessWatch {
     );
     const hostCpuPercent = percentOf(after.host - before.host);
     const loadGeneratorCpuPercent = percentOf(after.children - before.children);
-    const knownCpuPercent = Object.values(processes).reduce((sum, usage) => sum + usage.cpuPercent, loadGeneratorCpuPercent + percentOf(after.self - before.self));
+    const knownCpuPercent = Object.values(processes).reduce(
+      (sum, usage) => sum + usage.cpuPercent,
+      loadGeneratorCpuPercent + percentOf(after.self - before.self),
+    );
     return { hostCpuPercent, loadGeneratorCpuPercent, otherCpuPercent: Math.max(0, hostCpuPercent - knownCpuPercent), processes };
   };
   return { stop, cancel };

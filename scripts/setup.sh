@@ -10,12 +10,10 @@ for tool in node npm go python3; do
   command -v "$tool" >/dev/null || { echo "leadmesh setup: MISSING: $tool is required (Node 20.19+, Go 1.22+, Python 3.10+)" >&2; exit 1; }
 done
 
-if [ ! -d node_modules ]; then
-  # npm install rather than npm ci: npm 11 omits other platforms' optional
-  # binaries (buf, esbuild) from the lock file, which npm ci then rejects.
-  npm install --no-audit --no-fund --loglevel=error
-elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm install --no-audit --no-fund --loglevel=error
+# npm ci, as Dockerfiles and CI pipelines run it: exactly the lock file,
+# which lists every platform's optional binaries (buf, biome, esbuild).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 bash scripts/install-tools.sh

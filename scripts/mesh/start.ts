@@ -17,7 +17,20 @@ function reportSupervisorEvent(event: SupervisorEvent) {
   else console.log(`${clock()} ${event.message}`);
 }
 
+/**
+ * Ctrl-C while the mesh is still starting: the components run in their own
+ * process groups, so a default SIGINT exit would orphan them on the fixed
+ * ports. Exiting through process.exit runs the launcher's exit hook, which
+ * kills every child it started.
+ */
+function exitOnSignalDuringStartup(signal: NodeJS.Signals) {
+  console.error(`\n${signal} during startup: stopping what has started.`);
+  process.exit(130);
+}
+
 async function main() {
+  process.on("SIGINT", exitOnSignalDuringStartup);
+  process.on("SIGTERM", exitOnSignalDuringStartup);
   const runDir = join(REPO_ROOT, ".run", "local");
   console.log("starting the leadmesh local mesh ...");
   const mesh = await startMesh({
@@ -58,6 +71,8 @@ Press Ctrl-C to stop.`);
     console.log("stopped.");
     process.exit(0);
   };
+  process.off("SIGINT", exitOnSignalDuringStartup);
+  process.off("SIGTERM", exitOnSignalDuringStartup);
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   // A crashed component is restarted by its supervisor (reported above);

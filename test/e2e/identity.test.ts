@@ -3,12 +3,12 @@
  * leads services on FerretDB and Redis.
  */
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import { signJwt } from "@leadmesh/platform";
-import { authSignedToken, PASSWORD, registerTenant, rest } from "../harness/identity";
-import { TEST_AUDIENCE, TEST_ISSUER } from "../harness/tokens";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
+import { signJwt } from "@leadmesh/platform";
 import { grpcClient, uniqueTenant } from "../harness/clients";
+import { authSignedToken, PASSWORD, registerTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
+import { TEST_AUDIENCE, TEST_ISSUER } from "../harness/tokens";
 
 const newLead = { firstName: "Grace", email: "grace@example.com", source: "LEAD_SOURCE_REFERRAL" };
 
@@ -128,7 +128,15 @@ describe("rejected tokens", () => {
     const stranger = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
     const foreign = signJwt({ ...decoded, jti: randomUUID() }, JSON.parse(Buffer.from(header, "base64url").toString()).kid, stranger);
     const unknownKid = signJwt({ ...decoded, jti: randomUUID() }, "no-such-key", stranger);
-    for (const token of [undefined, "garbage", unsigned, foreign, unknownKid, `${header}.${elevated}.${signature}`, `${header}.${payload}.${signature.slice(0, -4)}AAAA`]) {
+    for (const token of [
+      undefined,
+      "garbage",
+      unsigned,
+      foreign,
+      unknownKid,
+      `${header}.${elevated}.${signature}`,
+      `${header}.${payload}.${signature.slice(0, -4)}AAAA`,
+    ]) {
       const response = await rest("GET", "/api/v1/leads", { token });
       expect(response.status).toBe(401);
       expect(response.json.code).toBe(16);
@@ -169,7 +177,10 @@ describe("invitations, password reset and suspension", () => {
   it("lets an invited agent set a password, sign in, and be cut off when suspended", async () => {
     const tenant = await registerTenant("invite");
     const admin = tenant.accessToken;
-    const invited = await rest("POST", "/api/v1/users:invite", { body: { email: "agent@invite.example", displayName: "Alan Agent", roles: ["ROLE_AGENT"] }, token: admin });
+    const invited = await rest("POST", "/api/v1/users:invite", {
+      body: { email: "agent@invite.example", displayName: "Alan Agent", roles: ["ROLE_AGENT"] },
+      token: admin,
+    });
     expect(invited.status).toBe(200);
     expect(invited.json.user.status).toBe("USER_STATUS_INVITED");
     const signInBefore = await rest("POST", "/api/v1/auth:login", { body: { tenantId: tenant.tenantId, email: "agent@invite.example", password: PASSWORD } });
@@ -183,8 +194,10 @@ describe("invitations, password reset and suspension", () => {
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken, newPassword: PASSWORD } })).status).toBe(200);
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken, newPassword: PASSWORD } })).status).toBe(400);
     // Only the newest reset link works.
-    const first = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json.devResetToken;
-    const second = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json.devResetToken;
+    const first = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json
+      .devResetToken;
+    const second = (await rest("POST", "/api/v1/auth:requestPasswordReset", { body: { tenantId: tenant.tenantId, email: "agent@invite.example" } })).json
+      .devResetToken;
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken: first, newPassword: "someone else's password" } })).status).toBe(400);
     expect((await rest("POST", "/api/v1/auth:resetPassword", { body: { resetToken: second, newPassword: PASSWORD } })).status).toBe(200);
     // Three requests per account per 15 minutes.
@@ -218,9 +231,15 @@ describe("invitations, password reset and suspension", () => {
   it("changes a password and ends the other sessions", async () => {
     const tenant = await registerTenant("password");
     const other = await rest("POST", "/api/v1/auth:login", { body: { tenantId: tenant.tenantId, email: tenant.email, password: PASSWORD } });
-    const wrong = await rest("POST", "/api/v1/auth:changePassword", { body: { currentPassword: "nope nope nope", newPassword: "a brand new password" }, token: tenant.accessToken });
+    const wrong = await rest("POST", "/api/v1/auth:changePassword", {
+      body: { currentPassword: "nope nope nope", newPassword: "a brand new password" },
+      token: tenant.accessToken,
+    });
     expect(wrong.status).toBe(400);
-    const changed = await rest("POST", "/api/v1/auth:changePassword", { body: { currentPassword: PASSWORD, newPassword: "a brand new password" }, token: tenant.accessToken });
+    const changed = await rest("POST", "/api/v1/auth:changePassword", {
+      body: { currentPassword: PASSWORD, newPassword: "a brand new password" },
+      token: tenant.accessToken,
+    });
     expect(changed.json.revokedSessions).toBe(1);
     expect((await rest("GET", "/api/v1/leads", { token: other.json.tokens.accessToken })).status).toBe(401);
     expect((await rest("GET", "/api/v1/leads", { token: tenant.accessToken })).status).toBe(200);
@@ -249,7 +268,8 @@ describe("JWKS", () => {
     const jwks = await rest("GET", "/.well-known/jwks.json");
     expect(jwks.status).toBe(200);
     expect(jwks.json.keys.length).toBeGreaterThanOrEqual(2);
-    for (const key of jwks.json.keys) expect(key).toMatchObject({ kty: "RSA", use: "sig", alg: "RS256", kid: expect.any(String), n: expect.any(String), e: "AQAB" });
+    for (const key of jwks.json.keys)
+      expect(key).toMatchObject({ kty: "RSA", use: "sig", alg: "RS256", kid: expect.any(String), n: expect.any(String), e: "AQAB" });
     expect((await rest("GET", "/api/v1/auth/jwks")).json).toEqual(jwks.json);
   });
 });

@@ -3,9 +3,9 @@
  * real leads service, FerretDB and Redis.
  */
 import { Status } from "nice-grpc";
-import { meshInfo } from "../harness/mesh-info";
 import { leadClient } from "../harness/clients";
-import { registerTenant, rest, type RegisteredTenant } from "../harness/identity";
+import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
+import { meshInfo } from "../harness/mesh-info";
 
 const { ingressUrl } = meshInfo();
 
@@ -61,7 +61,10 @@ describe("REST /api/v1/leads through Envoy", () => {
   });
 
   it("answers 400 with field violations for invalid input", async () => {
-    const response = await rest("POST", "/api/v1/leads", { body: { firstName: "", email: "nope", source: "LEAD_SOURCE_WEB_FORM", score: 101 }, token: admin.accessToken });
+    const response = await rest("POST", "/api/v1/leads", {
+      body: { firstName: "", email: "nope", source: "LEAD_SOURCE_WEB_FORM", score: 101 },
+      token: admin.accessToken,
+    });
     expect(response.status).toBe(400);
     expect(response.json.code).toBe(Status.INVALID_ARGUMENT);
     const badRequest = response.json.details.find((detail: { "@type": string }) => detail["@type"].endsWith("google.rpc.BadRequest"));
@@ -141,7 +144,10 @@ describe("REST /api/v1/leads through Envoy", () => {
     expect(preflight.status).toBe(200);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
     expect(preflight.headers.get("access-control-allow-methods")).toMatch(/PATCH/);
-    const foreign = await fetch(`${ingressUrl}/api/v1/leads`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "GET" } });
+    const foreign = await fetch(`${ingressUrl}/api/v1/leads`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "GET" },
+    });
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 

@@ -7,14 +7,14 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Status } from "nice-grpc";
-import { meshInfo } from "../harness/mesh-info";
-import { grpcClient, leadClient, runTool } from "../harness/clients";
-import { authSignedToken, registerTenant, rest, type RegisteredTenant } from "../harness/identity";
 import { definitionsOfPackage, rpcsOfPackage } from "../../scripts/mesh/contracts";
 import { exposedServices, LOCAL_ENVOY_CONFIG, reachableFromOutside, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
 import { callersOf } from "../../scripts/mesh/local-mesh";
 import { implementedServices, loadMeshModel, serviceOf } from "../../scripts/mesh/model";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
+import { grpcClient, leadClient, runTool } from "../harness/clients";
+import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
+import { meshInfo } from "../harness/mesh-info";
 
 const info = meshInfo();
 const MODEL = loadMeshModel();
@@ -47,7 +47,13 @@ describe("server reflection (grpcurl without proto files)", () => {
     ]);
     expect(call.code).toBe(0);
     expect(JSON.parse(call.stdout)).toEqual({});
-    const unauthenticated = await runTool("grpcurl", ["-plaintext", "-d", '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}', `127.0.0.1:${leads.grpc}`, "leads.v1.LeadService/GetLead"]);
+    const unauthenticated = await runTool("grpcurl", [
+      "-plaintext",
+      "-d",
+      '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}',
+      `127.0.0.1:${leads.grpc}`,
+      "leads.v1.LeadService/GetLead",
+    ]);
     expect(unauthenticated.stderr).toMatch(/Code: Unauthenticated/);
     const notFound = await runTool("grpcurl", [
       "-plaintext",
@@ -89,7 +95,9 @@ describe("metrics", () => {
   it("exports RED metrics per RPC and process metrics", async () => {
     await rest("GET", "/api/v1/leads/aaaaaaaaaaaaaaaaaaaaaaaa", { token: admin.accessToken });
     const text = await (await fetch(`http://127.0.0.1:${leads.metrics}/metrics`)).text();
-    expect(text).toMatch(/grpc_server_handled_total\{[^}]*grpc_service="leads\.v1\.LeadService"[^}]*grpc_method="GetLead"[^}]*grpc_code="NOT_FOUND"[^}]*\} [1-9]/);
+    expect(text).toMatch(
+      /grpc_server_handled_total\{[^}]*grpc_service="leads\.v1\.LeadService"[^}]*grpc_method="GetLead"[^}]*grpc_code="NOT_FOUND"[^}]*\} [1-9]/,
+    );
     expect(text).toMatch(/grpc_server_handling_seconds_bucket\{/);
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
     expect((await fetch(`http://127.0.0.1:${leads.metrics}/other`)).status).toBe(404);

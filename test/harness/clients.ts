@@ -1,9 +1,9 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createChannel, createClientFactory, Metadata, type Channel, type CompatServiceDefinition } from "nice-grpc";
-import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
+import { type Channel, type CompatServiceDefinition, createChannel, createClientFactory, Metadata } from "nice-grpc";
+import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
 
 export const TOOLS_BIN = join(REPO_ROOT, ".tools", "bin");

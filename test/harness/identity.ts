@@ -5,11 +5,11 @@
  * (e.g. an agent of tenant A) without creating every user.
  */
 import { createPrivateKey, randomUUID } from "node:crypto";
+import { type AccessTokenClaims, signJwt } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
-import { signJwt, type AccessTokenClaims } from "@leadmesh/platform";
+import { uniqueTenant } from "./clients";
 import { meshInfo } from "./mesh-info";
 import { TEST_AUDIENCE, TEST_ISSUER } from "./tokens";
-import { uniqueTenant } from "./clients";
 
 export const PASSWORD = "correct horse battery staple";
 
@@ -42,6 +42,7 @@ export async function rest(method: string, path: string, options: RestOptions = 
     signal: AbortSignal.timeout(15_000),
   });
   const text = await response.text();
+  // biome-ignore lint/suspicious/noExplicitAny: a response body of any RPC; tests read the fields they expect
   let json: any;
   try {
     json = JSON.parse(text);

@@ -18,7 +18,10 @@ export function trustedProxies(cidrs: string[]): BlockList {
 }
 
 function peerAddress(peer: string): string {
-  return peer.replace(/^ipv[46]:/, "").replace(/^\[(.*)\](:\d+)?$/, "$1").replace(/^([\d.]+):\d+$/, "$1");
+  return peer
+    .replace(/^ipv[46]:/, "")
+    .replace(/^\[(.*)\](:\d+)?$/, "$1")
+    .replace(/^([\d.]+):\d+$/, "$1");
 }
 
 function throttleKey(address: string): string {

@@ -2,8 +2,9 @@
  * Password hashes, one document per user in the `credentials` collection
  * (_id = user id). The users service owns everything else about a user.
  */
-import type { Collection, Db } from "mongodb";
+
 import { ensureIndexes, normalizeEmail } from "@leadmesh/platform";
+import type { Collection, Db } from "mongodb";
 
 export interface CredentialDocument {
   _id: string;

@@ -1,31 +1,32 @@
 /**
  * auth.v1.AuthService: one function per RPC.
  */
-import { Status, type CallContext } from "nice-grpc-common";
-import type { AuthServiceImplementation, TokenPair } from "@leadmesh/contracts/auth/v1/auth";
-import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
+
 import type { BlockList } from "node:net";
+import type { AuthServiceImplementation, TokenPair } from "@leadmesh/contracts/auth/v1/auth";
+import { type User, UserStatus } from "@leadmesh/contracts/users/v1/user";
 import {
+  type CallerContext,
   checkEmail,
   checkTenantId,
   DomainError,
   InvalidArgumentError,
-  normalizeEmail,
   NotFoundError,
+  normalizeEmail,
   PermissionDeniedError,
+  type Revocations,
   text,
   UnauthenticatedError,
   Violations,
-  type CallerContext,
-  type Revocations,
 } from "@leadmesh/platform";
+import { type CallContext, Status } from "nice-grpc-common";
+import { clientAddress } from "./client-address";
 import type { CredentialStore } from "./credentials";
 import { emailKey } from "./credentials";
+import { PasswordResets } from "./password-resets";
 import { checkPasswordPolicy, type Passwords } from "./passwords";
 import type { SessionRecord, SessionStore } from "./sessions";
 import type { SigningKeys } from "./signing-keys";
-import { clientAddress } from "./client-address";
-import { PasswordResets } from "./password-resets";
 import type { Throttles } from "./throttle";
 import type { TokenIssuer } from "./tokens";
 import type { UsersGateway } from "./users-gateway";
@@ -58,7 +59,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
   async function activeUser(tenantId: string, userId: string): Promise<User> {
     const user = await users.getUser(tenantId, userId);
     if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw new UnauthenticatedError(BAD_CREDENTIALS);
-    if (user.status !== UserStatus.USER_STATUS_ACTIVE) throw new PermissionDeniedError(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
+    if (user.status !== UserStatus.USER_STATUS_ACTIVE)
+      throw new PermissionDeniedError(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
     return user;
   }
 
@@ -252,7 +254,10 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       await throttles.address.take(addressOf(context));
       const claim = await deps.resets.consume(request.resetToken);
       if (!claim) {
-        throw new InvalidArgumentError([{ field: "reset_token", description: "is invalid, expired or already used" }], "the reset token is invalid, expired or already used");
+        throw new InvalidArgumentError(
+          [{ field: "reset_token", description: "is invalid, expired or already used" }],
+          "the reset token is invalid, expired or already used",
+        );
       }
       const user = await users.getUser(claim.tenantId, claim.userId);
       if (!user || (user.status !== UserStatus.USER_STATUS_ACTIVE && user.status !== UserStatus.USER_STATUS_INVITED)) {

@@ -29,7 +29,10 @@ export class PasswordResets {
     const token = randomBytes(32).toString("base64url");
     const hash = hashOf(token);
     const previous = await this.redis.getset(userKey(tenantId, userId), hash);
-    const pipeline = this.redis.multi().set(tokenKey(hash), JSON.stringify({ tenantId, userId }), "EX", TTL_SECONDS).expire(userKey(tenantId, userId), TTL_SECONDS);
+    const pipeline = this.redis
+      .multi()
+      .set(tokenKey(hash), JSON.stringify({ tenantId, userId }), "EX", TTL_SECONDS)
+      .expire(userKey(tenantId, userId), TTL_SECONDS);
     if (previous) pipeline.del(tokenKey(previous));
     await pipeline.exec();
     return token;

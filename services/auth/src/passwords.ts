@@ -6,6 +6,7 @@ import { hash, verify } from "@node-rs/argon2";
 
 /** @node-rs/argon2's Algorithm.Argon2id (an ambient const enum, unusable under isolatedModules). */
 const ARGON2ID = 2;
+
 import type { Violations } from "@leadmesh/platform";
 
 export interface PasswordCost {

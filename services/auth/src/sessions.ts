@@ -124,7 +124,10 @@ export class SessionStore {
     const session = await this.get(sid);
     if (!session) return { kind: "invalid" };
     if (outcome === "reused") return { kind: "reused", session };
-    if (outcome === "grace") return { kind: "rotated", session, refreshToken: graceToken! };
+    if (outcome === "grace") {
+      if (graceToken === undefined) throw new Error(`refresh script answered "grace" without the token it handed out (session ${sid})`);
+      return { kind: "rotated", session, refreshToken: graceToken };
+    }
     await this.redis.pexpireat(userSessionsKey(session.tenantId, session.userId), expireTime);
     return { kind: "rotated", session, refreshToken: next.token };
   }

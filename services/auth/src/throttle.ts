@@ -5,8 +5,9 @@
  * the moment it starts, and a successful sign-in gives the account's
  * budget back.
  */
-import type { Redis } from "ioredis";
+
 import { ResourceExhaustedError } from "@leadmesh/platform";
+import type { Redis } from "ioredis";
 
 const TAKE = `
 local count = redis.call('INCR', KEYS[1])

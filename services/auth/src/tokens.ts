@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { roleClaim, signJwt, type Revocations } from "@leadmesh/platform";
+import { type Revocations, roleClaim, signJwt } from "@leadmesh/platform";
 import type { SigningKeys } from "./signing-keys";
 
 export interface TokenSettings {
@@ -26,7 +26,13 @@ export class TokenIssuer {
     // A user-wide revocation (role change, suspension) cuts at a whole second:
     // make sure this new token is issued after the cut.
     await this.revocations.waitForFreshSecond(tenantId, userId);
-    const token = await this.mint(tenantId, userId, roles.filter((role) => role !== Role.ROLE_SERVICE).map(roleClaim), sessionId, this.settings.accessTokenTtlSeconds);
+    const token = await this.mint(
+      tenantId,
+      userId,
+      roles.filter((role) => role !== Role.ROLE_SERVICE).map(roleClaim),
+      sessionId,
+      this.settings.accessTokenTtlSeconds,
+    );
     return { token, expiresIn: this.settings.accessTokenTtlSeconds };
   }
 

@@ -3,13 +3,14 @@
  * for the tenant concerned. Errors keep their gRPC status (e.g. the users
  * service's ALREADY_EXISTS reaches the registering client as 409).
  */
-import { ClientError, Metadata, Status } from "nice-grpc-common";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
-import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import type { User } from "@leadmesh/contracts/users/v1/user";
+import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import { createServiceClient, DomainError, isErrorReason } from "@leadmesh/platform";
-import { RichClientError, ErrorInfo } from "nice-grpc-error-details";
+import { ClientError, Metadata, Status } from "nice-grpc-common";
+import { ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import type { TokenIssuer } from "./tokens";
 
 export class UsersGateway {
@@ -40,7 +41,8 @@ export class UsersGateway {
 
   async createAdmin(tenantId: string, email: string, displayName: string): Promise<User> {
     const { user } = await relay(this.users.client.createUser({ tenantId, email, displayName, roles: [Role.ROLE_ADMIN] }, await this.options(tenantId)));
-    return user!;
+    if (!user) throw new Error(`users.CreateUser answered without the user it created (tenant ${tenantId})`);
+    return user;
   }
 
   async getUser(tenantId: string, id: string): Promise<User | undefined> {
@@ -82,10 +84,13 @@ async function relay<T>(call: Promise<T>): Promise<T> {
 function relayed(error: unknown): unknown {
   if (!(error instanceof ClientError)) return error;
   // The users service refusing the auth service is a deployment error, not the end user's.
-  if (error.code === Status.PERMISSION_DENIED || error.code === Status.UNAUTHENTICATED) return new Error(`users service refused the auth service: ${error.details}`);
+  if (error.code === Status.PERMISSION_DENIED || error.code === Status.UNAUTHENTICATED)
+    return new Error(`users service refused the auth service: ${error.details}`);
   const rich = error instanceof RichClientError ? error.extra : [];
   const info = rich.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
-  const violations = rich.flatMap((detail) => ("fieldViolations" in detail ? detail.fieldViolations.map((v) => ({ field: v.field, description: v.description })) : []));
+  const violations = rich.flatMap((detail) =>
+    "fieldViolations" in detail ? detail.fieldViolations.map((v) => ({ field: v.field, description: v.description })) : [],
+  );
   const reason = info && isErrorReason(info.reason) ? info.reason : "DEPENDENCY_UNAVAILABLE";
   return new DomainError(error.code, reason, error.details, info?.metadata ?? {}, violations);
 }

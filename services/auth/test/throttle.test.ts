@@ -1,6 +1,7 @@
 /** Rate limits against the real Redis. */
-import { Redis } from "ioredis";
+
 import { ResourceExhaustedError } from "@leadmesh/platform";
+import { Redis } from "ioredis";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { RateLimiter } from "../src/throttle";
 

@@ -3,32 +3,33 @@
  * calls the store / domain rules and maps the result; errors are thrown as
  * platform DomainErrors and mapped to gRPC statuses by the kernel.
  */
-import type { CallContext } from "nice-grpc-common";
+
 import { Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import type { LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import {
+  type CallerContext,
   checkId,
   compileFilter,
   decodePageToken,
   enumFilterValues,
   FailedPreconditionError,
+  type FilterFields,
   IdempotencyKeys,
   NotFoundError,
+  type OrderableField,
   parseOrderBy,
   queryFingerprint,
+  type RevisionedChanges,
   requestFingerprint,
   requireId,
   resolvePageSize,
   Violations,
-  type CallerContext,
-  type FilterFields,
-  type OrderableField,
-  type RevisionedChanges,
 } from "@leadmesh/platform";
+import type { CallContext } from "nice-grpc-common";
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
 import { checkAssignment, visibleLeads } from "./domain/visibility";
-import { inputOfDocument, storedFields, toLead, type LeadDocument, type LeadStore } from "./store";
+import { inputOfDocument, type LeadDocument, type LeadStore, storedFields, toLead } from "./store";
 
 type Context = CallContext & CallerContext;
 
@@ -139,7 +140,14 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
         const from = inputOfDocument(before).status;
         const to = inputOfDocument(after).status;
         // Deterministic id: a retried write records the change once.
-        await store.insertActivity(context.caller.tenantId, id, context.caller.actorId, { $case: "statusChange", value: { fromStatus: from, toStatus: to } }, after.updateTime, `${id}-r${after.revision}`);
+        await store.insertActivity(
+          context.caller.tenantId,
+          id,
+          context.caller.actorId,
+          { $case: "statusChange", value: { fromStatus: from, toStatus: to } },
+          after.updateTime,
+          `${id}-r${after.revision}`,
+        );
       }
       return { lead: toLead(after) };
     },

@@ -7,23 +7,24 @@
  * Writes go through the platform's revision claims (RevisionedWrites, in
  * `lead_revisions`), the compare-and-set that works on FerretDB and MongoDB.
  */
-import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
-import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead, type LeadActivity } from "@leadmesh/contracts/leads/v1/lead";
+
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
+import { CallDirection, CallOutcome, type Lead, type LeadActivity, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import {
   ensureIndexes,
   ensureRevisionClaimIndexes,
   etagOf,
   fetchPage,
   isDuplicateKey,
-  RevisionedWrites,
   type MongoQuery,
   type RevisionClaim,
   type RevisionedWrite,
+  RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import type { LeadInput } from "./domain/lead-fields";
+import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
 import type { ActivityDetail } from "./domain/activity-rules";
+import type { LeadInput } from "./domain/lead-fields";
 
 export interface LeadDocument {
   _id: string;
@@ -73,9 +74,7 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
     { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
   ]);
   await ensureRevisionClaimIndexes(db, "lead_revisions");
-  await ensureIndexes(db.collection("lead_activities"), [
-    { key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" },
-  ]);
+  await ensureIndexes(db.collection("lead_activities"), [{ key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" }]);
 }
 
 export class LeadStore {
@@ -116,7 +115,12 @@ export class LeadStore {
     const scope: MongoQuery = showDeleted ? { tenantId } : { tenantId, deleteTime: null };
     const combined = Object.keys(query).length === 0 ? scope : { $and: [scope, query] };
     return fetchPage<LeadDocument>(
-      (filter, sort, limit) => this.leads.find(filter as Filter<LeadDocument>).sort(sort).limit(limit).toArray(),
+      (filter, sort, limit) =>
+        this.leads
+          .find(filter as Filter<LeadDocument>)
+          .sort(sort)
+          .limit(limit)
+          .toArray(),
       combined,
       order,
       pageSize,
@@ -155,7 +159,12 @@ export class LeadStore {
 
   async listActivities(tenantId: string, leadId: string, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const page = await fetchPage<ActivityDocument>(
-      (filter, sort, limit) => this.activities.find(filter as Filter<ActivityDocument>).sort(sort).limit(limit).toArray(),
+      (filter, sort, limit) =>
+        this.activities
+          .find(filter as Filter<ActivityDocument>)
+          .sort(sort)
+          .limit(limit)
+          .toArray(),
       { tenantId, leadId },
       order,
       pageSize,
@@ -205,8 +214,6 @@ export function toLead(document: LeadDocument): Lead {
     etag: etagOf(document),
   };
 }
-
-
 
 function toActivity(document: ActivityDocument): LeadActivity {
   const base = { id: document._id, leadId: document.leadId, tenantId: document.tenantId, authorId: document.authorId, createTime: document.createTime };

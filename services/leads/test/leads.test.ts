@@ -1,16 +1,17 @@
 /**
  * leads.v1.LeadService over real gRPC against real FerretDB and Redis.
  */
-import { Status } from "nice-grpc";
-import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
-import { CallDirection, CallOutcome, LeadSource, LeadStatus, type Lead } from "@leadmesh/contracts/leads/v1/lead";
+
+import { CallDirection, CallOutcome, type Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import type { RunningService } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
+import { Status } from "nice-grpc";
+import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { uniqueTenant } from "../../../test/harness/clients";
 import { meshInfo } from "../../../test/harness/mesh-info";
+import { mintToken } from "../../../test/harness/tokens";
 import { ensureLeadIndexes } from "../src/store";
 import { leadClient, startLeadsForTest } from "./harness";
-import { mintToken } from "../../../test/harness/tokens";
 
 let service: RunningService;
 let address: string;
@@ -187,7 +188,12 @@ describe("ListLeads", () => {
     expect(assigned.leads.map((lead) => lead.score).sort((x, y) => x - y)).toEqual([20, 40, 60]);
     const since = created[4].createTime!.toISOString();
     const recent = await client.listLeads({ filter: `create_time >= "${since}"` });
-    expect(recent.leads.map((lead) => lead.id).sort()).toEqual(created.slice(4).map((lead) => lead.id).sort());
+    expect(recent.leads.map((lead) => lead.id).sort()).toEqual(
+      created
+        .slice(4)
+        .map((lead) => lead.id)
+        .sort(),
+    );
     const bySource = await client.listLeads({ filter: "source = REFERRAL" });
     expect(bySource.leads).toEqual([]);
   });

@@ -5,12 +5,13 @@
  * hands handlers a verified `context.caller`. Handlers never read tokens or
  * metadata themselves; every store query is scoped by `caller.tenantId`.
  */
+
+import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import type { CallContext, ServerMiddleware } from "nice-grpc-common";
-import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
-import { PermissionDeniedError, UnauthenticatedError } from "./errors";
 import type { JwksCache } from "./auth/jwks-cache";
-import { jwtKeyId, TokenError, verifyJwt, type AccessTokenClaims } from "./auth/jwt";
+import { type AccessTokenClaims, jwtKeyId, TokenError, verifyJwt } from "./auth/jwt";
 import type { Revocations } from "./auth/revocation";
+import { PermissionDeniedError, UnauthenticatedError } from "./errors";
 
 export type CallerKind = "user" | "service" | "anonymous";
 
@@ -43,7 +44,15 @@ export interface AuthSettings {
   allowedServiceCallers: readonly string[];
 }
 
-export const ANONYMOUS: Caller = Object.freeze({ kind: "anonymous", tenantId: "", actorId: "anonymous", roles: [], sessionId: "", tokenId: "", tokenExpiresAt: 0 });
+export const ANONYMOUS: Caller = Object.freeze({
+  kind: "anonymous",
+  tenantId: "",
+  actorId: "anonymous",
+  roles: [],
+  sessionId: "",
+  tokenId: "",
+  tokenExpiresAt: 0,
+});
 
 const ROLE_BY_NAME: Record<string, Role> = { agent: Role.ROLE_AGENT, manager: Role.ROLE_MANAGER, admin: Role.ROLE_ADMIN, service: Role.ROLE_SERVICE };
 
@@ -90,7 +99,8 @@ class VerifiedTokenCache {
     return this.entries.get(token);
   }
   set(token: string, verified: VerifiedToken): void {
-    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    const oldest = this.entries.keys().next();
+    if (this.entries.size >= this.capacity && !oldest.done) this.entries.delete(oldest.value);
     this.entries.set(token, verified);
   }
 }

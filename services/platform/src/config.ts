@@ -130,7 +130,10 @@ export const config = {
       ...options,
       expected: `a comma-separated list of values matching ${options.pattern}`,
       parse(raw) {
-        const items = raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+        const items = raw
+          .split(",")
+          .map((item) => item.trim())
+          .filter((item) => item !== "");
         const bad = items.find((item) => !options.pattern.test(item));
         if (bad !== undefined) throw new Error(`"${bad}" does not match ${options.pattern}`);
         return items;

@@ -1,5 +1,5 @@
-import { compileFilter, enumFilterValues, type FilterFields } from "./filter";
 import { InvalidArgumentError } from "./errors";
+import { compileFilter, enumFilterValues, type FilterFields } from "./filter";
 
 enum Status {
   STATUS_UNSPECIFIED = 0,

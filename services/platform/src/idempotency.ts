@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { ConcurrentCallError, InvalidArgumentError, Violations } from "./errors";
+import { ConcurrentCallError, InvalidArgumentError, type Violations } from "./errors";
 
 export type Claim = { kind: "claimed" } | { kind: "completed"; resultId: string };
 
@@ -63,7 +63,9 @@ export class IdempotencyKeys {
     const separator = existing.lastIndexOf(" ");
     const [state, fingerprint] = [existing.slice(0, separator), existing.slice(separator + 1)];
     if (fingerprint !== request.fingerprint) {
-      throw new InvalidArgumentError([{ field: "request_id", description: "was already used with a different request; use a new request_id for a new request" }]);
+      throw new InvalidArgumentError([
+        { field: "request_id", description: "was already used with a different request; use a new request_id for a new request" },
+      ]);
     }
     if (state === PENDING) {
       throw new ConcurrentCallError(`a request with request_id "${request.requestId}" is still in progress; retry shortly`, {

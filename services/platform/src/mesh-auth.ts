@@ -1,6 +1,5 @@
+import { AuthServiceDefinition, GetJwksRequest } from "@leadmesh/contracts/auth/v1/auth";
 import type { Redis } from "ioredis";
-import { GetJwksRequest } from "@leadmesh/contracts/auth/v1/auth";
-import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { JwksCache, type JwksFetcher } from "./auth/jwks-cache";
 import { Revocations } from "./auth/revocation";
 import type { AuthSettings } from "./caller";
@@ -13,7 +12,7 @@ import type { ServiceConfig } from "./service-config";
  * one that is down does not stop the fetch), revocations in the shared Redis.
  */
 export function meshAuth(config: ServiceConfig, redis: Redis, fetchKeys?: JwksFetcher): AuthSettings & { close(): void } {
-  let close = () => undefined as void;
+  let close = (): void => {};
   if (!fetchKeys) {
     const { client, close: closeClient } = createServiceClient(AuthServiceDefinition, config.authAddress, { defaultDeadlineMs: 2000 });
     fetchKeys = async () => (await client.getJwks(GetJwksRequest.fromPartial({}))).keys;

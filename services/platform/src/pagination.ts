@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
-import { InvalidPageTokenError, Violations } from "./errors";
+import { InvalidPageTokenError, type Violations } from "./errors";
 import type { MongoQuery } from "./filter";
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -38,12 +38,7 @@ export interface OrderableField {
  * Parses an AIP-132 order_by of one field ("create_time desc"). Ties are
  * always broken by _id in the same direction, which keeps pages stable.
  */
-export function parseOrderBy(
-  orderBy: string,
-  fields: Readonly<Record<string, OrderableField>>,
-  fallback: string,
-  violations: Violations,
-): SortOrder {
+export function parseOrderBy(orderBy: string, fields: Readonly<Record<string, OrderableField>>, fallback: string, violations: Violations): SortOrder {
   const text = orderBy.trim() === "" ? fallback : orderBy.trim();
   const match = /^([a-z_][a-z0-9_]*)(?:\s+(asc|desc))?$/.exec(text);
   const field = match ? fields[match[1]] : undefined;

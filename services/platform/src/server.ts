@@ -13,16 +13,16 @@
  * error of any layer reaches grpc-js unmapped or with unsafe text.
  */
 import { readFileSync } from "node:fs";
-import { createServer, type CompatServiceDefinition, type ServiceImplementation } from "nice-grpc";
+import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { type CompatServiceDefinition, createServer, type ServiceImplementation } from "nice-grpc";
 import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
 import { prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
-import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { accessRulesOf } from "./auth/access-rules";
-import { authMiddleware, type AuthSettings, type CallerContext } from "./caller";
+import { type AuthSettings, authMiddleware, type CallerContext } from "./caller";
 import { errorStatusMiddleware } from "./error-middleware";
-import { dependencyNeedsOf, failFastMiddleware, type DependencyNeeds } from "./fail-fast";
-import { HealthMonitor, type DependencyCheck } from "./health";
+import { type DependencyNeeds, dependencyNeedsOf, failFastMiddleware } from "./fail-fast";
+import { type DependencyCheck, HealthMonitor } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics";

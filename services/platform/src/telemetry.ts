@@ -12,7 +12,6 @@
  * largest telemetry cost seen when profiling GetLead under load.
  */
 import { context, propagation, trace } from "@opentelemetry/api";
-import type { ServerMiddleware } from "nice-grpc-common";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -25,6 +24,7 @@ import {
   SimpleSpanProcessor,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import type { ServerMiddleware } from "nice-grpc-common";
 
 let provider: BasicTracerProvider | undefined;
 

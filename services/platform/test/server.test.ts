@@ -3,28 +3,29 @@
  * let accepted calls finish, refuse new ones, and report NOT_SERVING first;
  * errors must map to statuses without leaking internals.
  */
-import { createChannel, createClient, createClientFactory, Metadata, Status, type Channel } from "nice-grpc";
-import { ErrorInfo, errorDetailsClientMiddleware, RichClientError } from "nice-grpc-error-details";
-import { HealthDefinition } from "nice-grpc-server-health";
-import { pino } from "pino";
+
+import { generateKeyPairSync } from "node:crypto";
 import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
 import { trace } from "@opentelemetry/api";
 import { Redis } from "ioredis";
-import { generateKeyPairSync } from "node:crypto";
+import { type Channel, createChannel, createClient, createClientFactory, Metadata, Status } from "nice-grpc";
+import { type ErrorInfo, errorDetailsClientMiddleware, RichClientError } from "nice-grpc-error-details";
+import { HealthDefinition } from "nice-grpc-server-health";
+import { pino } from "pino";
+import { meshInfo } from "../../../test/harness/mesh-info";
+import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testJwks } from "../../../test/harness/tokens";
 import {
+  type AccessTokenClaims,
   apiService,
+  type CallerContext,
   createServiceClient,
   JwksCache,
   NotFoundError,
   Revocations,
+  type RunningService,
   signJwt,
   startService,
-  type AccessTokenClaims,
-  type CallerContext,
-  type RunningService,
 } from "../src";
-import { meshInfo } from "../../../test/harness/mesh-info";
-import { mintToken, testJwks, TEST_AUDIENCE, TEST_ISSUER } from "../../../test/harness/tokens";
 import { loadServiceConfig } from "../src/service-config";
 
 const silent = pino({ level: "silent" });
@@ -140,7 +141,11 @@ describe("startService", () => {
 describe("token verification against the JWKS", () => {
   const richClient = (channel: Channel) => createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, channel);
   const bearer = (token: string) => ({ metadata: Metadata({ authorization: `Bearer ${token}` }) });
-  const codeOf = (call: Promise<unknown>) => call.then(() => Status.OK, (error: RichClientError) => error.code);
+  const codeOf = (call: Promise<unknown>) =>
+    call.then(
+      () => Status.OK,
+      (error: RichClientError) => error.code,
+    );
 
   it("keeps verifying with cached keys while the auth service is down, and answers UNAVAILABLE (not INTERNAL) for an unknown kid", async () => {
     let authDown = false;
@@ -166,9 +171,21 @@ describe("token verification against the JWKS", () => {
 
     const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const now = Math.floor(Date.now() / 1000);
-    const claims: AccessTokenClaims = { iss: TEST_ISSUER, aud: TEST_AUDIENCE, sub: "u1", tenant: "acme", roles: ["manager"], jti: "j1", sid: "s1", iat: now, exp: now + 60 };
+    const claims: AccessTokenClaims = {
+      iss: TEST_ISSUER,
+      aud: TEST_AUDIENCE,
+      sub: "u1",
+      tenant: "acme",
+      roles: ["manager"],
+      jti: "j1",
+      sid: "s1",
+      iat: now,
+      exp: now + 60,
+    };
     await sleep(5);
-    const unknownKid = await client.getLead({ id: "x" }, bearer(signJwt(claims, "rotated-in-during-the-outage", privateKey))).catch((error: RichClientError) => error);
+    const unknownKid = await client
+      .getLead({ id: "x" }, bearer(signJwt(claims, "rotated-in-during-the-outage", privateKey)))
+      .catch((error: RichClientError) => error);
     expect(unknownKid).toMatchObject({ code: Status.UNAVAILABLE });
     expect(((unknownKid as RichClientError).extra[0] as ErrorInfo).reason).toBe("DEPENDENCY_UNAVAILABLE");
     expect(attempts).toBe(3);

@@ -14,12 +14,12 @@
  * MongoDB; the claims double as the user's change history. Tenants and
  * departments carry no etag: their updates are last-writer-wins.
  */
-import { ObjectId, type Collection, type Db, type Filter } from "mongodb";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
 import type { Department } from "@leadmesh/contracts/users/v1/department";
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
-import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
+import { type User, UserStatus } from "@leadmesh/contracts/users/v1/user";
 import {
   AlreadyExistsError,
   ensureIndexes,
@@ -27,16 +27,17 @@ import {
   etagOf,
   fetchPage,
   isDuplicateKey,
-  RevisionedWrites,
   type MongoQuery,
   type RevisionClaim,
   type RevisionedWrite,
+  RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import { departmentNameKey, type DepartmentInput } from "./domain/department-rules";
-import { MAX_CHAIN_DEPTH, type ChainLink } from "./domain/hierarchy";
-import type { NewUser, Profile } from "./domain/user-rules";
+import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
+import { type DepartmentInput, departmentNameKey } from "./domain/department-rules";
+import { type ChainLink, MAX_CHAIN_DEPTH } from "./domain/hierarchy";
 import type { TenantInput } from "./domain/tenant-rules";
+import type { NewUser, Profile } from "./domain/user-rules";
 
 export interface UserDocument {
   _id: string;
@@ -150,7 +151,12 @@ export class UserStore {
   list(tenantId: string, query: MongoQuery, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const combined = Object.keys(query).length === 0 ? { tenantId } : { $and: [{ tenantId }, query] };
     return fetchPage<UserDocument>(
-      (filter, sort, limit) => this.users.find(filter as Filter<UserDocument>).sort(sort).limit(limit).toArray(),
+      (filter, sort, limit) =>
+        this.users
+          .find(filter as Filter<UserDocument>)
+          .sort(sort)
+          .limit(limit)
+          .toArray(),
       combined,
       order,
       pageSize,
@@ -255,7 +261,12 @@ export class DepartmentStore {
 
   list(tenantId: string, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     return fetchPage<DepartmentDocument>(
-      (filter, sort, limit) => this.departments.find(filter as Filter<DepartmentDocument>).sort(sort).limit(limit).toArray(),
+      (filter, sort, limit) =>
+        this.departments
+          .find(filter as Filter<DepartmentDocument>)
+          .sort(sort)
+          .limit(limit)
+          .toArray(),
       { tenantId },
       order,
       pageSize,
@@ -333,8 +344,6 @@ export function toUser(document: UserDocument): User {
     etag: etagOf(document),
   };
 }
-
-
 
 export function toTenant(document: TenantDocument): Tenant {
   return { id: document._id, displayName: document.displayName, createTime: document.createTime, updateTime: document.updateTime };

@@ -1,8 +1,9 @@
 /**
  * users.v1.DepartmentService over real gRPC against real FerretDB and Redis.
  */
-import { Status } from "nice-grpc";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
+import { Status } from "nice-grpc";
 import { codeOf, details, rpcError, useUsersService } from "./harness";
 
 const users = useUsersService();

@@ -1,6 +1,6 @@
 /** Callers and error helpers shared by the unit tests in src/domain. */
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { DomainError, InvalidArgumentError, type Caller } from "@leadmesh/platform";
+import { type Caller, DomainError, InvalidArgumentError } from "@leadmesh/platform";
 
 export function caller(kind: Caller["kind"], actorId: string, ...roles: Role[]): Caller {
   return { kind, tenantId: "acme", actorId, roles, sessionId: "", tokenId: "", tokenExpiresAt: 0 };

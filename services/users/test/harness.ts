@@ -1,10 +1,10 @@
-import { Status } from "nice-grpc";
-import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { DepartmentServiceDefinition } from "@leadmesh/contracts/users/v1/departments";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import type { RunningService } from "@leadmesh/platform";
+import type { Status } from "nice-grpc";
+import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { grpcClient, uniqueTenant } from "../../../test/harness/clients";
 import { startInProcess } from "../../../test/harness/in-process";
 import { mintToken } from "../../../test/harness/tokens";
@@ -83,7 +83,9 @@ export async function registerTenant(address: string, label: string): Promise<Te
     admin: open(userToken(tenant, adminId, "admin")),
     as: (userId, ...roles) => open(userToken(tenant, userId, ...roles)),
     createUser,
-    close: () => opened.forEach((clients) => clients.close()),
+    close: () => {
+      for (const clients of opened) clients.close();
+    },
   };
 }
 
@@ -125,7 +127,7 @@ export function useUsersService() {
     state.address = started.address;
   });
   afterAll(async () => {
-    state.tenants.forEach((tenant) => tenant.close());
+    for (const tenant of state.tenants) tenant.close();
     await state.service?.shutdown();
   });
   return {

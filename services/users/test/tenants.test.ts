@@ -1,8 +1,9 @@
 /**
  * users.v1.TenantService over real gRPC against real FerretDB and Redis.
  */
-import { Status } from "nice-grpc";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
+import { Status } from "nice-grpc";
 import { uniqueTenant } from "../../../test/harness/clients";
 import { codeOf, connect, details, rpcError, serviceToken, useUsersService } from "./harness";
 

@@ -2,12 +2,13 @@
  * users.v1.UserService over real gRPC against real FerretDB and Redis, with
  * real token verification (test-signed tokens) and revocation.
  */
-import { Status } from "nice-grpc";
-import { RichClientError } from "nice-grpc-error-details";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
-import { Redis } from "ioredis";
+import { type User, UserStatus } from "@leadmesh/contracts/users/v1/user";
 import { Revocations } from "@leadmesh/platform";
+import { Redis } from "ioredis";
+import { Status } from "nice-grpc";
+import type { RichClientError } from "nice-grpc-error-details";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { codeOf, connect, details, nextSecond, rpcError, type TestTenant, userToken, useUsersService } from "./harness";
 
@@ -29,7 +30,12 @@ const tenantFor = (label: string) => users.tenantFor(label);
 describe("CreateUser / InviteUser / GetUser", () => {
   it("creates an ACTIVE user for the auth service, normalizing the email", async () => {
     const t = await tenantFor("create");
-    const { user } = await t.service.users.createUser({ tenantId: t.tenant, email: " Grace@Example.COM ", displayName: " Grace ", roles: [Role.ROLE_MANAGER, Role.ROLE_AGENT] });
+    const { user } = await t.service.users.createUser({
+      tenantId: t.tenant,
+      email: " Grace@Example.COM ",
+      displayName: " Grace ",
+      roles: [Role.ROLE_MANAGER, Role.ROLE_AGENT],
+    });
     expect(user).toMatchObject({
       tenantId: t.tenant,
       email: "grace@example.com",
@@ -45,10 +51,14 @@ describe("CreateUser / InviteUser / GetUser", () => {
 
   it("lets a service create users only in the tenant of its token", async () => {
     const t = await tenantFor("create-tenant");
-    const error = await rpcError(t.service.users.createUser({ tenantId: "some-other-tenant", email: "x@example.com", displayName: "X", roles: [Role.ROLE_AGENT] }));
+    const error = await rpcError(
+      t.service.users.createUser({ tenantId: "some-other-tenant", email: "x@example.com", displayName: "X", roles: [Role.ROLE_AGENT] }),
+    );
     expect(details(error)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant_id"] });
     // Users cannot call internal RPCs at all.
-    expect(await codeOf(t.admin.users.createUser({ tenantId: t.tenant, email: "x@example.com", displayName: "X", roles: [Role.ROLE_AGENT] }))).toBe(Status.PERMISSION_DENIED);
+    expect(await codeOf(t.admin.users.createUser({ tenantId: t.tenant, email: "x@example.com", displayName: "X", roles: [Role.ROLE_AGENT] }))).toBe(
+      Status.PERMISSION_DENIED,
+    );
   });
 
   it("invites users as INVITED and reports every invalid field", async () => {
@@ -57,7 +67,9 @@ describe("CreateUser / InviteUser / GetUser", () => {
     expect(user).toMatchObject({ status: UserStatus.USER_STATUS_INVITED, roles: [Role.ROLE_ADMIN], managerId: "" });
     const error = await rpcError(t.admin.users.inviteUser({ email: "nope", displayName: "", roles: [Role.ROLE_SERVICE], departmentId: "missing-department" }));
     expect(details(error)).toMatchObject({ code: Status.INVALID_ARGUMENT, reason: "INVALID_FIELDS", fields: ["email", "display_name", "roles"] });
-    const references = await rpcError(t.admin.users.inviteUser({ email: "ref@example.com", displayName: "Ref", roles: [Role.ROLE_AGENT], departmentId: "d404", managerId: "u404" }));
+    const references = await rpcError(
+      t.admin.users.inviteUser({ email: "ref@example.com", displayName: "Ref", roles: [Role.ROLE_AGENT], departmentId: "d404", managerId: "u404" }),
+    );
     expect(details(references).fields).toEqual(["department_id", "manager_id"]);
   });
 
@@ -229,7 +241,10 @@ describe("lifecycle and token revocation", () => {
     fresh.close();
 
     const { user: invited } = await t.admin.users.inviteUser({ email: "inv@example.com", displayName: "Invited", roles: [Role.ROLE_AGENT] });
-    expect(details(await rpcError(t.admin.users.suspendUser({ id: invited!.id })))).toMatchObject({ code: Status.FAILED_PRECONDITION, reason: "FAILED_PRECONDITION" });
+    expect(details(await rpcError(t.admin.users.suspendUser({ id: invited!.id })))).toMatchObject({
+      code: Status.FAILED_PRECONDITION,
+      reason: "FAILED_PRECONDITION",
+    });
     expect(await codeOf(t.admin.users.suspendUser({ id: t.adminId }))).toBe(Status.FAILED_PRECONDITION);
   });
 

@@ -6,7 +6,7 @@
  * Services (buyers' distribution) see the tenant named in their token.
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { hasAnyRole, PermissionDeniedError, type Caller } from "@leadmesh/platform";
+import { type Caller, hasAnyRole, PermissionDeniedError } from "@leadmesh/platform";
 
 export function seesAllLeads(caller: Caller): boolean {
   return caller.kind === "service" || hasAnyRole(caller, Role.ROLE_MANAGER, Role.ROLE_ADMIN);

@@ -1,14 +1,12 @@
+import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
-import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { accessRulesOf } from "./access-rules";
 
 describe("access rules from the contracts", () => {
   it("decodes the rule declared on each RPC", () => {
     const rules = accessRulesOf([LeadServiceDefinition, AuthServiceDefinition]);
-    expect(rules.get("/leads.v1.LeadService/GetLead")).toEqual(
-      AccessRule.fromPartial({ roles: [Role.ROLE_AGENT, Role.ROLE_MANAGER, Role.ROLE_ADMIN] }),
-    );
+    expect(rules.get("/leads.v1.LeadService/GetLead")).toEqual(AccessRule.fromPartial({ roles: [Role.ROLE_AGENT, Role.ROLE_MANAGER, Role.ROLE_ADMIN] }));
     expect(rules.get("/leads.v1.LeadService/DeleteLead")!.roles).toEqual([Role.ROLE_MANAGER, Role.ROLE_ADMIN]);
     expect(rules.get("/leads.v1.LeadService/BatchGetLeads")).toEqual(AccessRule.fromPartial({ services: true }));
     expect(rules.get("/auth.v1.AuthService/Login")).toEqual(AccessRule.fromPartial({ public: true }));

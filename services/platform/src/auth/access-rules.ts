@@ -4,9 +4,9 @@
  * contract/contracts.ts), so the rule that is enforced is exactly the one in
  * proto/, with no second copy.
  */
-import { Role, type AccessRule } from "@leadmesh/contracts/common/v1/access";
+import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import type { CompatServiceDefinition } from "nice-grpc";
-import { contracts, type Contracts } from "../contract/contracts";
+import { type Contracts, contracts } from "../contract/contracts";
 
 /** The declared rule of the RPC at a gRPC path ("/pkg.Service/Method"). */
 export function accessRuleOf(path: string, source: Contracts = contracts()): AccessRule | undefined {

@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { DependencyUnavailableError } from "../errors";
-import { publicKeyFromJwk, TokenError, type PublicJwk } from "./jwt";
+import { type PublicJwk, publicKeyFromJwk, TokenError } from "./jwt";
 
 export type JwksFetcher = () => Promise<PublicJwk[]>;
 

@@ -10,16 +10,16 @@
 import { readFileSync } from "node:fs";
 import {
   createFileRegistry,
-  fromBinary,
-  getOption,
-  hasOption,
-  toBinary,
   type DescExtension,
   type DescMessage,
   type DescMethod,
   type DescService,
   type FileRegistry,
+  fromBinary,
+  getOption,
+  hasOption,
   type Message,
+  toBinary,
 } from "@bufbuild/protobuf";
 import type { GenExtension } from "@bufbuild/protobuf/codegenv2";
 import { FileDescriptorSetSchema, type MethodOptions } from "@bufbuild/protobuf/wkt";
@@ -134,7 +134,9 @@ export class Contracts {
     if (!hasOption(method, extension)) return undefined;
     const value = getOption(method, extension);
     // Re-encoded into the ts-proto type every service already uses.
-    return AccessRule.decode(toBinary(this.registry.getMessage("common.v1.AccessRule")!, value));
+    const schema = this.registry.getMessage("common.v1.AccessRule");
+    if (!schema) throw new Error("descriptor set lacks common.v1.AccessRule: regenerate it with 'npm run generate'");
+    return AccessRule.decode(toBinary(schema, value));
   }
 
   private httpBindings(method: DescMethod): HttpBinding[] {
@@ -169,7 +171,8 @@ let defaultContracts: Contracts | undefined;
 
 /** The contracts of this build (services/contracts/descriptor/leadmesh.binpb), read once. */
 export function contracts(): Contracts {
-  return (defaultContracts ??= new Contracts(readFileSync(descriptorSetPath())));
+  defaultContracts ??= new Contracts(readFileSync(descriptorSetPath()));
+  return defaultContracts;
 }
 
 export function descriptorSetPath(): string {

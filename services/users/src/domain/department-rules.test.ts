@@ -22,8 +22,13 @@ describe("departments", () => {
       next: { displayName: "Outbound", headUserId: "u1" },
       changed: ["displayName"],
     });
-    expect(applyDepartmentUpdate(current, Department.fromPartial({}), ["head_user_id"])).toEqual({ next: { displayName: "Inbound", headUserId: "" }, changed: ["headUserId"] });
+    expect(applyDepartmentUpdate(current, Department.fromPartial({}), ["head_user_id"])).toEqual({
+      next: { displayName: "Inbound", headUserId: "" },
+      changed: ["headUserId"],
+    });
     expect(violationsOf(() => applyDepartmentUpdate(current, Department.fromPartial({}), ["tenant_id"])).update_mask).toMatch(/output only/);
-    expect(violationsOf(() => applyDepartmentUpdate(current, Department.fromPartial({}), ["display_name"]))).toEqual({ "department.display_name": "is required" });
+    expect(violationsOf(() => applyDepartmentUpdate(current, Department.fromPartial({}), ["display_name"]))).toEqual({
+      "department.display_name": "is required",
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { managerProblem, MAX_CHAIN_DEPTH, type ChainLink } from "./hierarchy";
+import { type ChainLink, MAX_CHAIN_DEPTH, managerProblem } from "./hierarchy";
 
 const link = (id: string, managerId: string, deleted = false): ChainLink => ({ id, managerId, deleted });
 

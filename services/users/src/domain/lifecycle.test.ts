@@ -1,6 +1,6 @@
 import { UserStatus } from "@leadmesh/contracts/users/v1/user";
 import { reasonOf } from "../../test/fixtures";
-import { checkNotDeleted, nextStatus, type LifecycleAction } from "./lifecycle";
+import { checkNotDeleted, type LifecycleAction, nextStatus } from "./lifecycle";
 
 const { USER_STATUS_INVITED: INVITED, USER_STATUS_ACTIVE: ACTIVE, USER_STATUS_SUSPENDED: SUSPENDED, USER_STATUS_DELETED: DELETED } = UserStatus;
 

@@ -5,7 +5,7 @@
  * tenant a service token may act for.
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { FailedPreconditionError, hasAnyRole, PermissionDeniedError, Violations, type Caller } from "@leadmesh/platform";
+import { type Caller, FailedPreconditionError, hasAnyRole, PermissionDeniedError, Violations } from "@leadmesh/platform";
 import { ADMIN_ONLY_FIELDS, type NewUser, type ProfileField } from "./user-rules";
 
 export const ME = "me";

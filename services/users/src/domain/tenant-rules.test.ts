@@ -23,9 +23,13 @@ describe("newTenant", () => {
 
 describe("applyTenantUpdate", () => {
   it("changes the display name only", () => {
-    expect(applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({ id: "acme", displayName: "Acme Inc" }), undefined)).toEqual({ displayName: "Acme Inc" });
+    expect(applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({ id: "acme", displayName: "Acme Inc" }), undefined)).toEqual({
+      displayName: "Acme Inc",
+    });
     expect(applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({ displayName: "Acme" }), ["display_name"])).toBeUndefined();
     expect(violationsOf(() => applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({ id: "other" }), ["id"])).update_mask).toMatch(/never changes/);
-    expect(violationsOf(() => applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({}), ["display_name"]))).toEqual({ "tenant.display_name": "is required" });
+    expect(violationsOf(() => applyTenantUpdate({ displayName: "Acme" }, Tenant.fromPartial({}), ["display_name"]))).toEqual({
+      "tenant.display_name": "is required",
+    });
   });
 });

@@ -20,7 +20,12 @@ export interface MaskSpec<N extends string> {
   notUpdatable: Readonly<Record<string, string>>;
 }
 
-export function maskedFields<N extends string>(spec: MaskSpec<N>, requested: Readonly<Record<N, unknown>>, updateMask: string[] | undefined, violations: Violations): N[] {
+export function maskedFields<N extends string>(
+  spec: MaskSpec<N>,
+  requested: Readonly<Record<N, unknown>>,
+  updateMask: string[] | undefined,
+  violations: Violations,
+): N[] {
   const names = Object.keys(spec.fields) as N[];
   const paths = (updateMask ?? []).map((path) => path.trim()).filter((path) => path !== "");
   if (paths.length === 0) {

@@ -30,9 +30,7 @@ export function userFilter(filter: string): MongoQuery {
 function lowerCaseAt(node: unknown, path: string): unknown {
   if (Array.isArray(node)) return node.map((item) => lowerCaseAt(item, path));
   if (node === null || typeof node !== "object" || node instanceof Date) return node;
-  return Object.fromEntries(
-    Object.entries(node).map(([key, value]) => [key, key === path ? lowerCaseOperands(value) : lowerCaseAt(value, path)]),
-  );
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, key === path ? lowerCaseOperands(value) : lowerCaseAt(value, path)]));
 }
 
 function lowerCaseOperands(condition: unknown): unknown {

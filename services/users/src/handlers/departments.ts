@@ -4,10 +4,11 @@
  * head must be a user of the tenant; a department with users cannot be
  * deleted.
  */
-import type { CallContext } from "nice-grpc-common";
+
 import type { Department } from "@leadmesh/contracts/users/v1/department";
 import type { DepartmentServiceImplementation } from "@leadmesh/contracts/users/v1/departments";
 import {
+  type CallerContext,
   decodePageToken,
   FailedPreconditionError,
   NotFoundError,
@@ -15,12 +16,12 @@ import {
   requireId,
   requireMessage,
   resolvePageSize,
-  Violations,
-  type CallerContext,
   type SortOrder,
+  Violations,
 } from "@leadmesh/platform";
+import type { CallContext } from "nice-grpc-common";
 import { applyDepartmentUpdate, newDepartment } from "../domain/department-rules";
-import { toDepartment, type DepartmentDocument, type DepartmentStore, type UserStore } from "../store";
+import { type DepartmentDocument, type DepartmentStore, toDepartment, type UserStore } from "../store";
 import type { References } from "./references";
 
 type Context = CallContext & CallerContext;

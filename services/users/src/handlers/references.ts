@@ -6,7 +6,7 @@
 import { UserStatus } from "@leadmesh/contracts/users/v1/user";
 import type { Violations } from "@leadmesh/platform";
 import { managerProblem } from "../domain/hierarchy";
-import { statusOf, type DepartmentStore, type UserStore } from "../store";
+import { type DepartmentStore, statusOf, type UserStore } from "../store";
 
 export class References {
   constructor(

@@ -2,13 +2,14 @@
  * users.v1.TenantService: one function per RPC. Callers only ever see their
  * own tenant: any other id is NOT_FOUND, exactly like a missing one.
  */
-import type { CallContext } from "nice-grpc-common";
+
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
 import type { TenantServiceImplementation } from "@leadmesh/contracts/users/v1/tenants";
-import { NotFoundError, requireMessage, Violations, type CallerContext } from "@leadmesh/platform";
+import { type CallerContext, NotFoundError, requireMessage, Violations } from "@leadmesh/platform";
+import type { CallContext } from "nice-grpc-common";
 import { checkServiceTenant, resolveTenantId } from "../domain/permissions";
 import { applyTenantUpdate, newTenant } from "../domain/tenant-rules";
-import { toTenant, type TenantDocument, type TenantStore } from "../store";
+import { type TenantDocument, type TenantStore, toTenant } from "../store";
 
 type Context = CallContext & CallerContext;
 

@@ -5,25 +5,26 @@
  * call each RPC at all is the platform's job (access rules in proto/); the
  * row- and field-level rules are in src/domain.
  */
-import type { CallContext } from "nice-grpc-common";
+
 import { Role } from "@leadmesh/contracts/common/v1/access";
-import { UserStatus, type User } from "@leadmesh/contracts/users/v1/user";
+import { type User, UserStatus } from "@leadmesh/contracts/users/v1/user";
 import type { UserServiceImplementation } from "@leadmesh/contracts/users/v1/users";
 import {
+  type CallerContext,
   checkEmail,
   decodePageToken,
-  normalizeEmail,
   NotFoundError,
+  normalizeEmail,
   parseOrderBy,
   queryFingerprint,
+  type Revocations,
   requireId,
   requireMessage,
   resolvePageSize,
   Violations,
-  type CallerContext,
-  type Revocations,
 } from "@leadmesh/platform";
-import { checkNotDeleted, nextStatus, type LifecycleAction } from "../domain/lifecycle";
+import type { CallContext } from "nice-grpc-common";
+import { checkNotDeleted, type LifecycleAction, nextStatus } from "../domain/lifecycle";
 import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolveUserId } from "../domain/permissions";
 import { DEFAULT_USER_ORDER, USER_ORDER_FIELDS, userFilter } from "../domain/user-query";
 import { applyProfileUpdate, assignableRoles, newUser, type Profile } from "../domain/user-rules";
