@@ -213,7 +213,11 @@ function upstreamCluster(name: string, ports: number[]) {
       enforcing_consecutive_gateway_failure: 100,
       consecutive_5xx: 5,
       interval: "1s",
-      base_ejection_time: "5s",
+      // Short: a passing health check unejects a host only after the check
+      // had marked it unhealthy, and a replica restarted within one check
+      // round never is; it would sit out the whole ejection. A replica that
+      // stays dead is kept out by the health check instead.
+      base_ejection_time: "1s",
       max_ejection_time: "30s",
       max_ejection_percent: 100,
     },
