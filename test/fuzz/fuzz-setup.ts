@@ -8,7 +8,6 @@
 import { randomUUID } from "node:crypto";
 import type { Role } from "@leadmesh/contracts/common/v1/access";
 import { contracts, type MethodContract, roleClaim } from "@leadmesh/platform";
-import { Status } from "nice-grpc";
 import { implementedServices, loadMeshModel, type RpcModel } from "../../scripts/mesh/model";
 import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 import type { RequestContext } from "../harness/proto-arbitraries";
@@ -44,20 +43,7 @@ export function seedFor(label: string): number {
   return hash;
 }
 
-/**
- * A failed call that is the service's fault: a crash or bug (INTERNAL,
- * UNKNOWN, DATA_LOSS), a dependency reported down although it is up in this
- * test (UNAVAILABLE), a hang (DEADLINE_EXCEEDED) or a declared RPC without a
- * handler (UNIMPLEMENTED). Every other code is an answer to bad input.
- */
-export const DEFECT_CODES: ReadonlySet<Status> = new Set([
-  Status.INTERNAL,
-  Status.UNKNOWN,
-  Status.DATA_LOSS,
-  Status.UNAVAILABLE,
-  Status.DEADLINE_EXCEEDED,
-  Status.UNIMPLEMENTED,
-]);
+export { DEFECT_CODES } from "../harness/status-codes";
 
 export interface FuzzTenant extends RequestContext {
   tenant: RegisteredTenant;
