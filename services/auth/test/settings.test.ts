@@ -8,20 +8,24 @@ import { join } from "node:path";
 
 const MAIN = join(__dirname, "..", "dist", "main.js");
 
-it("exits 78 listing every bad setting", () => {
-  const result = spawnSync(process.execPath, [MAIN], {
+/** Runs the built auth main with valid shared settings plus `settings`; it must exit before connecting anywhere. */
+function runAuth(settings: Record<string, string>) {
+  return spawnSync(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH,
       MONGO_URL: "mongodb://127.0.0.1:1/",
       REDIS_URL: "redis://127.0.0.1:1",
       AUTH_ISSUER: "iss",
       AUTH_AUDIENCE: "aud",
-      TRUSTED_PROXIES: "10.0.0.0/99",
-      PASSWORD_MEMORY_KIB: "lots",
+      ...settings,
     },
     encoding: "utf8",
     timeout: 20_000,
   });
+}
+
+it("exits 78 listing every bad setting", () => {
+  const result = runAuth({ TRUSTED_PROXIES: "10.0.0.0/99", PASSWORD_MEMORY_KIB: "lots" });
   expect(result.status).toBe(78);
   expect(result.stderr).toMatch(/^auth: invalid configuration:\n/);
   expect(result.stderr).toMatch(/TRUSTED_PROXIES="10.0.0.0\/99" is invalid: "10.0.0.0\/99" is not a CIDR/);
@@ -30,19 +34,7 @@ it("exits 78 listing every bad setting", () => {
 });
 
 it("exits 78 when settings contradict each other", () => {
-  const result = spawnSync(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      MONGO_URL: "mongodb://127.0.0.1:1/",
-      REDIS_URL: "redis://127.0.0.1:1",
-      AUTH_ISSUER: "iss",
-      AUTH_AUDIENCE: "aud",
-      ACCESS_TOKEN_TTL_SECONDS: "900",
-      KEY_ROTATION_SECONDS: "1000",
-    },
-    encoding: "utf8",
-    timeout: 20_000,
-  });
+  const result = runAuth({ ACCESS_TOKEN_TTL_SECONDS: "900", KEY_ROTATION_SECONDS: "1000" });
   expect(result.status).toBe(78);
   expect(result.stderr).toMatch(/KEY_ROTATION_SECONDS \(1000\) must be at least twice ACCESS_TOKEN_TTL_SECONDS \(900\)/);
 });
