@@ -1,7 +1,7 @@
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { DomainError, Violations } from "@leadmesh/platform";
 import { admin, agent, caller, manager, reasonOf, service, violationsOf } from "../../test/fixtures";
-import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolveTenantId, resolveUserId } from "./permissions";
+import { checkNotSelf, checkProfileChange, checkServiceNamedTenant, checkServiceTenant, inviteAs, resolveTenantId, resolveUserId } from "./permissions";
 import type { NewUser } from "./user-rules";
 
 const invitee = (roles: Role[], managerId = ""): NewUser => ({ email: "new@example.com", displayName: "New", roles, departmentId: "", managerId });
@@ -53,15 +53,38 @@ describe("inviteAs", () => {
 });
 
 describe("checkServiceTenant", () => {
-  it("requires the tenant of the service token", () => {
+  it("requires the tenant the calling service named (leadmesh-tenant)", () => {
     const check = (tenantId: string) => {
       const violations = new Violations();
       checkServiceTenant(service, tenantId, "tenant_id", violations);
       violations.throwIfAny();
     };
     expect(() => check("acme")).not.toThrow();
-    expect(violationsOf(() => check("globex"))).toEqual({ tenant_id: "must be the tenant of the caller's service token" });
+    expect(violationsOf(() => check("globex"))).toEqual({ tenant_id: "must be the tenant the calling service named (leadmesh-tenant)" });
     expect(violationsOf(() => check(""))).toEqual({ tenant_id: "is required" });
+  });
+
+  it("refuses every tenant to a service that named none", () => {
+    const violations = new Violations();
+    checkServiceTenant({ ...service, tenantId: "" }, "acme", "tenant_id", violations);
+    expect(violationsOf(() => violations.throwIfAny())).toEqual({ tenant_id: "must be the tenant the calling service named (leadmesh-tenant)" });
+  });
+});
+
+describe("checkServiceNamedTenant", () => {
+  const path = "/users.v1.UserService/ListUsers";
+
+  it("refuses a calling service that named no tenant, saying how to name one", () => {
+    const anonymousTenant = { ...service, tenantId: "" };
+    expect(reasonOf(() => checkServiceNamedTenant(anonymousTenant, path))).toBe("PERMISSION_DENIED");
+    expect(() => checkServiceNamedTenant(anonymousTenant, path)).toThrow(
+      'service "auth" named no tenant for /users.v1.UserService/ListUsers: send the tenant id in metadata leadmesh-tenant',
+    );
+  });
+
+  it("lets services that named a tenant, and users, through", () => {
+    expect(() => checkServiceNamedTenant(service, path)).not.toThrow();
+    expect(() => checkServiceNamedTenant(agent, path)).not.toThrow();
   });
 });
 

@@ -2,7 +2,7 @@
  * Row- and field-level rules on top of the RPC access rules the platform
  * enforces from proto/ (who may call at all). Here: whose profile fields a
  * caller may change, what a manager may grant, what "me" means, and which
- * tenant a service token may act for.
+ * tenant a calling service may act for.
  */
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { type Caller, FailedPreconditionError, hasAnyRole, PermissionDeniedError, Violations } from "@leadmesh/platform";
@@ -14,7 +14,7 @@ export function isAdmin(caller: Caller): boolean {
   return caller.kind === "user" && hasAnyRole(caller, Role.ROLE_ADMIN);
 }
 
-/** Resolves the "me" alias of a user id: the calling user. Service tokens name no user, so they must pass an id. */
+/** Resolves the "me" alias of a user id: the calling user. A calling service is no user, so it must pass an id. */
 export function resolveUserId(caller: Caller, id: string, field: string): string {
   if (id !== ME) return id;
   if (caller.kind !== "user") {
@@ -58,10 +58,26 @@ export function inviteAs(caller: Caller, invitee: NewUser): NewUser {
   return manager && invitee.managerId === "" ? { ...invitee, managerId: caller.actorId } : invitee;
 }
 
-/** Service-only RPCs name the tenant explicitly; it must be the one the service token was issued for. */
+/**
+ * Service-only RPCs name the tenant explicitly in the request; it must be the
+ * tenant the calling service named for the whole call (metadata
+ * leadmesh-tenant), so one slip cannot write into another tenant.
+ */
 export function checkServiceTenant(caller: Caller, tenantId: string, field: string, violations: Violations): void {
   if (tenantId === "") violations.add(field, "is required");
-  else if (tenantId !== caller.tenantId) violations.add(field, "must be the tenant of the caller's service token");
+  else if (tenantId !== caller.tenantId) violations.add(field, "must be the tenant the calling service named (leadmesh-tenant)");
+}
+
+/**
+ * Every users RPC reads or writes one tenant's data, the caller's. A service
+ * caller has a tenant only when it names one (metadata leadmesh-tenant); one
+ * that names none would otherwise see an empty tenant (no users, nothing
+ * found) instead of learning it called wrongly.
+ */
+export function checkServiceNamedTenant(caller: Caller, path: string): void {
+  if (caller.kind === "service" && caller.tenantId === "") {
+    throw new PermissionDeniedError(`service "${caller.actorId}" named no tenant for ${path}: send the tenant id in metadata leadmesh-tenant`);
+  }
 }
 
 /** Admins may not suspend or delete themselves: a tenant must not lock out the admin acting on it. */

@@ -6,7 +6,7 @@
  */
 
 import type { Department } from "@leadmesh/contracts/users/v1/department";
-import type { DepartmentServiceImplementation } from "@leadmesh/contracts/users/v1/departments";
+import { DepartmentServiceDefinition, type DepartmentServiceImplementation } from "@leadmesh/contracts/users/v1/departments";
 import {
   type CallerContext,
   decodePageToken,
@@ -22,6 +22,7 @@ import {
 import type { CallContext } from "nice-grpc-common";
 import { applyDepartmentUpdate, newDepartment } from "../domain/department-rules";
 import { type DepartmentDocument, type DepartmentStore, toDepartment, type UserStore } from "../store";
+import { requiringNamedTenant } from "./named-tenant";
 import type { References } from "./references";
 
 type Context = CallContext & CallerContext;
@@ -40,7 +41,7 @@ export function departmentHandlers(
     return document;
   }
 
-  return {
+  return requiringNamedTenant(DepartmentServiceDefinition, {
     async getDepartment(request, context) {
       return { department: toDepartment(await existing(context, requireId(request.id, "id"))) };
     },
@@ -86,5 +87,5 @@ export function departmentHandlers(
       if (!(await store.delete(context.caller.tenantId, id))) throw new NotFoundError("department", id);
       return {};
     },
-  };
+  });
 }

@@ -4,12 +4,13 @@
  */
 
 import type { Tenant } from "@leadmesh/contracts/users/v1/tenant";
-import type { TenantServiceImplementation } from "@leadmesh/contracts/users/v1/tenants";
+import { TenantServiceDefinition, type TenantServiceImplementation } from "@leadmesh/contracts/users/v1/tenants";
 import { type CallerContext, NotFoundError, requireMessage, Violations } from "@leadmesh/platform";
 import type { CallContext } from "nice-grpc-common";
 import { checkServiceTenant, resolveTenantId } from "../domain/permissions";
 import { applyTenantUpdate, newTenant } from "../domain/tenant-rules";
 import { type TenantDocument, type TenantStore, toTenant } from "../store";
+import { requiringNamedTenant } from "./named-tenant";
 
 type Context = CallContext & CallerContext;
 
@@ -27,7 +28,7 @@ export function tenantHandlers(store: TenantStore, clock: () => Date = () => new
     return document;
   }
 
-  return {
+  return requiringNamedTenant(TenantServiceDefinition, {
     async getTenant(request, context) {
       return { tenant: toTenant(await ownTenant(context, request.id, "id")) };
     },
@@ -49,5 +50,5 @@ export function tenantHandlers(store: TenantStore, clock: () => Date = () => new
       if (!updated) throw new NotFoundError("tenant", current._id);
       return { tenant: toTenant(updated) };
     },
-  };
+  });
 }

@@ -8,7 +8,7 @@
 
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { type User, UserStatus } from "@leadmesh/contracts/users/v1/user";
-import type { UserServiceImplementation } from "@leadmesh/contracts/users/v1/users";
+import { UserServiceDefinition, type UserServiceImplementation } from "@leadmesh/contracts/users/v1/users";
 import {
   type CallerContext,
   checkEmail,
@@ -29,6 +29,7 @@ import { checkNotSelf, checkProfileChange, checkServiceTenant, inviteAs, resolve
 import { DEFAULT_USER_ORDER, USER_ORDER_FIELDS, userFilter } from "../domain/user-query";
 import { applyProfileUpdate, assignableRoles, newUser, type Profile } from "../domain/user-rules";
 import { profileChanges, profileOfDocument, rolesOf, statusOf, toUser, type UserChanges, type UserDocument, type UserStore } from "../store";
+import { requiringNamedTenant } from "./named-tenant";
 import type { References } from "./references";
 
 type Context = CallContext & CallerContext;
@@ -113,7 +114,7 @@ export function userHandlers(
     };
   }
 
-  return {
+  return requiringNamedTenant(UserServiceDefinition, {
     async getUser(request, context) {
       const document = await existing(context, userId(context, request.id, "id"));
       return { user: toUser(document) };
@@ -218,5 +219,5 @@ export function userHandlers(
       if (!document) throw new NotFoundError("user", email);
       return { user: toUser(document) };
     },
-  };
+  });
 }

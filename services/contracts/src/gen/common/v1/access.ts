@@ -21,7 +21,10 @@ export enum Role {
   ROLE_MANAGER = 2,
   /** ROLE_ADMIN - Administers the tenant: users, roles, departments, settings. */
   ROLE_ADMIN = 3,
-  /** ROLE_SERVICE - A service of the mesh acting on its own behalf; never held by a user. */
+  /**
+   * ROLE_SERVICE - A service of the mesh calling with its certificate identity; never held
+   * by a user, never carried in a token.
+   */
   ROLE_SERVICE = 4,
   UNRECOGNIZED = -1,
 }
@@ -70,8 +73,9 @@ export function roleToJSON(object: Role): string {
 
 /**
  * An RPC's access rule. The platform kernel enforces it for every service in
- * one server middleware, after verifying the caller's token. A caller passes
- * when ANY of the granted ways applies; a rule granting nothing admits nobody.
+ * one server middleware, after verifying the caller (its token, or for a
+ * calling service its certificate identity). A caller passes when ANY of the
+ * granted ways applies; a rule granting nothing admits nobody.
  */
 export interface AccessRule {
   /** Anyone may call, without a token (register, login, refresh, JWKS). */
@@ -84,8 +88,10 @@ export interface AccessRule {
    */
   selfField: string;
   /**
-   * Services of the mesh may call with a service token. Which service may
-   * call which is declared once, in mesh/topology.yaml (`calls`).
+   * Services of the mesh may call, known by their certificate identity
+   * (mTLS, SPIFFE id) and without a token, for the tenant they name in the
+   * call's `leadmesh-tenant` metadata. Which service may call which RPC is
+   * declared once, in mesh/topology.yaml (`calls`).
    */
   services: boolean;
 }
