@@ -56,8 +56,8 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
   const { credentials, passwords, sessions, tokens, users, revocations, throttles } = deps;
   const addressOf = (context: Context) => clientAddress(context, deps.trustedProxies);
 
-  async function activeUser(tenantId: string, userId: string): Promise<User> {
-    const user = await users.getUser(tenantId, userId);
+  async function activeUser(tenantId: string, userId: string, context: CallContext): Promise<User> {
+    const user = await users.getUser(tenantId, userId, context);
     if (!user || user.status === UserStatus.USER_STATUS_DELETED) throw new UnauthenticatedError(BAD_CREDENTIALS);
     if (user.status !== UserStatus.USER_STATUS_ACTIVE)
       throw new PermissionDeniedError(`the account is ${UserStatus[user.status].replace("USER_STATUS_", "").toLowerCase()}`);
@@ -69,10 +69,10 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
    * (role change, suspension) lands in between: otherwise a token with the
    * old roles could be minted just after the cut and survive it.
    */
-  async function userAndToken(tenantId: string, userId: string, sessionId: string) {
+  async function userAndToken(tenantId: string, userId: string, sessionId: string, context: CallContext) {
     for (let attempt = 0; ; attempt++) {
       const cutBefore = await revocations.userCut(tenantId, userId);
-      const user = await activeUser(tenantId, userId);
+      const user = await activeUser(tenantId, userId, context);
       const access = await tokens.userToken(user.tenantId, user.id, user.roles, sessionId);
       if ((await revocations.userCut(tenantId, userId)) === cutBefore || attempt >= 2) return { user, access };
     }
@@ -92,7 +92,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
   async function signIn(tenantId: string, userId: string, context: Context): Promise<{ user: User; tokens: TokenPair }> {
     const { session, refreshToken } = await sessions.create(tenantId, userId, context.metadata.get("user-agent") ?? "", addressOf(context));
     try {
-      const { user, access } = await userAndToken(tenantId, userId, session.id);
+      const { user, access } = await userAndToken(tenantId, userId, session.id, context);
       return { user, tokens: tokenPair(access, session, refreshToken) };
     } catch (error) {
       // A suspended or deleted account gets no session.
@@ -125,12 +125,12 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       // The tenant comes first so a taken id costs no password hash. If a
       // registration failed after creating the tenant, the tenant has no
       // users: registering the same id again adopts it instead of failing.
-      await users.createTenant(request.tenantId, request.tenantDisplayName.trim()).catch(async (error: unknown) => {
+      await users.createTenant(request.tenantId, request.tenantDisplayName.trim(), context).catch(async (error: unknown) => {
         const taken = error instanceof DomainError && error.code === Status.ALREADY_EXISTS;
-        if (!taken || (await users.tenantHasUsers(request.tenantId))) throw error;
+        if (!taken || (await users.tenantHasUsers(request.tenantId, context))) throw error;
       });
       const passwordHash = await passwords.hash(request.password);
-      const user = await users.createAdmin(request.tenantId, request.email.trim(), request.displayName.trim());
+      const user = await users.createAdmin(request.tenantId, request.email.trim(), request.displayName.trim(), context);
       await credentials.setPassword(user.tenantId, user.id, user.email, passwordHash);
       return signIn(user.tenantId, user.id, context);
     },
@@ -152,7 +152,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       return signIn(request.tenantId, stored._id, context);
     },
 
-    async refreshToken(request) {
+    async refreshToken(request, context) {
       const outcome = await sessions.rotate(request.refreshToken.trim());
       if (outcome.kind === "invalid") throw new UnauthenticatedError("refresh token is invalid, expired or revoked; sign in again");
       const { session } = outcome;
@@ -166,7 +166,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
         throw new UnauthenticatedError("the session has been revoked; sign in again");
       }
       try {
-        const { access } = await userAndToken(session.tenantId, session.userId, session.id);
+        const { access } = await userAndToken(session.tenantId, session.userId, session.id, context);
         return { tokens: tokenPair(access, session, outcome.refreshToken) };
       } catch (error) {
         await endSessions([session]);
@@ -238,7 +238,7 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
       await throttles.address.take(addressOf(context));
       // Counted for unknown accounts too: the answer and the work do not depend on whether it exists.
       await throttles.reset.take(`${request.tenantId}:${emailKey(request.email)}`);
-      const user = await users.lookupUser(request.tenantId, request.email.trim());
+      const user = await users.lookupUser(request.tenantId, request.email.trim(), context);
       const eligible = user && (user.status === UserStatus.USER_STATUS_ACTIVE || user.status === UserStatus.USER_STATUS_INVITED);
       if (!eligible) return { devResetToken: "" };
       const token = await deps.resets.issue(user.tenantId, user.id);
@@ -259,12 +259,12 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
           "the reset token is invalid, expired or already used",
         );
       }
-      const user = await users.getUser(claim.tenantId, claim.userId);
+      const user = await users.getUser(claim.tenantId, claim.userId, context);
       if (!user || (user.status !== UserStatus.USER_STATUS_ACTIVE && user.status !== UserStatus.USER_STATUS_INVITED)) {
         throw new PermissionDeniedError("the account cannot sign in");
       }
       await credentials.setPassword(claim.tenantId, claim.userId, user.email, await passwords.hash(request.newPassword));
-      if (user.status === UserStatus.USER_STATUS_INVITED) await users.activateUser(claim.tenantId, claim.userId);
+      if (user.status === UserStatus.USER_STATUS_INVITED) await users.activateUser(claim.tenantId, claim.userId, context);
       await endSessions(await sessions.listForUser(claim.tenantId, claim.userId));
       return {};
     },

@@ -1,6 +1,8 @@
 /**
- * Minting access tokens: user tokens at sign-in/refresh, and service tokens
- * the auth service uses itself when it calls the users service.
+ * Minting access tokens for users at sign-in and refresh. Services never get
+ * tokens: inside the mesh a service is known by its certificate identity
+ * (mTLS), so no token with role "service" is minted here, and the platform
+ * refuses one if it ever arrives.
  */
 import { randomUUID } from "node:crypto";
 import { Role } from "@leadmesh/contracts/common/v1/access";
@@ -14,8 +16,6 @@ export interface TokenSettings {
 }
 
 export class TokenIssuer {
-  private readonly serviceTokens = new Map<string, { token: string; expiresAt: number }>();
-
   constructor(
     private readonly keys: SigningKeys,
     private readonly revocations: Revocations,
@@ -34,17 +34,6 @@ export class TokenIssuer {
       this.settings.accessTokenTtlSeconds,
     );
     return { token, expiresIn: this.settings.accessTokenTtlSeconds };
-  }
-
-  /** A short-lived token identifying the auth service to another service, scoped to one tenant; cached. */
-  async serviceToken(tenantId: string): Promise<string> {
-    const cached = this.serviceTokens.get(tenantId);
-    if (cached && cached.expiresAt - Date.now() > 60_000) return cached.token;
-    const ttl = 300;
-    const token = await this.mint(tenantId, "auth", [roleClaim(Role.ROLE_SERVICE)], "", ttl);
-    if (this.serviceTokens.size > 10_000) this.serviceTokens.clear();
-    this.serviceTokens.set(tenantId, { token, expiresAt: Date.now() + ttl * 1000 });
-    return token;
   }
 
   private async mint(tenant: string, sub: string, roles: string[], sid: string, ttlSeconds: number): Promise<string> {

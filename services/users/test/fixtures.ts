@@ -2,8 +2,10 @@
 import { Role } from "@leadmesh/contracts/common/v1/access";
 import { type Caller, DomainError, InvalidArgumentError } from "@leadmesh/platform";
 
+/** Users reach the users service through the edge; a service calls it directly, as its own mesh identity. */
 export function caller(kind: Caller["kind"], actorId: string, ...roles: Role[]): Caller {
-  return { kind, tenantId: "acme", actorId, roles, sessionId: "", tokenId: "", tokenExpiresAt: 0 };
+  const peer = kind === "service" ? actorId : "ingress";
+  return { kind, tenantId: "acme", actorId, roles, sessionId: "", tokenId: "", tokenExpiresAt: 0, peer };
 }
 
 export const admin = caller("user", "u-admin", Role.ROLE_ADMIN);
