@@ -1,5 +1,5 @@
 import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
-import { apiService, connectMongo, connectRedis, createLogger, JwksCache, Revocations, runMain, startService } from "@leadmesh/platform";
+import { apiService, connectMongo, connectRedis, createLogger, createMeshTransport, JwksCache, Revocations, runMain, startService } from "@leadmesh/platform";
 import { trustedProxies } from "./client-address";
 import { CredentialStore, ensureAuthIndexes } from "./credentials";
 import { authHandlers } from "./handlers";
@@ -15,6 +15,7 @@ import { UsersGateway } from "./users-gateway";
 export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
   const { service: config, auth: settings } = loadAuthConfig(env);
   const logger = createLogger("auth");
+  const transport = createMeshTransport(config, "auth", logger);
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "auth", ensureAuthIndexes);
   const redis = connectRedis(config.redisUrl, logger);
   const keys = new SigningKeys(mongo.db, settings.keyRotationSeconds, Date.now, logger);
@@ -24,7 +25,7 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
     audience: config.authAudience,
     accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
   });
-  const users = new UsersGateway(settings.usersAddress, tokens);
+  const users = new UsersGateway(settings.usersAddress, transport);
   const passwords = new Passwords({ memoryKib: settings.passwordMemoryKib, iterations: settings.passwordIterations });
   logger.info({ passwordHash: passwords.description, accessTokenTtlSeconds: settings.accessTokenTtlSeconds }, "auth settings");
   const handlers = authHandlers({
@@ -61,8 +62,8 @@ export async function startAuth(env: NodeJS.ProcessEnv = process.env) {
       audience: config.authAudience,
       jwks: new JwksCache(() => keys.published(), 60_000, 0),
       revocations,
-      allowedServiceCallers: config.meshCallers,
     },
+    transport,
     closeDependencies: async () => {
       users.close();
       await Promise.all([mongo.close(), redis.close()]);

@@ -4,6 +4,7 @@ import {
   connectMongo,
   connectRedis,
   createLogger,
+  createMeshTransport,
   IdempotencyKeys,
   type JwksFetcher,
   loadServiceConfig,
@@ -18,10 +19,11 @@ import { ensureLeadIndexes, LeadStore } from "./store";
 export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher) {
   const config = loadServiceConfig("leads", env, ["mongodb", "redis"]);
   const logger = createLogger("leads");
+  const transport = createMeshTransport(config, "leads", logger);
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "leads", ensureLeadIndexes);
   const redis = connectRedis(config.redisUrl, logger);
   const handlers = leadHandlers(new LeadStore(mongo.db), new IdempotencyKeys(redis.redis, "leads"));
-  const auth = meshAuth(config, redis.redis, fetchKeys);
+  const auth = meshAuth(config, redis.redis, transport, fetchKeys);
   return startService({
     name: "leads",
     config,
@@ -29,6 +31,7 @@ export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys
     services: [apiService(LeadServiceDefinition, handlers)],
     dependencies: [mongo.healthCheck, redis.healthCheck],
     auth,
+    transport,
     closeDependencies: async () => {
       auth.close();
       await Promise.all([mongo.close(), redis.close()]);

@@ -4,6 +4,12 @@
  * checks the revocation list, applies the RPC's declared access rule and
  * hands handlers a verified `context.caller`. Handlers never read tokens or
  * metadata themselves; every store query is scoped by `caller.tenantId`.
+ *
+ * It runs inside the mesh peer check (mtls/peer-access.ts), so the transport
+ * peer is already verified and allowed for this RPC. A call with a user's
+ * token acts for that user (the token's access rule applies on top of the
+ * peer allow-list). A call without one from a mesh service acts as that
+ * service, by its certificate identity: no service tokens.
  */
 
 import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
@@ -11,7 +17,12 @@ import type { CallContext, ServerMiddleware } from "nice-grpc-common";
 import type { JwksCache } from "./auth/jwks-cache";
 import { type AccessTokenClaims, jwtKeyId, TokenError, verifyJwt } from "./auth/jwt";
 import type { Revocations } from "./auth/revocation";
-import { PermissionDeniedError, UnauthenticatedError } from "./errors";
+import { InvalidArgumentError, PermissionDeniedError, UnauthenticatedError } from "./errors";
+import type { MeshPeer, PeerContext } from "./mtls/peer-access";
+import { checkTenantId } from "./validation";
+
+/** Metadata a service caller sends to act within one tenant (clients.ts callOptionsFrom). */
+export const TENANT_HEADER = "leadmesh-tenant";
 
 export type CallerKind = "user" | "service" | "anonymous";
 
@@ -27,8 +38,10 @@ export interface Caller {
   sessionId: string;
   /** jti of the token; "" for anonymous callers. */
   tokenId: string;
-  /** Expiry of the token (unix seconds); 0 for anonymous callers. */
+  /** Expiry of the token (unix seconds); 0 for anonymous and service callers. */
   tokenExpiresAt: number;
+  /** Identity name of the mesh peer that made the call (the edge, a service, the operator); "" outside the mesh. */
+  peer: string;
 }
 
 export interface CallerContext {
@@ -40,8 +53,6 @@ export interface AuthSettings {
   audience: string;
   jwks: JwksCache;
   revocations: Revocations;
-  /** Services allowed to call this one with service tokens (mesh/topology.yaml `calls`). */
-  allowedServiceCallers: readonly string[];
 }
 
 export const ANONYMOUS: Caller = Object.freeze({
@@ -52,6 +63,7 @@ export const ANONYMOUS: Caller = Object.freeze({
   sessionId: "",
   tokenId: "",
   tokenExpiresAt: 0,
+  peer: "",
 });
 
 const ROLE_BY_NAME: Record<string, Role> = { agent: Role.ROLE_AGENT, manager: Role.ROLE_MANAGER, admin: Role.ROLE_ADMIN, service: Role.ROLE_SERVICE };
@@ -65,15 +77,36 @@ export function hasAnyRole(caller: Caller, ...roles: Role[]): boolean {
   return caller.roles.some((role) => roles.includes(role));
 }
 
-export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext> {
+export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext, PeerContext> {
   const verifiedTokens = new VerifiedTokenCache();
   return async function* authenticate(call, context) {
     const rule = rules.get(call.method.path);
     if (!rule) throw new PermissionDeniedError(`${call.method.path} declares no access rule`);
-    if (rule.public) return yield* call.next(call.request, { ...context, caller: ANONYMOUS });
-    const caller = await verifiedCaller(context, settings, verifiedTokens);
-    authorize(rule, caller, call.request, settings, call.method.path);
+    const peer = context.meshPeer;
+    if (rule.public) return yield* call.next(call.request, { ...context, caller: { ...ANONYMOUS, peer: peer.name } });
+    const caller = context.metadata.get("authorization") ? await verifiedUser(context, settings, verifiedTokens, peer) : serviceCaller(context, peer);
+    authorize(rule, caller, call.request, call.method.path);
     return yield* call.next(call.request, { ...context, caller });
+  };
+}
+
+/** A mesh service calling as itself (no user token): its certificate identity, and the tenant it says it acts in. */
+function serviceCaller(context: CallContext, peer: MeshPeer): Caller {
+  if (!peer.isService) {
+    throw new UnauthenticatedError("an access token is required (Authorization: Bearer <token>); only mesh services may call without one");
+  }
+  const tenantId = context.metadata.get(TENANT_HEADER) ?? "";
+  const problem = tenantId === "" ? undefined : checkTenantId(tenantId);
+  if (problem) throw new InvalidArgumentError([{ field: TENANT_HEADER, description: problem }], `metadata ${TENANT_HEADER} ${problem}`);
+  return {
+    kind: "service",
+    tenantId,
+    actorId: peer.name,
+    roles: [Role.ROLE_SERVICE],
+    sessionId: "",
+    tokenId: "",
+    tokenExpiresAt: 0,
+    peer: peer.name,
   };
 }
 
@@ -122,7 +155,7 @@ async function verifiedClaims(token: string, settings: AuthSettings, verifiedTok
   }
 }
 
-async function verifiedCaller(context: CallContext, settings: AuthSettings, verifiedTokens: VerifiedTokenCache): Promise<Caller> {
+async function verifiedUser(context: CallContext, settings: AuthSettings, verifiedTokens: VerifiedTokenCache, peer: MeshPeer): Promise<Caller> {
   const header = context.metadata.get("authorization");
   if (!header) throw new UnauthenticatedError("an access token is required (Authorization: Bearer <token>)");
   const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -130,22 +163,26 @@ async function verifiedCaller(context: CallContext, settings: AuthSettings, veri
   const claims = await verifiedClaims(match[1], settings, verifiedTokens);
   if (await settings.revocations.isRevoked(claims)) throw new UnauthenticatedError("access token rejected: it has been revoked");
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
-  const isService = roles.includes(Role.ROLE_SERVICE);
+  if (roles.includes(Role.ROLE_SERVICE)) {
+    throw new UnauthenticatedError("service tokens are no longer accepted; services call with their mesh identity");
+  }
   return {
-    kind: isService ? "service" : "user",
+    kind: "user",
     tenantId: claims.tenant,
     actorId: claims.sub,
     roles,
     sessionId: claims.sid,
     tokenId: claims.jti,
     tokenExpiresAt: claims.exp,
+    peer: peer.name,
   };
 }
 
-function authorize(rule: AccessRule, caller: Caller, request: unknown, settings: AuthSettings, path: string): void {
+function authorize(rule: AccessRule, caller: Caller, request: unknown, path: string): void {
   if (caller.kind === "service") {
-    if (rule.services && settings.allowedServiceCallers.includes(caller.actorId)) return;
-    throw new PermissionDeniedError(`service "${caller.actorId}" may not call ${path} (see mesh/topology.yaml)`);
+    // Which services may call this RPC at all is the peer allow-list's business; here: whether the RPC admits service callers.
+    if (rule.services) return;
+    throw new PermissionDeniedError(`service "${caller.actorId}" may not call ${path} without a user's token (its access rule admits no service callers)`);
   }
   if (hasAnyRole(caller, ...rule.roles)) return;
   if (rule.selfField !== "") {

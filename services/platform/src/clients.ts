@@ -21,18 +21,61 @@
  * headers arrive, and nice-grpc sends them before an error status. Other RPCs
  * are never retried here (grpc-js still retries transparently a call that
  * never reached a server).
+ *
+ * Security: the channel speaks mTLS with this process's identity and accepts
+ * only a server that proves the peer's SPIFFE id (mtls/transport.ts), or
+ * plaintext to the local sidecar in sidecar mode.
+ *
+ * Deadlines: a handler calling on passes callOptionsFrom(context, …): the
+ * downstream call ends no later than the upstream call's deadline, and is
+ * cancelled with it (its AbortSignal).
  */
-import { type ChannelCredentials, type Client, type CompatServiceDefinition, createChannel, createClientFactory } from "nice-grpc";
+import { type Client, type CompatServiceDefinition, createChannel, createClientFactory, Metadata } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
-import { type CallOptions, ClientError, type ClientMiddlewareCall, Status } from "nice-grpc-common";
+import { type CallContext, type CallOptions, ClientError, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { openTelemetryClientMiddleware } from "nice-grpc-opentelemetry";
+import { TENANT_HEADER } from "./caller";
 import { contracts } from "./contract/contracts";
+import { DEADLINE_HEADER } from "./mtls/peer-identity";
+import type { MeshTransport } from "./mtls/transport";
 
 export interface ServiceClientOptions {
+  transport: MeshTransport;
+  /** Identity name of the service behind `address`: its servers must present that SPIFFE id. */
+  peer: string;
   /** Deadline of every call unless the call sets its own; default 5 s. */
   defaultDeadlineMs?: number;
-  credentials?: ChannelCredentials;
+}
+
+export const DEFAULT_DEADLINE_MS = 5_000;
+
+export interface ForwardOptions {
+  /** Forward the upstream caller's Authorization header: the callee applies the user's access rule too. */
+  forwardUser?: boolean;
+  /** Act as this service within a tenant (sent as leadmesh-tenant; the callee checks its access rule admits services). */
+  tenant?: string;
+  /** At most this long from now; default DEFAULT_DEADLINE_MS. The upstream deadline still wins when earlier. */
+  deadlineMs?: number;
+}
+
+/**
+ * Options for a call made while handling `context`: the earlier of the
+ * upstream call's deadline and now + deadlineMs, the upstream's AbortSignal
+ * (the downstream call is cancelled with it), and metadata carrying only what
+ * the callee needs (the user's token, or the tenant a service acts in).
+ */
+export function callOptionsFrom(context: CallContext, options: ForwardOptions = {}): CallOptions & DeadlineOptions {
+  const metadata = Metadata();
+  if (options.forwardUser) {
+    const authorization = context.metadata.get("authorization");
+    if (authorization) metadata.set("authorization", authorization);
+  }
+  if (options.tenant !== undefined && options.tenant !== "") metadata.set(TENANT_HEADER, options.tenant);
+  const own = Date.now() + (options.deadlineMs ?? DEFAULT_DEADLINE_MS);
+  const upstream = Number(context.metadata.get(DEADLINE_HEADER));
+  const deadline = Number.isFinite(upstream) && upstream > 0 ? Math.min(upstream, own) : own;
+  return { deadline: new Date(deadline), signal: context.signal, metadata };
 }
 
 /** A retried call gets at most this many attempts in all (the first one included). */
@@ -97,9 +140,9 @@ export function retryMiddleware(retryable: ReadonlySet<string>, budget = new Ret
 export function createServiceClient<S extends CompatServiceDefinition>(
   definition: S,
   address: string,
-  options: ServiceClientOptions = {},
+  options: ServiceClientOptions,
 ): { client: Client<S, DeadlineOptions>; close(): void } {
-  const channel = createChannel(address, options.credentials, {
+  const channel = createChannel(address, options.transport.channelCredentials(options.peer), {
     "grpc.service_config": JSON.stringify(serviceConfigFor()),
     // The balancing above is ours: a DNS TXT record must not replace it.
     "grpc.service_config_disable_resolution": 1,
@@ -120,6 +163,6 @@ export function createServiceClient<S extends CompatServiceDefinition>(
     .use(deadlineMiddleware)
     // After the deadline: every attempt shares the call's one deadline.
     .use(retryMiddleware(retryablePaths(definition)))
-    .create(definition, channel, { "*": { deadline: options.defaultDeadlineMs ?? 5_000 } });
+    .create(definition, channel, { "*": { deadline: options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS } });
   return { client, close: () => channel.close() };
 }

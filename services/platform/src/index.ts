@@ -13,6 +13,7 @@ export * from "./logger";
 export * from "./main";
 export * from "./mesh-auth";
 export * from "./mongo";
+export * from "./mtls";
 export * from "./pagination";
 export * from "./redis";
 export * from "./revisions";

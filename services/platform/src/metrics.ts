@@ -10,12 +10,15 @@ import { collectDefaultMetrics, Registry } from "prom-client";
 
 let processRegistry: Registry | undefined;
 
+/** The kernel's own metrics (e.g. leadmesh_peer_rejections_total, mtls/peer-access.ts), served with the rest. */
+export const kernelRegistry = new Registry();
+
 export function metricsRegistry(): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
     collectDefaultMetrics({ register: processRegistry });
   }
-  return Registry.merge([processRegistry, grpcRegistry]);
+  return Registry.merge([processRegistry, grpcRegistry, kernelRegistry]);
 }
 
 export async function startMetricsServer(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {

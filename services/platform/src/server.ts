@@ -3,7 +3,14 @@
  * server with the platform middleware, health (main and probe port),
  * reflection and metrics, and returns a handle whose shutdown() drains.
  *
- * Middleware order (outermost first): error status guard → tracing → RED
+ * Transport: the main port speaks mTLS (or plaintext behind a sidecar) through
+ * spec.transport (mtls/transport.ts); its grpc-js interceptor finds the
+ * caller's verified identity. The probe port stays plaintext and serves only
+ * grpc.health.v1 (Kubernetes probes cannot do mTLS); metrics stay plain HTTP.
+ *
+ * Middleware order (outermost first): error status guard → mesh peer
+ * allow-list (mtls/peer-access.ts: every RPC of the main port, health and
+ * reflection included) → tracing → RED
  * metrics → error status → refuse requests whose bytes do not parse
  * (request-decoding.ts) → fail fast on a known-down dependency (fail-fast.ts)
  * → authentication and access rules (API services only,
@@ -26,6 +33,8 @@ import { type DependencyCheck, HealthMonitor } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics";
+import { peerAccessMiddleware, peerAccessSettings } from "./mtls/peer-access";
+import type { MeshTransport } from "./mtls/transport";
 import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
 import type { ServiceConfig } from "./service-config";
 import { initTelemetry, shutdownTelemetry, traceIdHeaderMiddleware } from "./telemetry";
@@ -51,6 +60,8 @@ export interface ServiceSpec {
   /** Closes clients after the server drained. */
   closeDependencies(): Promise<void>;
   auth: AuthSettings;
+  /** The process's mesh transport (createMeshTransport); closed at the end of shutdown. */
+  transport: MeshTransport;
   /** Replaces declared access rules by gRPC path; benchmark baselines only (see accessRulesOf). */
   accessRuleOverrides?: Record<string, AccessRule>;
 }
@@ -84,8 +95,10 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
     "grpc.max_connection_age_ms": 5 * 60_000,
     "grpc.max_connection_age_grace_ms": 30_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    interceptors: spec.transport.serverInterceptors,
   })
     .use(errorStatusMiddleware(logger))
+    .use(peerAccessMiddleware(peerAccessSettings(config), logger))
     .use(openTelemetryServerMiddleware())
     .use(traceIdHeaderMiddleware)
     .use(prometheusServerMiddleware())
@@ -98,10 +111,13 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
   for (const service of spec.services) api.add(withLenientRequestDecoding(service.definition), service.implementation);
 
   await health.start();
-  const grpcPort = await server.listen(`${config.bindHost}:${config.grpcPort}`);
+  const grpcPort = await server.listen(`${config.bindHost}:${config.grpcPort}`, spec.transport.serverCredentials());
   const probe = await startProbeServer(health, apiNames, config.bindHost, config.healthPort);
   const metrics = await startMetricsServer(config.bindHost, config.metricsPort);
-  logger.info({ grpcPort, healthPort: probe.port, metricsPort: metrics.port, status: health.status }, `${spec.name} listening`);
+  logger.info(
+    { grpcPort, healthPort: probe.port, metricsPort: metrics.port, status: health.status, security: spec.transport.mode, spiffeId: spec.transport.selfId },
+    `${spec.name} listening`,
+  );
 
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
@@ -116,6 +132,7 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
       if (!(await settleWithin(probe.close(), 1000))) probe.forceClose();
       await metrics.close();
       await spec.closeDependencies();
+      spec.transport.close();
       await shutdownTelemetry();
       logger.info("stopped");
       // The process exits right after: write out what pino still buffers.

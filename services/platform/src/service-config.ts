@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from "node:net";
+import { isIP, isIPv4, isIPv6 } from "node:net";
 import { type ConfigSpec, config, type EnvSource, loadConfig } from "./config";
 
 /** Datastores a service may declare (mesh/topology.yaml `datastores`). */
@@ -6,7 +6,7 @@ export type Datastore = "mongodb" | "redis";
 export const ALL_DATASTORES: readonly Datastore[] = ["mongodb", "redis"];
 
 /** Settings every service has, whatever its datastores; a service extends this with its own. */
-export interface ServiceConfig {
+export interface ServiceConfig extends MeshConfig {
   bindHost: string;
   grpcPort: number;
   healthPort: number;
@@ -16,9 +16,42 @@ export interface ServiceConfig {
   authAudience: string;
   /** gRPC target of the auth service's replicas, where the JWKS comes from (see peerAddress). */
   authAddress: string;
-  /** Services allowed to call this one with service tokens (from mesh/topology.yaml). */
-  meshCallers: string[];
 }
+
+export type MeshSecurity = "mtls" | "sidecar";
+
+/**
+ * How a service proves who it is and learns who calls it (see mtls/): its own
+ * identity is `spiffe://<meshTrustDomain>/ns/<meshNamespace>/sa/<service name>`.
+ */
+export interface MeshConfig {
+  /** mtls: the service terminates TLS itself; sidecar: a local proxy (Istio) does, and forwards the caller in x-forwarded-client-cert. */
+  meshSecurity: MeshSecurity;
+  meshTrustDomain: string;
+  meshNamespace: string;
+  /** Identity name → the exact gRPC paths it may call on this service (generated from mesh/topology.yaml). */
+  meshPeers: MeshPeers;
+  /** Identity of the edge proxy (Envoy): calls for users, never a service caller itself. */
+  meshEdgeIdentity: string;
+  /** Identity of operators' tools (grpcurl): never a service caller either. */
+  meshOperatorIdentity: string;
+  /** The service that publishes the JWKS (mesh/topology.yaml identity.service). */
+  meshIdentityService: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsCaFile: string;
+  /** How often the certificate files are checked for a renewal. */
+  tlsReloadMs: number;
+  /** TCP peer addresses (the local sidecar) whose x-forwarded-client-cert is believed. */
+  meshSidecarPeers: string[];
+}
+
+export type MeshPeers = Readonly<Record<string, readonly string[]>>;
+
+/** Identity names as in mesh/topology.yaml (service names, the edge, the operator). */
+export const IDENTITY_NAME = /^[a-z][a-z0-9-]*$/;
+/** An exact gRPC path, "/package.Service/Method". */
+export const GRPC_PATH = /^\/[\w.]+\/\w+$/;
 
 export interface MongoConfig {
   mongoUrl: string;
@@ -79,13 +112,92 @@ function sharedSpec(): ConfigSpec<ServiceConfig> {
     authIssuer: config.string({ env: "AUTH_ISSUER", description: "iss claim of valid access tokens (mesh/topology.yaml identity.issuer)" }),
     authAudience: config.string({ env: "AUTH_AUDIENCE", description: "aud claim of valid access tokens (mesh/topology.yaml identity.audience)" }),
     authAddress: peerAddress({ env: "AUTH_ADDRESS", description: "the auth service's replicas (JWKS)", default: "dns:///auth:50051" }),
-    meshCallers: config.list({
-      env: "MESH_CALLERS",
-      description: "services that may call this one (generated from mesh/topology.yaml)",
-      default: [],
-      pattern: /^[a-z][a-z0-9-]*$/,
-    }),
+    ...meshSpec(),
   };
+}
+
+/** The mesh part of a service's environment; also what a mesh client outside a service (tests, tools) loads. */
+export function meshSpec(): ConfigSpec<MeshConfig> {
+  const identity = (env: string, description: string, fallback: string) => config.string({ env, description, default: fallback, pattern: IDENTITY_NAME });
+  return {
+    meshSecurity: config.oneOf({
+      env: "MESH_SECURITY",
+      description: "who terminates mTLS: the service (mtls) or a local sidecar proxy (sidecar)",
+      default: "mtls",
+      values: ["mtls", "sidecar"] as const,
+    }),
+    meshTrustDomain: config.string({
+      env: "MESH_TRUST_DOMAIN",
+      description: "SPIFFE trust domain",
+      default: "cluster.local",
+      pattern: /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/,
+    }),
+    meshNamespace: config.string({
+      env: "MESH_NAMESPACE",
+      description: "namespace part of SPIFFE ids",
+      default: "leadmesh",
+      pattern: /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+    }),
+    meshPeers: meshPeersField(),
+    meshEdgeIdentity: identity("MESH_EDGE_IDENTITY", "identity name of the edge proxy", "ingress"),
+    meshOperatorIdentity: identity("MESH_OPERATOR_IDENTITY", "identity name of operators' tools", "operator"),
+    meshIdentityService: identity("MESH_IDENTITY_SERVICE", "service that publishes the JWKS", "auth"),
+    tlsCertFile: config.string({ env: "TLS_CERT_FILE", description: "this service's certificate (PEM)", default: "/etc/leadmesh/tls/tls.crt" }),
+    tlsKeyFile: config.string({ env: "TLS_KEY_FILE", description: "this service's private key (PEM)", default: "/etc/leadmesh/tls/tls.key" }),
+    tlsCaFile: config.string({ env: "TLS_CA_FILE", description: "the mesh CA certificate(s) (PEM)", default: "/etc/leadmesh/tls/ca.crt" }),
+    tlsReloadMs: config.integer({
+      env: "TLS_RELOAD_MS",
+      description: "how often certificate files are checked for renewal",
+      default: 1000,
+      min: 50,
+      max: 3_600_000,
+    }),
+    meshSidecarPeers: {
+      env: "MESH_SIDECAR_PEERS",
+      description: "TCP peer addresses trusted to set x-forwarded-client-cert (sidecar mode)",
+      default: ["127.0.0.6", "127.0.0.1", "::1"],
+      expected: "a comma-separated list of IP addresses",
+      parse(raw) {
+        const addresses = raw
+          .split(",")
+          .map((item) => item.trim())
+          .filter((item) => item !== "");
+        const bad = addresses.find((address) => !isIP(address));
+        if (bad !== undefined) throw new Error(`"${bad}" is not an IP address`);
+        return addresses;
+      },
+    },
+  };
+}
+
+function meshPeersField() {
+  return {
+    env: "MESH_PEERS",
+    description: "identities allowed to call this service and the exact RPCs each may call (generated from mesh/topology.yaml)",
+    default: {} as MeshPeers,
+    expected: 'a JSON object {"<identity>": ["/pkg.Service/Method", …]}',
+    parse: parseMeshPeers,
+  };
+}
+
+/** MESH_PEERS: a JSON object of identity name → gRPC paths; throws naming the first bad entry. */
+export function parseMeshPeers(raw: string): MeshPeers {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not a JSON object");
+  const peers: Record<string, readonly string[]> = {};
+  for (const [name, paths] of Object.entries(parsed)) {
+    if (!IDENTITY_NAME.test(name)) throw new Error(`identity "${name}" does not match ${IDENTITY_NAME}`);
+    if (!Array.isArray(paths)) throw new Error(`the RPCs of "${name}" are not an array`);
+    const bad = paths.find((path) => typeof path !== "string" || !GRPC_PATH.test(path));
+    if (bad !== undefined) throw new Error(`"${name}" lists ${JSON.stringify(bad)}, not a gRPC path /pkg.Service/Method`);
+    peers[name] = Object.freeze([...paths] as string[]);
+  }
+  return Object.freeze(peers);
 }
 
 const PEER_FORMS = "host:port, dns:///host:port (every address the name resolves to) or ipv4:a.b.c.d:port,a.b.c.d:port,… (one per replica)";

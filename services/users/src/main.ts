@@ -6,6 +6,7 @@ import {
   connectMongo,
   connectRedis,
   createLogger,
+  createMeshTransport,
   type JwksFetcher,
   loadServiceConfig,
   meshAuth,
@@ -23,12 +24,13 @@ import { DepartmentStore, ensureUserIndexes, TenantStore, UserStore } from "./st
 export async function startUsers(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher) {
   const config = loadServiceConfig("users", env, ["mongodb", "redis"]);
   const logger = createLogger("users");
+  const transport = createMeshTransport(config, "users", logger);
   const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "users", ensureUserIndexes);
   const redis = connectRedis(config.redisUrl, logger);
   const users = new UserStore(mongo.db);
   const departments = new DepartmentStore(mongo.db);
   const references = new References(users, departments);
-  const auth = meshAuth(config, redis.redis, fetchKeys);
+  const auth = meshAuth(config, redis.redis, transport, fetchKeys);
   return startService({
     name: "users",
     config,
@@ -40,6 +42,7 @@ export async function startUsers(env: NodeJS.ProcessEnv = process.env, fetchKeys
     ],
     dependencies: [mongo.healthCheck, redis.healthCheck],
     auth,
+    transport,
     closeDependencies: async () => {
       auth.close();
       await Promise.all([mongo.close(), redis.close()]);
