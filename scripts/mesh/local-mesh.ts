@@ -5,12 +5,19 @@
  * crashes, see processes.ts). Used by `npm start`, the integration tests'
  * global setup and the benchmark; the differences between them are fixed
  * (topology) versus random ports and the number of replicas.
+ *
+ * Every hop inside the mesh is mTLS: before anything starts, the mesh's
+ * certificate directory (`<runDir>/tls` unless given) gets a development CA
+ * and a certificate per identity (each service, the edge, operators' tools;
+ * certificates.ts); each service and Envoy read theirs from there and pick
+ * up renewed files without a restart.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { ensureMeshCertificates, type MeshCertificatePaths, meshCertificatePaths } from "./certificates";
 import { healthStatus } from "./health-client";
 import { startIngress, TOOLS_BIN } from "./ingress";
-import { loadMeshModel, type MeshModel } from "./model";
+import { loadMeshModel, type MeshModel, meshIdentities, spiffeIdOf } from "./model";
 import { serviceEnvironment } from "./model-environment";
 import { claimPortBlock } from "./port-blocks";
 import { planPorts, portUses, type ReplicaOption, type ReplicaPlan } from "./port-plan";
@@ -42,6 +49,16 @@ export interface MeshOptions {
    * service's `replicas`, a record names some services (the others run one).
    */
   replicas?: ReplicaOption;
+  /** Certificate directory (default `<runDir>/tls`); created or renewed before services start. */
+  certDir?: string;
+  /** Lifetime of the identities' certificates (default 24 h). */
+  certificateLifetimeMs?: number;
+  /**
+   * Re-run the certificate check this often while the mesh runs (it renews
+   * certificates past half their life): `npm start` runs for days, tests do not.
+   * Default: never.
+   */
+  renewCertificatesEveryMs?: number;
   log?: (line: string) => void;
   /** Every restart and give-up of a supervised process (also written to its log). */
   onSupervisorEvent?: (event: SupervisorEvent) => void;
@@ -70,6 +87,8 @@ export interface RunningMesh {
   /** "redis", "ferretdb", "envoy" and each service's first replica, by service name. */
   processes: Record<string, ManagedProcess>;
   runDir: string;
+  /** The mesh's certificates: CA, and certificate and key of each identity (service names, the edge, "operator"). */
+  tls: MeshCertificatePaths;
   /** Stops everything gracefully (no restarts): ingress first, then services, datastores last. */
   stop(): Promise<void>;
 }
@@ -131,6 +150,22 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     await assertPortsFree(uses);
   }
   mkdirSync(runDir, { recursive: true });
+  const certificates = meshCertificatePaths(options.certDir ?? join(runDir, "tls"));
+  const identities = meshIdentities(topology);
+  const certificateOptions = { lifetimeMs: options.certificateLifetimeMs };
+  const issued = await ensureMeshCertificates(certificates.dir, identities, certificateOptions);
+  log(`certificates ${certificates.dir} (${issued.length > 0 ? `issued ${issued.join(", ")}` : "all current"})`);
+  const renewal = options.renewCertificatesEveryMs
+    ? setInterval(() => {
+        ensureMeshCertificates(certificates.dir, identities, certificateOptions).then(
+          (renewed) => {
+            if (renewed.length > 0) log(`certificates renewed: ${renewed.join(", ")}`);
+          },
+          (error: Error) => log(`certificate renewal failed (the current ones stay in use): ${error.message}`),
+        );
+      }, options.renewCertificatesEveryMs)
+    : undefined;
+  renewal?.unref();
   const processes: Record<string, ManagedProcess> = {};
   const replicas: Record<string, RunningReplica[]> = {};
   const supervise = (managed: ManagedProcess) => {
@@ -138,6 +173,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     return managed;
   };
   const stopAll = async () => {
+    clearInterval(renewal);
     // Ingress first, databases last, so services drain against live dependencies.
     // Read at stop time: a test may have replaced a process in `processes`.
     const datastores = [processes.ferretdb, processes.redis];
@@ -183,7 +219,14 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
           cwd: REPO_ROOT,
           env: {
             // What the service gets is the model's environment contract (scripts/mesh/model-environment.ts).
-            ...serviceEnvironment(topology, replica.service, { bindHost: "127.0.0.1", ports: replica.ports, mongoUrl, redisUrl, peers }),
+            ...serviceEnvironment(topology, replica.service, {
+              bindHost: "127.0.0.1",
+              ports: replica.ports,
+              mongoUrl,
+              redisUrl,
+              peers,
+              tls: { certFile: certificates.certFile(replica.service), keyFile: certificates.keyFile(replica.service), caFile: certificates.caFile },
+            }),
             AUTH_DEV_MODE: "true",
             ...options.serviceEnv,
           },
@@ -197,18 +240,21 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
     await Promise.all(
       Object.values(replicas)
         .flat()
-        .map(({ name, ports, process: managed }) =>
-          waitUntil(`${name} to report SERVING`, async () => (await healthStatus(ports.grpc)) === "SERVING", 60_000, managed),
-        ),
+        .map(({ name, service, ports, process: managed }) => {
+          // Over mTLS on the main port, as an operator: proves the service serves with its certificate, not only that it runs.
+          const tls = { certificates, server: spiffeIdOf(topology, service) };
+          return waitUntil(`${name} to report SERVING`, async () => (await healthStatus(ports.grpc, { tls })) === "SERVING", 60_000, managed);
+        }),
     );
 
-    const mesh: RunningMesh = { topology, mongoUrl, redisUrl, mongoPort, redisPort, services, replicas, processes, runDir, stop: stopAll };
+    const mesh: RunningMesh = { topology, mongoUrl, redisUrl, mongoPort, redisPort, services, replicas, processes, runDir, tls: certificates, stop: stopAll };
     if (options.envoy !== false) {
       const ingress = await startIngress({
         topology,
         runDir,
         listenPort: plan.ingress,
         adminPort: plan.admin,
+        tlsDir: certificates.dir,
         upstreamPorts: Object.fromEntries(Object.entries(replicas).map(([name, running]) => [name, running.map((replica) => replica.ports.grpc)])),
       });
       processes.envoy = supervise(ingress.process);

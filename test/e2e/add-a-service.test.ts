@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { healthStatus } from "../../scripts/mesh/health-client";
 import { type RunningMesh, startMesh } from "../../scripts/mesh/local-mesh";
-import { loadMeshModel, serviceOf } from "../../scripts/mesh/model";
+import { loadMeshModel, serviceOf, spiffeIdOf } from "../../scripts/mesh/model";
 import { REPO_ROOT, TOPOLOGY_PATH } from "../../scripts/mesh/topology";
 import { defineAuthorizationMatrix } from "../harness/authorization-matrix";
 import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
@@ -66,7 +66,7 @@ describe("a service added by a topology entry and a folder", () => {
   });
 
   it("reports SERVING on its main and probe ports, and Envoy sees it healthy", async () => {
-    expect(await healthStatus(mesh.services.audit.grpc)).toBe("SERVING");
+    expect(await healthStatus(mesh.services.audit.grpc, { tls: { certificates: mesh.tls, server: spiffeIdOf(model, "audit") } })).toBe("SERVING");
     expect(await healthStatus(mesh.services.audit.health)).toBe("SERVING");
     const clusters = await (await fetch(`${mesh.adminUrl}/clusters`)).text();
     expect(clusters).toMatch(new RegExp(`^audit::127\\.0\\.0\\.1:${mesh.services.audit.grpc}::health_flags::healthy$`, "m"));
@@ -92,6 +92,11 @@ describe("authorization matrix of the added service", () => {
   defineAuthorizationMatrix({
     model,
     services: ["audit"],
-    target: () => ({ ingressUrl: mesh.ingressUrl ?? "", mongoUrl: mesh.mongoUrl, grpcAddress: (service) => `127.0.0.1:${mesh.services[service].grpc}` }),
+    target: () => ({
+      ingressUrl: mesh.ingressUrl ?? "",
+      mongoUrl: mesh.mongoUrl,
+      grpcAddress: (service) => `127.0.0.1:${mesh.services[service].grpc}`,
+      certificates: mesh.tls,
+    }),
   });
 });

@@ -172,9 +172,9 @@ async function timedGrpc(rpc: string, call: () => Promise<unknown>): Promise<Grp
 /** Direct gRPC to each service, past Envoy: the service itself must refuse at once. */
 async function expectFastUnavailable(dependency: string) {
   const token = tenant.accessToken;
-  const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, token);
-  const users = grpcClient(UserServiceDefinition, `127.0.0.1:${mesh.services.users.grpc}`, token);
-  const auth = grpcClient(AuthServiceDefinition, `127.0.0.1:${mesh.services.auth.grpc}`);
+  const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, token, { certificates: mesh.tls });
+  const users = grpcClient(UserServiceDefinition, `127.0.0.1:${mesh.services.users.grpc}`, token, { certificates: mesh.tls });
+  const auth = grpcClient(AuthServiceDefinition, `127.0.0.1:${mesh.services.auth.grpc}`, undefined, { certificates: mesh.tls });
   try {
     const outcomes: GrpcOutcome[] = [];
     for (let round = 0; round < 3; round++) {
@@ -237,7 +237,7 @@ describe.each([
   ["a redis", "redis"],
 ] as const)("%s that hangs instead of refusing", (_, datastore) => {
   it("is known down within 2 s, after which calls fail in under 1 s; calls caught in the hang end by themselves", async () => {
-    const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken);
+    const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken, { certificates: mesh.tls });
     try {
       await leads.client.getLead({ id: leadId });
       const flipping = lose(datastore, "freeze");
@@ -259,7 +259,7 @@ describe.each([
 
 describe("calls under way when the database goes", () => {
   it("end with OK or UNAVAILABLE, never INTERNAL or a hang", async () => {
-    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken);
+    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken, { certificates: mesh.tls });
     try {
       const underWay = Array.from({ length: 10 }, (_, index) => timedGrpc(`ListLeads #${index}`, () => client.listLeads({ pageSize: 100 })));
       await mesh.processes.ferretdb.kill();
@@ -277,7 +277,7 @@ describe("SIGTERM", () => {
   // Runs last: leads stays down afterwards (a stop on purpose is not restarted).
   it("finishes a call that is in flight, exits 0 and is taken out of rotation", async () => {
     await timeUntil(envoySees("leads", "healthy"), 10_000);
-    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken);
+    const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken, { certificates: mesh.tls });
     try {
       await client.getLead({ id: leadId });
       // A call held inside its handler: the database is frozen while it runs,

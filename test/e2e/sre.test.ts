@@ -1,7 +1,9 @@
 /**
  * What SREs rely on: reflection for grpcurl, grpc.health.v1 on the main and
  * the probe port, Prometheus metrics, and an Envoy config that validates and
- * is generated from the topology.
+ * is generated from the topology. The main ports are mTLS: the tools run as
+ * README shows them, with the operator's certificate; the probe port stays
+ * plaintext and serves health only.
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -9,11 +11,10 @@ import { join } from "node:path";
 import { Status } from "nice-grpc";
 import { definitionsOfPackage, rpcsOfPackage } from "../../scripts/mesh/contracts";
 import { exposedServices, LOCAL_ENVOY_CONFIG, reachableFromOutside, renderLocalEnvoyConfig } from "../../scripts/mesh/envoy-config";
-import { callersOf } from "../../scripts/mesh/local-mesh";
 import { implementedServices, loadMeshModel, serviceOf } from "../../scripts/mesh/model";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
-import { grpcClient, leadClient, runTool } from "../harness/clients";
-import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
+import { grpcClient, grpcurlTlsArgs, healthProbeTlsArgs, leadClient, runTool } from "../harness/clients";
+import { type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
 
 const info = meshInfo();
@@ -26,18 +27,31 @@ beforeAll(async () => {
 });
 
 describe("server reflection (grpcurl without proto files)", () => {
-  it.each(IMPLEMENTED)("lists the %s service(s) and health, without a token", async (name) => {
-    const result = await runTool("grpcurl", ["-plaintext", `127.0.0.1:${info.services[name].grpc}`, "list"]);
+  it.each(IMPLEMENTED)("lists the %s service(s) and health to the operator's certificate, without a token", async (name) => {
+    const result = await runTool("grpcurl", [...grpcurlTlsArgs(), `127.0.0.1:${info.services[name].grpc}`, "list"]);
+    expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     const listed = result.stdout.trim().split("\n");
     expect(listed.sort()).toEqual(["grpc.health.v1.Health", ...serviceOf(MODEL, name).grpcServices].sort());
   });
 
+  it("is refused without a client certificate, in plaintext, and to a service's certificate (operators only)", async () => {
+    const address = `127.0.0.1:${leads.grpc}`;
+    const noCertificate = await runTool("grpcurl", ["-cacert", join(info.certDir, "ca.crt"), address, "list"]);
+    expect(noCertificate.code).not.toBe(0);
+    expect(noCertificate.stderr).toMatch(/Unauthenticated|certificate|handshake/i);
+    const plaintext = await runTool("grpcurl", ["-plaintext", address, "list"]);
+    expect(plaintext.code).not.toBe(0);
+    const asService = await runTool("grpcurl", [...grpcurlTlsArgs("users"), address, "list"]);
+    expect(asService.code).not.toBe(0);
+    expect(asService.stderr).toMatch(/PermissionDenied/);
+  });
+
   it("describes messages and calls methods from reflection alone", async () => {
-    const described = await runTool("grpcurl", ["-plaintext", `127.0.0.1:${leads.grpc}`, "describe", "leads.v1.Lead"]);
+    const described = await runTool("grpcurl", [...grpcurlTlsArgs(), `127.0.0.1:${leads.grpc}`, "describe", "leads.v1.Lead"]);
     expect(described.stdout).toMatch(/string email = 5/);
     const call = await runTool("grpcurl", [
-      "-plaintext",
+      ...grpcurlTlsArgs(),
       "-H",
       `authorization: Bearer ${admin.accessToken}`,
       "-d",
@@ -48,7 +62,7 @@ describe("server reflection (grpcurl without proto files)", () => {
     expect(call.code).toBe(0);
     expect(JSON.parse(call.stdout)).toEqual({});
     const unauthenticated = await runTool("grpcurl", [
-      "-plaintext",
+      ...grpcurlTlsArgs(),
       "-d",
       '{"id":"aaaaaaaaaaaaaaaaaaaaaaaa"}',
       `127.0.0.1:${leads.grpc}`,
@@ -56,7 +70,7 @@ describe("server reflection (grpcurl without proto files)", () => {
     ]);
     expect(unauthenticated.stderr).toMatch(/Code: Unauthenticated/);
     const notFound = await runTool("grpcurl", [
-      "-plaintext",
+      ...grpcurlTlsArgs(),
       "-H",
       `authorization: Bearer ${admin.accessToken}`,
       "-d",
@@ -70,19 +84,41 @@ describe("server reflection (grpcurl without proto files)", () => {
 });
 
 describe("health", () => {
-  it("answers SERVING on the main port, per service and for the whole server", async () => {
+  it("answers SERVING on the main port over mTLS, per service and for the whole server", async () => {
     for (const service of ["", "leads.v1.LeadService"]) {
-      const result = await runTool("grpcurl", ["-plaintext", "-d", JSON.stringify({ service }), `127.0.0.1:${leads.grpc}`, "grpc.health.v1.Health/Check"]);
+      const result = await runTool("grpcurl", [
+        ...grpcurlTlsArgs(),
+        "-d",
+        JSON.stringify({ service }),
+        `127.0.0.1:${leads.grpc}`,
+        "grpc.health.v1.Health/Check",
+      ]);
       expect(JSON.parse(result.stdout)).toEqual({ status: "SERVING" });
     }
+    const probe = await runTool("grpc-health-probe", [`-addr=127.0.0.1:${leads.grpc}`, ...healthProbeTlsArgs()]);
+    expect(`${probe.stdout}${probe.stderr}`).toMatch(/status: SERVING/);
+    expect(probe.code).toBe(0);
   });
 
-  it("answers SERVING on the plaintext probe port used by Kubernetes", async () => {
+  it("refuses grpc-health-probe on the main port without TLS", async () => {
+    const probe = await runTool("grpc-health-probe", [`-addr=127.0.0.1:${leads.grpc}`, "-connect-timeout=2s", "-rpc-timeout=2s"]);
+    expect(probe.code).not.toBe(0);
+  });
+
+  it("answers SERVING on the plaintext probe port used by Kubernetes, without TLS", async () => {
     const probe = await runTool("grpc-health-probe", [`-addr=127.0.0.1:${leads.health}`]);
     expect(probe.code).toBe(0);
     expect(`${probe.stdout}${probe.stderr}`).toMatch(/status: SERVING/);
     const perService = await runTool("grpc-health-probe", [`-addr=127.0.0.1:${leads.health}`, "-service=leads.v1.LeadService"]);
     expect(perService.code).toBe(0);
+  });
+
+  it("serves nothing but grpc.health.v1 on the plaintext probe port", async () => {
+    const { client, close } = leadClient(`127.0.0.1:${leads.health}`, admin.accessToken, { plaintext: true });
+    await expect(client.listLeads({ pageSize: 1 })).rejects.toMatchObject({ code: Status.UNIMPLEMENTED });
+    close();
+    const reflection = await runTool("grpcurl", ["-plaintext", `127.0.0.1:${leads.health}`, "list"]);
+    expect(reflection.code).not.toBe(0);
   });
 
   it.each(IMPLEMENTED)("%s is healthy in Envoy's active health checks", async (name) => {
@@ -128,7 +164,7 @@ describe("edge routes", () => {
       .map((rpc) => ({ service: service.name, rpc })),
   );
 
-  it("has no route for services-only RPCs: UNIMPLEMENTED from Envoy itself, even with a valid service token", async () => {
+  it("has no route for services-only RPCs: UNIMPLEMENTED from Envoy itself, even with an admin's valid token", async () => {
     expect(internal.map(({ rpc }) => rpc.path)).toEqual(
       expect.arrayContaining([
         "/users.v1.UserService/CreateUser",
@@ -140,11 +176,9 @@ describe("edge routes", () => {
     );
     const ingress = new URL(info.ingressUrl).host;
     for (const { service, rpc } of internal) {
-      // What a declared caller would send, and jwt_authn accepts: only the missing route stops it.
-      const caller = callersOf(topology, service)[0] ?? "auth";
-      const token = await authSignedToken({ tenant: admin.tenantId, roles: ["service"], sub: caller, sid: "" });
+      // A token jwt_authn accepts: only the missing route stops the call (services reach these RPCs with their certificates, never through the edge).
       const definition = definitionsOfPackage(`${service}.v1`).find((candidate) => candidate.fullName === rpc.service)!;
-      const { client, close } = grpcClient(definition as never, ingress, token);
+      const { client, close } = grpcClient(definition as never, ingress, admin.accessToken, { plaintext: true });
       const method = (client as Record<string, (request: unknown) => Promise<unknown>>)[rpc.method.charAt(0).toLowerCase() + rpc.method.slice(1)];
       const request = rpc.requestType.fromPartial({ tenantId: admin.tenantId, email: admin.email, ids: ["aaaaaaaaaaaaaaaaaaaaaaaa"] });
       const outcome = await method(request).then(
@@ -157,7 +191,7 @@ describe("edge routes", () => {
     }
 
     // Routed RPCs still work over gRPC on the same listener.
-    const { client, close } = leadClient(ingress, admin.accessToken);
+    const { client, close } = leadClient(ingress, admin.accessToken, { plaintext: true });
     await expect(client.listLeads({ pageSize: 1 })).resolves.toMatchObject({ leads: expect.any(Array) });
     close();
   });

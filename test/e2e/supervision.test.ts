@@ -218,7 +218,7 @@ describe("kill -9 of a single-replica service", () => {
     const killedAt = Date.now();
     const servingMs = await timeUntil(
       "users restarted and SERVING",
-      async () => users.process.pid !== oldPid && (await healthStatus(users.ports.grpc)) === "SERVING",
+      async () => users.process.pid !== oldPid && (await healthStatus(users.ports.grpc, { tls: { certificates: mesh.tls } })) === "SERVING",
       RETURN_WAIT_CAP_MS,
       killedAt,
     );
@@ -296,7 +296,7 @@ describe("a graceful stop", () => {
     await sleep(1_000);
     expect(replica.process.state).toBe("down");
     expect(events.slice(before)).toEqual([]);
-    expect(await healthStatus(replica.ports.grpc)).toBe("UNREACHABLE");
+    expect(await healthStatus(replica.ports.grpc, { tls: { certificates: mesh.tls } })).toBe("UNREACHABLE");
   }, 30_000);
 });
 

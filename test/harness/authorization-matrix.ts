@@ -13,9 +13,10 @@
 
 import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
 import { Status } from "nice-grpc";
+import type { MeshCertificatePaths } from "../../scripts/mesh/certificates";
 import { definitionsOfPackage } from "../../scripts/mesh/contracts";
-import { implementedServices, type MeshModel, type RpcModel, serviceOf } from "../../scripts/mesh/model";
-import { grpcClient } from "./clients";
+import { implementedServices, type MeshModel, type RpcModel, serviceOf, spiffeIdOf } from "../../scripts/mesh/model";
+import { type ConnectOptions, grpcClient } from "./clients";
 import { authSignedToken, type RegisteredTenant, registerTenant } from "./identity";
 import { DEFECT_CODES } from "./status-codes";
 
@@ -26,6 +27,8 @@ export interface MatrixTarget {
   mongoUrl: string;
   /** gRPC "host:port" of a service. */
   grpcAddress(service: string): string;
+  /** The mesh's certificates (RunningMesh.tls); the shared test mesh's by default. */
+  certificates?: MeshCertificatePaths;
 }
 
 export interface MatrixOptions {
@@ -91,9 +94,19 @@ function requestWith(target: Case, fields: Record<string, string>): unknown {
 }
 
 /** The status of the call, and its message (to tell the access layer's refusals from the handler's). */
-async function outcomeOf(mesh: MatrixTarget, target: Case, token: string | undefined, request: unknown): Promise<{ code: number; message: string }> {
+async function outcomeOf(
+  mesh: MatrixTarget,
+  target: Case,
+  token: string | undefined,
+  request: unknown,
+  as: ConnectOptions = {},
+): Promise<{ code: number; message: string }> {
   const { definition, clientMethod } = generatedMethod(target);
-  const { client, close } = grpcClient(definition as never, mesh.grpcAddress(target.service), token);
+  // As the operator (allowed on every RPC, so the user's token decides) unless `as` names a service identity.
+  const { client, close } = grpcClient(definition as never, mesh.grpcAddress(target.service), token, {
+    certificates: mesh.certificates,
+    ...as,
+  });
   const method = (client as Record<string, (request: unknown) => Promise<unknown>>)[clientMethod];
   try {
     await method(request);
@@ -119,7 +132,10 @@ export function defineAuthorizationMatrix(options: MatrixOptions): void {
   let tenantB: RegisteredTenant;
   let fixtures: Record<string, string> = {};
   const token = (claims: Parameters<typeof authSignedToken>[0]) => authSignedToken(claims, undefined, options.target().mongoUrl);
-  const codeOf = async (target: Case, bearer: string | undefined, request: unknown) => (await outcomeOf(options.target(), target, bearer, request)).code;
+  // The server must present the SPIFFE id of the service under test.
+  const outcome = (target: Case, bearer: string | undefined, request: unknown, as: ConnectOptions = {}) =>
+    outcomeOf(options.target(), target, bearer, request, { serverId: spiffeIdOf(model, target.service), ...as });
+  const codeOf = async (target: Case, bearer: string | undefined, request: unknown, as?: ConnectOptions) => (await outcome(target, bearer, request, as)).code;
 
   beforeAll(async () => {
     const mesh = options.target();
@@ -141,7 +157,7 @@ export function defineAuthorizationMatrix(options: MatrixOptions): void {
     const addressed = () => Object.fromEntries(addressFields(rpc).map((field) => [field, targetId()]));
 
     it(`anonymous (${describeRule(rule)})`, async () => {
-      const { code, message } = await outcomeOf(options.target(), target, undefined, requestWith(target, addressed()));
+      const { code, message } = await outcome(target, undefined, requestWith(target, addressed()));
       if (rule.public) {
         // The handler may still refuse the empty request (e.g. an invalid refresh token), but not for lack of an access token.
         expect(code).not.toBe(Status.PERMISSION_DENIED);
@@ -179,18 +195,18 @@ export function defineAuthorizationMatrix(options: MatrixOptions): void {
       });
     }
 
-    const allowedCallers = serviceOf(model, target.service).callers;
-    const strangers = implemented.filter((name) => !allowedCallers.includes(name) && name !== target.service);
-    if (rule.services && rpc.serviceCallers.length > 0) {
-      it(`service ${rpc.serviceCallers[0]} (declared caller) → allowed`, async () => {
-        const bearer = await token({ tenant: tenantA.tenantId, roles: ["service"], sub: rpc.serviceCallers[0], sid: "" });
-        expect(NOT_AN_ALLOWED_ANSWER).not.toContain(Status[await codeOf(target, bearer, requestWith(target, { ...addressed(), tenant_id: tenantA.tenantId }))]);
+    // Services call with their certificate (mTLS identity) and the tenant they act for, no token.
+    const asService = (name: string): ConnectOptions => ({ identity: name, tenant: tenantA.tenantId });
+    const strangers = implemented.filter((name) => !rpc.peers.includes(name) && name !== target.service);
+    if (rule.services && rpc.servicePeers.length > 0) {
+      it(`service ${rpc.servicePeers[0]} (allowed peer of this RPC) → allowed`, async () => {
+        const request = requestWith(target, { ...addressed(), tenant_id: tenantA.tenantId });
+        expect(NOT_AN_ALLOWED_ANSWER).not.toContain(Status[await codeOf(target, undefined, request, asService(rpc.servicePeers[0]))]);
       });
     }
     if (strangers.length > 0) {
-      it(`service ${strangers[0]} (not a declared caller) → PERMISSION_DENIED`, async () => {
-        const bearer = await token({ tenant: tenantA.tenantId, roles: ["service"], sub: strangers[0], sid: "" });
-        expect(await codeOf(target, bearer, requestWith(target, addressed()))).toBe(Status.PERMISSION_DENIED);
+      it(`service ${strangers[0]} (not an allowed peer of this RPC) → PERMISSION_DENIED`, async () => {
+        expect(await codeOf(target, undefined, requestWith(target, addressed()), asService(strangers[0]))).toBe(Status.PERMISSION_DENIED);
       });
     }
 

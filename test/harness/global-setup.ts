@@ -2,6 +2,9 @@
  * Starts one real local mesh (FerretDB, Redis, every implemented service,
  * Envoy) on random loopback ports for the whole test run, and publishes its
  * addresses to the test workers through a JSON file named in the environment.
+ * Every hop is mTLS, as under `npm start`: the mesh's certificates (CA, one
+ * per identity) are in `<runDir>/tls`, and tests connect as `operator` or as
+ * a service with the certificates there (clients.ts).
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,6 +31,7 @@ export default async function globalSetup(): Promise<void> {
     adminUrl: mesh.adminUrl!,
     envoyConfigPath: mesh.envoyConfigPath!,
     services: mesh.services,
+    certDir: mesh.tls.dir,
   };
   const infoPath = join(runDir, "mesh.json");
   writeFileSync(infoPath, JSON.stringify(info, null, 2));

@@ -6,6 +6,7 @@
  */
 import { createChannel, createClient } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
+import { meshCredentials } from "./clients";
 import { meshInfo } from "./mesh-info";
 
 /** grpc.health.v1 HealthCheckResponse.ServingStatus names (the package does not export the enum). */
@@ -23,9 +24,10 @@ export async function processIdentity(service: string): Promise<ProcessIdentity>
   return { service, startTimeSeconds: Number(match[1]) };
 }
 
-/** grpc.health.v1 status of the whole server on the service's main port, or the error that prevented the check. */
+/** grpc.health.v1 status of the whole server on the service's main port (mTLS, as the operator), or the error that prevented the check. */
 export async function servingStatus(service: string): Promise<string> {
-  const channel = createChannel(`127.0.0.1:${meshInfo().services[service].grpc}`);
+  const address = `127.0.0.1:${meshInfo().services[service].grpc}`;
+  const channel = createChannel(address, meshCredentials(address, { server: service }));
   try {
     const health = createClient(HealthDefinition, channel);
     const { status } = await health.check({ service: "" }, { signal: AbortSignal.timeout(3_000) });

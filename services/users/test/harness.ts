@@ -5,22 +5,22 @@ import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import type { RunningService } from "@leadmesh/platform";
 import type { Status } from "nice-grpc";
 import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
-import { grpcClient, uniqueTenant } from "../../../test/harness/clients";
+import { type ConnectOptions, grpcClient, uniqueTenant } from "../../../test/harness/clients";
 import { startInProcess } from "../../../test/harness/in-process";
 import { mintToken } from "../../../test/harness/tokens";
 import { startUsers } from "../src/main";
 
-/** The users service in-process on the test mesh's FerretDB and Redis; the auth service may call it with service tokens. */
+/** The users service in-process on the test mesh's FerretDB and Redis, serving mTLS; the auth service calls it with its certificate. */
 export const startUsersForTest = () => startInProcess("users", startUsers);
 
 /** Role claims of user tokens. */
 export type RoleClaim = "agent" | "manager" | "admin";
 
-/** Clients of the three users.v1 services, all carrying one token. */
-export function connect(address: string, token: string) {
-  const users = grpcClient(UserServiceDefinition, address, token);
-  const tenants = grpcClient(TenantServiceDefinition, address, token);
-  const departments = grpcClient(DepartmentServiceDefinition, address, token);
+/** Clients of the three users.v1 services, all carrying one token (when given), as the operator unless `options` name another identity. */
+export function connect(address: string, token: string | undefined, options: ConnectOptions = {}) {
+  const users = grpcClient(UserServiceDefinition, address, token, options);
+  const tenants = grpcClient(TenantServiceDefinition, address, token, options);
+  const departments = grpcClient(DepartmentServiceDefinition, address, token, options);
   return {
     users: users.client,
     tenants: tenants.client,
@@ -35,6 +35,11 @@ export function connect(address: string, token: string) {
 
 export type Clients = ReturnType<typeof connect>;
 
+/** Clients as the mesh service `service` (its certificate) acting for `tenant` (`leadmesh-tenant`), without a token: how auth calls users. */
+export function connectAsService(address: string, service: string, tenant: string): Clients {
+  return connect(address, undefined, { identity: service, tenant });
+}
+
 /** A token of the auth service acting for `tenant`. */
 export function serviceToken(tenant: string): string {
   return mintToken({ tenant, sub: "auth", roles: ["service"] });
@@ -47,7 +52,7 @@ export function userToken(tenant: string, userId: string, ...roles: RoleClaim[])
 export interface TestTenant {
   tenant: string;
   adminId: string;
-  /** As the auth service (service token). */
+  /** As the auth service (its certificate, acting for the tenant). */
   service: Clients;
   /** As the tenant's first admin. */
   admin: Clients;
@@ -62,12 +67,12 @@ export interface TestTenant {
 export async function registerTenant(address: string, label: string): Promise<TestTenant> {
   const tenant = uniqueTenant(label);
   const opened: Clients[] = [];
-  const open = (token: string) => {
-    const clients = connect(address, token);
+  const remember = (clients: Clients) => {
     opened.push(clients);
     return clients;
   };
-  const service = open(serviceToken(tenant));
+  const open = (token: string) => remember(connect(address, token));
+  const service = remember(connectAsService(address, "auth", tenant));
   await service.tenants.createTenant({ tenant: { id: tenant, displayName: `${label} Inc` } });
   let count = 0;
   const createUser = async (displayName: string, roles: Role[]) => {

@@ -10,21 +10,25 @@
  */
 
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
-import { createServiceClient } from "@leadmesh/platform";
+import { createServiceClient, TENANT_HEADER } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
 import { Metadata } from "nice-grpc";
 import { loadMeshModel } from "../../../scripts/mesh/model";
 import { replicasTarget, serviceEnvironment } from "../../../scripts/mesh/model-environment";
 import { freePort } from "../../../scripts/mesh/processes";
 import { uniqueTenant } from "../../../test/harness/clients";
+import { serviceTls } from "../../../test/harness/in-process";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { testJwks } from "../../../test/harness/tokens";
+import { meshTransportAs } from "../../../test/harness/transport";
 import { startUsers } from "../src/main";
-import { serviceToken, startUsersForTest } from "./harness";
+import { startUsersForTest } from "./harness";
 
 type Replica = Awaited<ReturnType<typeof startUsersForTest>>;
 
 let mongo: MongoClient;
+// The caller is the auth service, as in the mesh: its certificate, the tenant it acts for in metadata.
+const asAuth = meshTransportAs("auth");
 const replicas: Replica[] = [];
 const clients: { close(): void }[] = [];
 
@@ -37,14 +41,15 @@ afterAll(async () => {
   for (const client of clients) client.close();
   await Promise.all(replicas.map((replica) => replica.service.shutdown()));
   await mongo.close();
+  asAuth.close();
 });
 
 function tenantClient(target: string) {
-  const opened = createServiceClient(TenantServiceDefinition, target, { defaultDeadlineMs: 3000 });
+  const opened = createServiceClient(TenantServiceDefinition, target, { transport: asAuth, peer: "users", defaultDeadlineMs: 3000 });
   clients.push(opened);
   return async (): Promise<string> => {
     const tenant = uniqueTenant("replicas");
-    const metadata = Metadata({ authorization: `Bearer ${serviceToken(tenant)}` });
+    const metadata = Metadata({ [TENANT_HEADER]: tenant });
     await opened.client.createTenant({ tenant: { id: tenant, displayName: "Replicas Inc" } }, { metadata });
     return tenant;
   };
@@ -109,14 +114,15 @@ describe("a listed replica that listens but cannot serve (its database is unreac
       mongoUrl: `mongodb://127.0.0.1:${await freePort()}/?serverSelectionTimeoutMS=300&connectTimeoutMS=300`,
       redisUrl: meshInfo().redisUrl,
       peers: { auth: "127.0.0.1:1" },
+      tls: serviceTls("users"),
     });
     const broken = await startUsers({ ...environment, SHUTDOWN_GRACE_MS: "1000" }, testJwks);
     try {
       const target = replicasTarget([replicas[0].address, `127.0.0.1:${broken.grpcPort}`]);
       const tenant = await tenantClient(replicas[0].address)();
-      const opened = createServiceClient(TenantServiceDefinition, target, { defaultDeadlineMs: 3000 });
+      const opened = createServiceClient(TenantServiceDefinition, target, { transport: asAuth, peer: "users", defaultDeadlineMs: 3000 });
       clients.push(opened);
-      const metadata = Metadata({ authorization: `Bearer ${serviceToken(tenant)}` });
+      const metadata = Metadata({ [TENANT_HEADER]: tenant });
       const settle = async <T>(call: () => Promise<T>) => {
         try {
           return { value: await call() };
