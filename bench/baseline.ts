@@ -7,6 +7,11 @@
  * the leads handler, without token verification in Envoy or in leads and
  * without the revocation lookup in Redis: what authentication adds is the
  * difference to the same request through the mesh's own ingress.
+ *
+ * Transport is the mesh's: the baseline leads serves mTLS with the leads
+ * certificate from the mesh's certificate directory, and its Envoy talks
+ * mTLS to it (and to the mesh's other services) as the edge identity, so
+ * both REST runs pay the same upstream TLS.
  */
 import { join } from "node:path";
 import { Lead } from "@leadmesh/contracts/leads/v1/lead";
@@ -15,6 +20,7 @@ import { LeadStore } from "@leadmesh/leads/dist/store";
 import { MongoClient } from "mongodb";
 import { healthStatus } from "../scripts/mesh/health-client";
 import { type RunningMesh, startIngress } from "../scripts/mesh/local-mesh";
+import { spiffeIdOf } from "../scripts/mesh/model";
 import { serviceEnvironment } from "../scripts/mesh/model-environment";
 import { freePort, ManagedProcess, waitUntil } from "../scripts/mesh/processes";
 import { REPO_ROOT } from "../scripts/mesh/topology";
@@ -48,6 +54,8 @@ function startBaselineLeads(mesh: RunningMesh, ports: { grpc: number; health: nu
         mongoUrl: mesh.mongoUrl,
         redisUrl: mesh.redisUrl,
         peers: Object.fromEntries(Object.entries(mesh.replicas).map(([name, running]) => [name, running.map((replica) => `127.0.0.1:${replica.ports.grpc}`)])),
+        // It is a leads replica as far as its peers can tell: the leads identity.
+        tls: { certFile: mesh.tls.certFile("leads"), keyFile: mesh.tls.keyFile("leads"), caFile: mesh.tls.caFile },
       }),
       MONGO_DATABASE: BASELINE_DATABASE,
     },
@@ -83,7 +91,9 @@ export async function startBaseline(mesh: RunningMesh, leadJson: string): Promis
     await leads.stop();
   };
   try {
-    await waitUntil("baseline leads to report SERVING", async () => (await healthStatus(ports.grpc)) === "SERVING", 60_000, leads);
+    // Over mTLS on its main port, as the launcher checks the mesh's replicas.
+    const tls = { certificates: mesh.tls, server: spiffeIdOf(mesh.topology, "leads") };
+    await waitUntil("baseline leads to report SERVING", async () => (await healthStatus(ports.grpc, { tls })) === "SERVING", 60_000, leads);
     const leadId = await insertAnonymousLead(mesh.mongoUrl, leadJson);
     const ingress = await startIngress({
       topology: mesh.topology,
@@ -91,6 +101,7 @@ export async function startBaseline(mesh: RunningMesh, leadJson: string): Promis
       name: "envoy-baseline",
       listenPort: await freePort(),
       adminPort: await freePort(),
+      tlsDir: mesh.tls.dir,
       // auth stays the mesh's: this Envoy fetches its JWKS like the real one.
       upstreamPorts: { ...Object.fromEntries(Object.entries(mesh.services).map(([name, servicePorts]) => [name, servicePorts.grpc])), leads: ports.grpc },
       extraPublicPaths: [BASELINE_PUBLIC_PATH],

@@ -80,6 +80,22 @@ export interface GhzTarget {
   protoset?: string;
   /** gRPC metadata sent with every call, e.g. { authorization: "Bearer …" }. */
   metadata?: Record<string, string>;
+  /** mTLS: trust `caFile` and present this client certificate; plaintext (h2c) when absent. */
+  tls?: GhzClientTls;
+}
+
+export interface GhzClientTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  /** Host name the server certificate must carry, when the address's host is not one of its names. */
+  serverName?: string;
+}
+
+/** ghz's transport flags: it checks the server's chain and host name (not its SPIFFE id; the server checks ours). */
+function ghzTransportArgs(tls: GhzClientTls | undefined): string[] {
+  if (!tls) return ["--insecure"];
+  return ["--cacert", tls.caFile, "--cert", tls.certFile, "--key", tls.keyFile, ...(tls.serverName ? ["--cname", tls.serverName] : [])];
 }
 
 export interface GhzShape extends LoadShape {
@@ -98,7 +114,7 @@ export async function ghz(target: GhzTarget, shape: GhzShape, reportFile: string
   await runTool(
     "ghz",
     [
-      "--insecure",
+      ...ghzTransportArgs(target.tls),
       ...schema,
       "--call",
       target.call,

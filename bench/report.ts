@@ -70,17 +70,27 @@ export function cpuPerRequestUs(scenario: ScenarioResult, process: string): numb
 }
 
 /**
- * What authentication adds to a request: CPU per request of each process in
- * both runs and the difference, plus the latency difference at p50.
+ * What one variant adds to a request over another: CPU per request of each
+ * process in both runs and the difference, plus the latency difference at p50.
  */
-export function formatAuthCost(baseline: ScenarioResult, authenticated: ScenarioResult, processes: string[]): string {
+function formatCostDelta(title: string, before: ScenarioResult, after: ScenarioResult, processes: string[]): string {
   const perProcess = processes.map((name) => {
-    const [before, after] = [cpuPerRequestUs(baseline, name), cpuPerRequestUs(authenticated, name)];
-    const delta = after - before;
-    return `${name} ${fixed(before, 0)}→${fixed(after, 0)}µs (${delta >= 0 ? "+" : ""}${fixed(delta, 0)})`;
+    const [was, is] = [cpuPerRequestUs(before, name), cpuPerRequestUs(after, name)];
+    const delta = is - was;
+    return `${name} ${fixed(was, 0)}→${fixed(is, 0)}µs (${delta >= 0 ? "+" : ""}${fixed(delta, 0)})`;
   });
-  const p50Delta = authenticated.p50Ms - baseline.p50Ms;
-  return `auth cost per REST GetLead, CPU per request baseline→authenticated: ${perProcess.join(", ")}; p50 ${p50Delta >= 0 ? "+" : ""}${fixed(p50Delta, 2)} ms`;
+  const p50Delta = after.p50Ms - before.p50Ms;
+  return `${title}: ${perProcess.join(", ")}; p50 ${p50Delta >= 0 ? "+" : ""}${fixed(p50Delta, 2)} ms`;
+}
+
+/** What authentication adds to a REST GetLead (the no-auth baseline against the real one). */
+export function formatAuthCost(baseline: ScenarioResult, authenticated: ScenarioResult, processes: string[]): string {
+  return formatCostDelta("auth cost per REST GetLead, CPU per request baseline→authenticated", baseline, authenticated, processes);
+}
+
+/** What mTLS adds to a gRPC GetLead (sidecar-mode plaintext against mTLS, same request). */
+export function formatTransportCost(plaintext: ScenarioResult, mtls: ScenarioResult, processes: string[]): string {
+  return formatCostDelta("mTLS cost per gRPC GetLead, CPU per request plaintext (sidecar mode)→mTLS", plaintext, mtls, processes);
 }
 
 export function formatTargets(checks: TargetCheck[]): string {

@@ -3,10 +3,14 @@
  * one bounded run on loopback, compared with the performance targets.
  *
  *   1. bare @grpc/grpc-js echo and nice-grpc echo (ghz): the ceiling of the RPC stack;
- *   2. leads GetLead over gRPC, directly on the service port (ghz);
+ *   2. leads GetLead over gRPC, directly on the service port (ghz): over mTLS
+ *      as the operator, then back to back in plaintext against a second
+ *      leads in sidecar mode (bench/sidecar-leads.ts), which is what mTLS
+ *      costs the service;
  *   3. GetLead over REST through Envoy without authentication (the baseline,
  *      see bench/baseline.ts), then the same with a token, back to back;
- *   4. GetLead and CreateLead over REST through Envoy's transcoder (hey);
+ *   4. GetLead and CreateLead over REST through Envoy's transcoder (hey),
+ *      Envoy talking mTLS to the services as every mesh hop does;
  *   5. GetLead over REST at half its maximum rate: latency below saturation;
  *   6. sign-ins (POST /api/v1/auth:login): logins per second at the
  *      configured password hash cost.
@@ -37,11 +41,13 @@ import {
   formatAuthCost,
   formatTable,
   formatTargets,
+  formatTransportCost,
   type ScenarioResult,
   type TargetCheck,
   target,
   writeResults,
 } from "./report";
+import { startSidecarLeads } from "./sidecar-leads";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
 /** Short unmeasured run first, so JIT compilation and connection set-up stay out of the numbers. */
@@ -119,7 +125,10 @@ async function createLead(ingressUrl: string, tenant: BenchTenant): Promise<stri
 }
 
 interface MeshResults {
+  /** GetLead over gRPC with mTLS (the operator's certificate), on the mesh's leads. */
   direct: ScenarioResult;
+  /** The same in plaintext, on a leads in sidecar mode. */
+  plaintext: ScenarioResult;
   baseline: ScenarioResult;
   rest: ScenarioResult;
   paced: ScenarioResult;
@@ -135,10 +144,12 @@ interface MeshResults {
  */
 function requestPath(service: string): string[] {
   const declared = serviceOf(loadMeshModel(), service);
-  return [service, ...declared.calls, "envoy", ...declared.datastores.map((store) => (store === "mongodb" ? "ferretdb" : store))];
+  return [service, ...Object.keys(declared.calls), "envoy", ...declared.datastores.map((store) => (store === "mongodb" ? "ferretdb" : store))];
 }
 /** An authenticated leads call. */
 const LEADS_PATH = requestPath("leads");
+/** A direct gRPC leads call: no Envoy on its way (the sidecar leads' JWKS fetch through it happens before). */
+const DIRECT_LEADS_PATH = LEADS_PATH.filter((name) => name !== "envoy");
 /** A sign-in: auth hashes, users (which auth calls) holds the accounts. */
 const LOGIN_PATH = requestPath("auth");
 
@@ -151,16 +162,40 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
   const pidsOf = (names: string[]) => Object.fromEntries(names.map((name) => [name, pidOf(mesh.processes[name], name)]));
   const pids = pidsOf(LEADS_PATH);
   const auth = { authorization: bearer(tenant) };
+  const operator = mesh.topology.mesh.operator;
   const getLead = {
     address: `127.0.0.1:${mesh.services.leads.grpc}`,
     call: "leads.v1.LeadService.GetLead",
     protoset: DESCRIPTOR_PATH,
     data: { id: leadId },
     metadata: auth,
+    // As an operator's tool connects: the mesh CA, the operator's certificate.
+    tls: { caFile: mesh.tls.caFile, certFile: mesh.tls.certFile(operator), keyFile: mesh.tls.keyFile(operator) },
   };
   const getLeadUrl = `${ingressUrl}/api/v1/leads/${leadId}`;
 
-  const direct = await measure("GetLead gRPC direct", "ghz", pids, (durationS) => ghz(getLead, ghzShape(durationS), join(runDir, "ghz-getlead.json")));
+  // mTLS and plaintext back to back, same ghz settings; the sidecar leads
+  // runs only for its own scenario.
+  const directPids = pidsOf(DIRECT_LEADS_PATH);
+  const direct = await measure("GetLead gRPC direct (mTLS)", "ghz", directPids, (durationS) =>
+    ghz(getLead, ghzShape(durationS), join(runDir, "ghz-getlead-mtls.json")),
+  );
+  log("starting leads in sidecar mode (plaintext) for the comparison");
+  const sidecar = await startSidecarLeads(mesh, leadId, auth.authorization);
+  let plaintext: ScenarioResult;
+  try {
+    const plaintextGetLead = {
+      ...getLead,
+      address: sidecar.address,
+      metadata: { ...auth, "x-forwarded-client-cert": sidecar.forwardedClientCert },
+      tls: undefined,
+    };
+    plaintext = await measure("GetLead gRPC direct (plaintext, sidecar mode)", "ghz", { ...directPids, leads: sidecar.pid }, (durationS) =>
+      ghz(plaintextGetLead, ghzShape(durationS), join(runDir, "ghz-getlead-plaintext.json")),
+    );
+  } finally {
+    await sidecar.stop();
+  }
 
   // Baseline and authenticated REST GetLead back to back, same hey settings;
   // the baseline's leads and Envoy run only for their own scenario.
@@ -175,7 +210,7 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
   } finally {
     await stack.stop();
   }
-  const rest = await measure("GetLead REST via Envoy", "hey", pids, (durationS) =>
+  const rest = await measure("GetLead REST via Envoy (mTLS upstream)", "hey", pids, (durationS) =>
     hey({ url: getLeadUrl, headers: auth }, { durationS, concurrency: CONCURRENCY }),
   );
   // Half of the measured maximum: latency of a loaded but not saturated service.
@@ -196,15 +231,18 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
     hey({ url: `${ingressUrl}/api/v1/auth:login`, method: "POST", body: loginBody(tenant) }, { durationS, concurrency: LOGIN_CONCURRENCY, maxErrorRatio: 0 }),
   );
   const passwordHash = passwordHashOf(mesh.processes.auth.spec.logFile);
-  return { direct, baseline, rest, paced, create, login, passwordHash };
+  return { direct, plaintext, baseline, rest, paced, create, login, passwordHash };
 }
 
-function checkTargets(bare: ScenarioResult, nice: ScenarioResult, { direct, baseline, rest, paced }: MeshResults): TargetCheck[] {
+function checkTargets(bare: ScenarioResult, nice: ScenarioResult, { direct, plaintext, baseline, rest, paced }: MeshResults): TargetCheck[] {
   const leadsRssMb = Math.max(direct.usage.processes.leads.maxRssMb, rest.usage.processes.leads.maxRssMb);
   return [
     target("nice-grpc echo / bare grpc-js echo", nice.rps / bare.rps, ">=", 0.95, "x"),
-    target("GetLead gRPC direct / bare echo", direct.rps / bare.rps, ">=", 0.6, "x"),
-    target("GetLead REST via Envoy / gRPC direct", rest.rps / direct.rps, ">=", 0.7, "x"),
+    // Both plaintext: what the service stack costs over a bare echo.
+    target("GetLead gRPC plaintext (sidecar mode) / bare echo", plaintext.rps / bare.rps, ">=", 0.6, "x"),
+    target("GetLead gRPC mTLS / plaintext (sidecar mode)", direct.rps / plaintext.rps, ">=", 0.9, "x"),
+    // Both reach leads over mTLS.
+    target("GetLead REST via Envoy / gRPC direct (mTLS)", rest.rps / direct.rps, ">=", 0.7, "x"),
     target("GetLead REST authenticated / no-auth baseline", rest.rps / baseline.rps, ">=", 0.85, "x"),
     target("p99 of REST GetLead at half max rate", paced.p99Ms, "<=", 5, "ms"),
     target("leads RSS under load (max)", leadsRssMb, "<=", 150, "MB"),
@@ -233,11 +271,12 @@ async function main(): Promise<void> {
     } finally {
       await mesh.stop();
     }
-    const { direct, baseline, rest, paced, create, login, passwordHash } = meshResults;
-    const scenarios = [bare, nice, direct, baseline, rest, paced, create, login];
+    const { direct, plaintext, baseline, rest, paced, create, login, passwordHash } = meshResults;
+    const scenarios = [bare, nice, direct, plaintext, baseline, rest, paced, create, login];
     const checks = checkTargets(bare, nice, meshResults);
     console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(checks)}`);
-    console.log(`\n${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
+    console.log(`\n${formatTransportCost(plaintext, direct, DIRECT_LEADS_PATH)}`);
+    console.log(`${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
     const warning = backgroundLoadWarning(scenarios);
     if (warning) console.log(`\n${warning}`);
     const settings = {
