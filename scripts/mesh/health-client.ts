@@ -1,6 +1,6 @@
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
-import { type ClientTls, clientCredentials } from "./client-tls";
+import { CLIENT_TLS_CHANNEL_OPTIONS, type ClientTls, clientCredentials } from "./client-tls";
 
 // grpc.health.v1.HealthCheckResponse.ServingStatus (the package does not export the enum).
 const STATUS_NAMES = ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"];
@@ -15,7 +15,8 @@ export interface HealthCheckOptions {
 
 /** Asks grpc.health.v1 on host:port; resolves to the serving status name or "UNREACHABLE". */
 export async function healthStatus(port: number, options: HealthCheckOptions = {}): Promise<string> {
-  const channel: Channel = createChannel(`${options.host ?? "127.0.0.1"}:${port}`, options.tls ? clientCredentials(options.tls) : undefined);
+  const address = `${options.host ?? "127.0.0.1"}:${port}`;
+  const channel: Channel = options.tls ? createChannel(address, clientCredentials(options.tls), CLIENT_TLS_CHANNEL_OPTIONS) : createChannel(address);
   try {
     const client = createClient(HealthDefinition, channel);
     const response = await client.check({ service: options.service ?? "" }, { signal: AbortSignal.timeout(1000) });

@@ -6,7 +6,7 @@ import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { type Channel, type CompatServiceDefinition, createChannel, createClientFactory, Metadata } from "nice-grpc";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import type { MeshCertificatePaths } from "../../scripts/mesh/certificates";
-import { clientCredentials, OPERATOR_IDENTITY } from "../../scripts/mesh/client-tls";
+import { CLIENT_TLS_CHANNEL_OPTIONS, clientCredentials, OPERATOR_IDENTITY } from "../../scripts/mesh/client-tls";
 import { loadMeshModel, spiffeIdOf } from "../../scripts/mesh/model";
 import { REPO_ROOT } from "../../scripts/mesh/topology";
 import { hasMeshInfo, meshCertificates, meshInfo } from "./mesh-info";
@@ -43,6 +43,8 @@ function serviceAt(address: string): string | undefined {
   return Object.entries(meshInfo().services).find(([, ports]) => ports.grpc === port)?.[0];
 }
 
+export { CLIENT_TLS_CHANNEL_OPTIONS };
+
 /** Channel credentials for `address`: mTLS as `options.identity` (default operator) checking the server's SPIFFE id, or plaintext. */
 export function meshCredentials(address: string, options: ConnectOptions = {}): ChannelCredentials | undefined {
   if (options.plaintext) return undefined;
@@ -60,7 +62,8 @@ export function meshCredentials(address: string, options: ConnectOptions = {}): 
  * is given) and `leadmesh-tenant` (when `options.tenant` is).
  */
 export function grpcClient<S extends CompatServiceDefinition>(definition: S, address: string, token?: string, options: ConnectOptions = {}) {
-  const channel: Channel = createChannel(address, meshCredentials(address, options));
+  const credentials = meshCredentials(address, options);
+  const channel: Channel = credentials ? createChannel(address, credentials, CLIENT_TLS_CHANNEL_OPTIONS) : createChannel(address);
   const client = createClientFactory()
     .use(errorDetailsClientMiddleware)
     .use((call, callOptions) => call.next(call.request, { ...callOptions, metadata: withIdentity(callOptions.metadata, token, options.tenant) }))

@@ -6,7 +6,7 @@
  */
 import { createChannel, createClient } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
-import { meshCredentials } from "./clients";
+import { CLIENT_TLS_CHANNEL_OPTIONS, meshCredentials } from "./clients";
 import { meshInfo } from "./mesh-info";
 
 /** grpc.health.v1 HealthCheckResponse.ServingStatus names (the package does not export the enum). */
@@ -27,7 +27,7 @@ export async function processIdentity(service: string): Promise<ProcessIdentity>
 /** grpc.health.v1 status of the whole server on the service's main port (mTLS, as the operator), or the error that prevented the check. */
 export async function servingStatus(service: string): Promise<string> {
   const address = `127.0.0.1:${meshInfo().services[service].grpc}`;
-  const channel = createChannel(address, meshCredentials(address, { server: service }));
+  const channel = createChannel(address, meshCredentials(address, { server: service }), CLIENT_TLS_CHANNEL_OPTIONS);
   try {
     const health = createClient(HealthDefinition, channel);
     const { status } = await health.check({ service: "" }, { signal: AbortSignal.timeout(3_000) });

@@ -5,7 +5,7 @@
  * the operator by default, like every test client (clients.ts).
  */
 import { Client, credentials, Metadata, type ServiceError, status as Status } from "@grpc/grpc-js";
-import { type ConnectOptions, meshCredentials, TENANT_METADATA } from "./clients";
+import { CLIENT_TLS_CHANNEL_OPTIONS, type ConnectOptions, meshCredentials, TENANT_METADATA } from "./clients";
 
 export interface RawOutcome {
   code: Status;
@@ -22,7 +22,8 @@ export class RawGrpcClient {
 
   /** `options` as for grpcClient: the identity presented (operator by default), `leadmesh-tenant`, plaintext for the ingress. */
   constructor(address: string, options: ConnectOptions = {}) {
-    this.client = new Client(address, meshCredentials(address, options) ?? credentials.createInsecure());
+    const tls = meshCredentials(address, options);
+    this.client = tls ? new Client(address, tls, CLIENT_TLS_CHANNEL_OPTIONS) : new Client(address, credentials.createInsecure());
     this.tenant = options.tenant;
   }
 
