@@ -1,13 +1,20 @@
 /**
  * Peer addresses in the environment contract resolve to every replica, and
- * every form the contract writes is one the services' config accepts.
+ * every form the contract writes (addresses, identities, the allow-list,
+ * certificate files) is one the services' config accepts as the model meant it.
  */
 import { loadAuthConfig } from "../../services/auth/src/settings";
 import { loadServiceConfig } from "../../services/platform/src/service-config";
-import { loadMeshModel } from "./model";
+import { loadMeshModel, peerAllowList, serviceOf } from "./model";
 import { replicasTarget, serviceEnvironment } from "./model-environment";
 
-const local = { bindHost: "127.0.0.1", ports: { grpc: 1, health: 2, metrics: 3 }, mongoUrl: "mongodb://m/", redisUrl: "redis://r" };
+const local = {
+  bindHost: "127.0.0.1",
+  ports: { grpc: 1, health: 2, metrics: 3 },
+  mongoUrl: "mongodb://m/",
+  redisUrl: "redis://r",
+  tls: { certFile: "/tls/self.crt", keyFile: "/tls/self.key", caFile: "/tls/ca.crt" },
+};
 
 describe("replicasTarget", () => {
   it("lists IPv4 replicas in one grpc-js target and leaves a single replica as it is", () => {
@@ -45,5 +52,26 @@ describe("peer addresses of the environment contract", () => {
     }
     const auth = serviceEnvironment(model, "auth", { ...local, peers: everyPeer(where) });
     expect(loadAuthConfig(auth).auth.usersAddress).toBe(auth.USERS_ADDRESS);
+  });
+});
+
+describe("mesh identity settings of the environment contract", () => {
+  const model = loadMeshModel();
+  const peers = Object.fromEntries(model.services.map((service) => [service.name, "127.0.0.1:1"]));
+
+  it.each(["users", "leads"])("are read by the %s service's config as the model declares them", (name) => {
+    const config = loadServiceConfig(name, serviceEnvironment(model, name, { ...local, peers }));
+    expect(config).toMatchObject({
+      meshSecurity: "mtls",
+      meshTrustDomain: model.mesh.trustDomain,
+      meshNamespace: model.mesh.namespace,
+      meshEdgeIdentity: model.mesh.edge,
+      meshOperatorIdentity: model.mesh.operator,
+      meshIdentityService: model.identity.service,
+      tlsCertFile: "/tls/self.crt",
+      tlsKeyFile: "/tls/self.key",
+      tlsCaFile: "/tls/ca.crt",
+    });
+    expect(config.meshPeers).toEqual(peerAllowList(model, serviceOf(model, name)));
   });
 });

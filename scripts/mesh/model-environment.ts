@@ -3,8 +3,9 @@
  * mesh model. The platform's service config (services/platform/src/
  * service-config.ts) reads these variables; the local launcher, the in-process
  * test harness and the bench all build a service's environment here, so a
- * service without Redis gets no REDIS_URL anywhere, and a peer address exists
- * exactly for the services it calls.
+ * service without Redis gets no REDIS_URL anywhere, a peer address exists
+ * exactly for the services it calls, and MESH_PEERS (which identity may call
+ * which of its RPCs) is the model's allow-list.
  *
  * A peer address resolves to every replica of the peer, never to one of
  * them: locally a grpc-js target listing each replica
@@ -13,8 +14,25 @@
  * platform's client balances round-robin over what it resolves to.
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { type MeshModel, type ServiceModel, serviceOf } from "./model";
+import { type MeshModel, peerAllowList, type ServiceModel, serviceOf } from "./model";
 import type { ServicePorts } from "./topology";
+
+/**
+ * How a service secures its connections: `mtls`, its own TLS with the
+ * certificate files below; `sidecar`, plaintext behind a mesh sidecar (Istio)
+ * that terminates mTLS and forwards the caller's identity.
+ */
+export type MeshSecurity = "mtls" | "sidecar";
+
+/** Certificate files of one identity (scripts/mesh/certificates.ts meshCertificatePaths). */
+export interface TlsFiles {
+  /** PEM certificate carrying the service's SPIFFE id. */
+  certFile: string;
+  /** PEM private key of certFile. */
+  keyFile: string;
+  /** PEM CA bundle that peers' certificates must chain to. */
+  caFile: string;
+}
 
 export interface ServiceAddresses {
   bindHost: string;
@@ -31,6 +49,10 @@ export interface ServiceAddresses {
    * The service's callees and the identity service are taken from it.
    */
   peers: Record<string, string | readonly string[]>;
+  /** Default "mtls". */
+  security?: MeshSecurity;
+  /** Required when security is "mtls": this service's certificate, key and the mesh CA. */
+  tls?: TlsFiles;
 }
 
 /**
@@ -55,7 +77,7 @@ export function addressVariable(service: string): string {
 
 /** Services whose address a service needs: those it calls, and the token issuer for its JWKS. */
 export function peersOf(model: MeshModel, service: ServiceModel): string[] {
-  const peers = new Set(service.calls);
+  const peers = new Set(Object.keys(service.calls));
   if (service.verifiesTokens && service.name !== model.identity.service) peers.add(model.identity.service);
   return [...peers].sort();
 }
@@ -71,7 +93,20 @@ export function serviceEnvironment(model: MeshModel, name: string, addresses: Se
   };
   if (service.datastores.includes("mongodb")) environment.MONGO_URL = addresses.mongoUrl ?? throwError(missing("mongoUrl (datastores: mongodb)"));
   if (service.datastores.includes("redis")) environment.REDIS_URL = addresses.redisUrl ?? throwError(missing("redisUrl (datastores: redis)"));
-  environment.MESH_CALLERS = service.callers.join(",");
+  const security = addresses.security ?? "mtls";
+  environment.MESH_SECURITY = security;
+  environment.MESH_TRUST_DOMAIN = model.mesh.trustDomain;
+  environment.MESH_NAMESPACE = model.mesh.namespace;
+  environment.MESH_EDGE_IDENTITY = model.mesh.edge;
+  environment.MESH_OPERATOR_IDENTITY = model.mesh.operator;
+  environment.MESH_IDENTITY_SERVICE = model.identity.service;
+  environment.MESH_PEERS = JSON.stringify(peerAllowList(model, service));
+  if (security === "mtls") {
+    const tls = addresses.tls ?? throwError(missing("tls (certificate files; MESH_SECURITY=mtls)"));
+    environment.TLS_CERT_FILE = tls.certFile;
+    environment.TLS_KEY_FILE = tls.keyFile;
+    environment.TLS_CA_FILE = tls.caFile;
+  }
   environment.AUTH_ISSUER = model.identity.issuer;
   environment.AUTH_AUDIENCE = model.identity.audience;
   for (const peer of peersOf(model, service)) {

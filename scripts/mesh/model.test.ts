@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import { contracts } from "@leadmesh/platform";
+import { type Contracts, contracts } from "@leadmesh/platform";
 import { parseDocument } from "yaml";
-import { buildMeshModel, implementedServices, loadMeshModel, type MeshModel, serviceOf } from "./model";
+import { buildMeshModel, implementedServices, loadMeshModel, type MeshModel, meshIdentities, peerAllowList, serviceOf, spiffeIdOf } from "./model";
 import { serviceEnvironment } from "./model-environment";
 import { schemaProblems } from "./schema";
 import { parseTopology, TOPOLOGY_PATH, TopologyError } from "./topology";
@@ -9,15 +9,15 @@ import { parseTopology, TOPOLOGY_PATH, TopologyError } from "./topology";
 const SOURCE = "mesh/variant.yaml";
 
 /** The real topology with `edit` applied, as a model (or the error it raises). */
-function variant(edit: (document: ReturnType<typeof parseDocument>) => void): MeshModel {
+function variant(edit: (document: ReturnType<typeof parseDocument>) => void, source: Contracts = contracts()): MeshModel {
   const document = parseDocument(readFileSync(TOPOLOGY_PATH, "utf8"));
   edit(document);
-  return buildMeshModel(parseTopology(document.toString(), SOURCE), contracts());
+  return buildMeshModel(parseTopology(document.toString(), SOURCE), source);
 }
 
-function problemsOf(edit: (document: ReturnType<typeof parseDocument>) => void): string[] {
+function problemsOf(edit: (document: ReturnType<typeof parseDocument>) => void, source?: Contracts): string[] {
   try {
-    variant(edit);
+    variant(edit, source);
   } catch (error) {
     if (error instanceof TopologyError) {
       expect(error.message).toContain(SOURCE);
@@ -28,7 +28,13 @@ function problemsOf(edit: (document: ReturnType<typeof parseDocument>) => void):
   throw new Error("the variant was accepted");
 }
 
-const local = { bindHost: "127.0.0.1", ports: { grpc: 1, health: 2, metrics: 3 }, mongoUrl: "mongodb://m/", redisUrl: "redis://r" };
+const local = {
+  bindHost: "127.0.0.1",
+  ports: { grpc: 1, health: 2, metrics: 3 },
+  mongoUrl: "mongodb://m/",
+  redisUrl: "redis://r",
+  tls: { certFile: "/tls/self.crt", keyFile: "/tls/self.key", caFile: "/tls/ca.crt" },
+};
 const peers = { auth: "a:1", users: "u:1", leads: "l:1", buyers: "b:1", notification: "n:1", audit: "au:1", analytics: "an:1" };
 
 describe("the mesh model of mesh/topology.yaml", () => {
@@ -38,16 +44,71 @@ describe("the mesh model of mesh/topology.yaml", () => {
     expect(model.services.map((service) => service.name)).toEqual(["auth", "users", "leads", "buyers", "notification", "audit", "analytics"]);
     expect(implementedServices(model).map((service) => service.name)).toEqual(["auth", "users", "leads"]);
     const getLead = serviceOf(model, "leads").rpcs.find((rpc) => rpc.method === "GetLead");
-    expect(getLead).toMatchObject({ path: "/leads.v1.LeadService/GetLead", edge: true, retryable: true, serviceCallers: [] });
+    expect(getLead).toMatchObject({ path: "/leads.v1.LeadService/GetLead", edge: true, retryable: true });
     expect(getLead?.http[0]).toMatchObject({ verb: "get", pattern: "/api/v1/leads/{id}", pathFields: ["id"] });
     for (const service of implementedServices(model)) expect(service.rpcs.filter((rpc) => !rpc.access)).toEqual([]);
   });
 
-  it("derives callers per service and per RPC from `calls` and the services flag of the rule", () => {
-    expect(serviceOf(model, "users").callers).toEqual(["auth", "notification"]);
-    const batchGet = serviceOf(model, "leads").rpcs.find((rpc) => rpc.method === "BatchGetLeads");
-    expect(batchGet).toMatchObject({ serviceCallers: ["buyers"], edge: false });
-    expect(serviceOf(model, "leads").rpcs.find((rpc) => rpc.method === "DeleteLead")?.serviceCallers).toEqual([]);
+  it("allows each RPC to the edge (if routed), the operator and the services whose `calls` list it", () => {
+    const leads = serviceOf(model, "leads");
+    const rpc = (method: string) => leads.rpcs.find((candidate) => candidate.method === method);
+    expect(rpc("GetLead")).toMatchObject({ peers: ["buyers", "ingress", "operator"], servicePeers: ["buyers"] });
+    expect(rpc("DeleteLead")).toMatchObject({ peers: ["ingress", "operator"], servicePeers: [] });
+    // Internal (services only): no edge route, so the edge's certificate cannot call it either.
+    expect(rpc("BatchGetLeads")).toMatchObject({ edge: false, peers: ["buyers", "operator"], servicePeers: ["buyers"] });
+    expect(leads.callers).toEqual(["buyers"]);
+  });
+
+  it("allows the users RPCs the auth service calls, exactly those, to auth", () => {
+    const users = serviceOf(model, "users");
+    const calledByAuth = users.rpcs.filter((rpc) => rpc.servicePeers.includes("auth")).map((rpc) => rpc.path);
+    expect(calledByAuth.sort()).toEqual([
+      "/users.v1.TenantService/CreateTenant",
+      "/users.v1.UserService/ActivateUser",
+      "/users.v1.UserService/CreateUser",
+      "/users.v1.UserService/GetUser",
+      "/users.v1.UserService/ListUsers",
+      "/users.v1.UserService/LookupUser",
+    ]);
+    expect(users.rpcs.find((rpc) => rpc.method === "CreateTenant")?.peers).toEqual(["auth", "operator"]);
+    expect(users.callers).toEqual(["auth", "notification"]);
+  });
+
+  it("lets every other service that verifies tokens fetch the JWKS from the identity service", () => {
+    const getJwks = serviceOf(model, "auth").rpcs.find((rpc) => rpc.method === "GetJwks");
+    const verifiers = model.services.filter((service) => service.verifiesTokens && service.name !== "auth").map((service) => service.name);
+    expect(verifiers).toEqual(expect.arrayContaining(["users", "leads"]));
+    expect(getJwks?.servicePeers).toEqual([...verifiers].sort());
+    expect(getJwks?.peers).toEqual([...verifiers, "ingress", "operator"].sort());
+    // Only the JWKS: the other auth RPCs are for users through the edge.
+    const login = serviceOf(model, "auth").rpcs.find((rpc) => rpc.method === "Login");
+    expect(login?.peers).toEqual(["ingress", "operator"]);
+  });
+
+  it("names each identity by its SPIFFE id, and certifies implemented services, the edge and the operator", () => {
+    expect(model.mesh).toEqual({ trustDomain: "cluster.local", namespace: "leadmesh", edge: "ingress", operator: "operator" });
+    expect(spiffeIdOf(model, "users")).toBe("spiffe://cluster.local/ns/leadmesh/sa/users");
+    expect(spiffeIdOf(model, "ingress")).toBe("spiffe://cluster.local/ns/leadmesh/sa/ingress");
+    expect(() => spiffeIdOf(model, "billing")).toThrow(/declares no identity "billing"/);
+    expect(meshIdentities(model)).toEqual(
+      ["auth", "users", "leads", "ingress", "operator"].map((name) => ({ name, spiffeId: `spiffe://cluster.local/ns/leadmesh/sa/${name}` })),
+    );
+  });
+
+  it("adds health (edge, operator, implemented services) and reflection (operator) to each allow-list", () => {
+    const allowList = peerAllowList(model, serviceOf(model, "leads"));
+    expect(Object.keys(allowList)).toEqual(["auth", "buyers", "ingress", "leads", "operator", "users"]);
+    const health = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"];
+    for (const peer of ["auth", "users", "leads", "ingress", "operator"]) expect(allowList[peer]).toEqual(expect.arrayContaining(health));
+    // buyers is not implemented: it may call its RPCs once it exists, but has nothing to health-check with.
+    expect(allowList.buyers).toEqual(["/leads.v1.LeadService/BatchGetLeads", "/leads.v1.LeadService/GetLead"]);
+    expect(allowList.auth).toEqual(health);
+    expect(allowList.operator).toEqual(
+      expect.arrayContaining(["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]),
+    );
+    expect(allowList.ingress.some((path) => path.includes("reflection"))).toBe(false);
+    expect(allowList.ingress).not.toContain("/leads.v1.LeadService/BatchGetLeads");
+    for (const paths of Object.values(allowList)) expect(paths).toEqual([...paths].sort());
   });
 
   it("gives replica r the local ports + r", () => {
@@ -66,15 +127,26 @@ describe("the mesh model of mesh/topology.yaml", () => {
 describe("environment contract", () => {
   const model = loadMeshModel();
 
-  it("gives a service its ports, datastores, callers, identity and the addresses of what it calls", () => {
-    expect(serviceEnvironment(model, "leads", { ...local, peers })).toEqual({
+  it("gives a service its ports, datastores, identity settings, allow-list, certificates and the addresses of what it calls", () => {
+    const environment = serviceEnvironment(model, "leads", { ...local, peers });
+    expect(JSON.parse(environment.MESH_PEERS)).toEqual(peerAllowList(model, serviceOf(model, "leads")));
+    expect(environment).toEqual({
       BIND_HOST: "127.0.0.1",
       GRPC_PORT: "1",
       HEALTH_PORT: "2",
       METRICS_PORT: "3",
       MONGO_URL: "mongodb://m/",
       REDIS_URL: "redis://r",
-      MESH_CALLERS: "buyers",
+      MESH_SECURITY: "mtls",
+      MESH_TRUST_DOMAIN: "cluster.local",
+      MESH_NAMESPACE: "leadmesh",
+      MESH_EDGE_IDENTITY: "ingress",
+      MESH_OPERATOR_IDENTITY: "operator",
+      MESH_IDENTITY_SERVICE: "auth",
+      MESH_PEERS: expect.stringMatching(/^\{"auth":\["\/grpc\.health\.v1\.Health\/Check"/),
+      TLS_CERT_FILE: "/tls/self.crt",
+      TLS_KEY_FILE: "/tls/self.key",
+      TLS_CA_FILE: "/tls/ca.crt",
       AUTH_ISSUER: "leadmesh-auth",
       AUTH_AUDIENCE: "leadmesh-api",
       AUTH_ADDRESS: "a:1",
@@ -90,6 +162,13 @@ describe("environment contract", () => {
     const environment = serviceEnvironment(redisOnly, "audit", { ...local, peers });
     expect(environment.REDIS_URL).toBe("redis://r");
     expect(environment).not.toHaveProperty("MONGO_URL");
+  });
+
+  it("gives no certificate files in sidecar mode, and requires them in mtls mode", () => {
+    const sidecar = serviceEnvironment(model, "leads", { ...local, tls: undefined, security: "sidecar", peers });
+    expect(sidecar.MESH_SECURITY).toBe("sidecar");
+    expect(Object.keys(sidecar).filter((name) => name.startsWith("TLS_"))).toEqual([]);
+    expect(() => serviceEnvironment(model, "leads", { ...local, tls: undefined, peers })).toThrow(/environment of leads: no tls \(certificate files/);
   });
 
   it("refuses to build an environment without an address the service needs", () => {
@@ -135,8 +214,54 @@ describe("topology checks name the file and the key", () => {
     ],
     [
       "a call to an unknown service",
-      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["billing"]),
-      /^services\.leads\.calls: unknown service "billing"/,
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], { billing: ["BillService.Charge"] }),
+      /^services\.leads\.calls\.billing: unknown service "billing"/,
+    ],
+    [
+      "calls as a list of services (the format before per-RPC calls)",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["users"]),
+      /^services\.leads\.calls: must be an object, got a list/,
+    ],
+    [
+      'a called RPC that is not "Service.Method"',
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "auth", "calls", "users"], ["GetUser"]),
+      /^services\.auth\.calls\.users\[0\]: "GetUser" does not match/,
+    ],
+    [
+      "a called RPC the callee does not have",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "auth", "calls", "users"], ["UserService.GetUsr"]),
+      /^services\.auth\.calls\.users: "UserService\.GetUsr" is not an RPC of users\.v1\.UserService \(its RPCs: GetUser, ListUsers, /,
+    ],
+    [
+      "a called RPC of a gRPC service of another package",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "auth", "calls", "users"], ["LeadService.GetLead"]),
+      /^services\.auth\.calls\.users: "LeadService\.GetLead": users\.v1 has no gRPC service LeadService \(it has: DepartmentService, TenantService, UserService\)/,
+    ],
+    [
+      "an edge identity named like a service",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["mesh", "edge"], "users"),
+      /^mesh\.edge: "users" is also a service name/,
+    ],
+    [
+      "an operator identity named like a service",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["mesh", "operator"], "auth"),
+      /^mesh\.operator: "auth" is also a service name/,
+    ],
+    [
+      "one identity for the edge and the operator",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["mesh", "operator"], "ingress"),
+      /^mesh\.operator: "ingress" is also the edge's identity/,
+    ],
+    [
+      "a trust domain that is not a DNS-like name",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["mesh", "trustDomain"], "Cluster Local"),
+      /^mesh\.trustDomain: "Cluster Local" does not match/,
+    ],
+    ["no mesh identities", (d: ReturnType<typeof parseDocument>) => d.delete("mesh"), /^mesh: is required/],
+    [
+      "a JWKS RPC the identity service does not have",
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["identity", "jwks"], "AuthService.GetKeys"),
+      /^identity\.jwks: "AuthService\.GetKeys" is not an RPC of auth\.v1\.AuthService/,
     ],
     [
       "overlapping port ranges",
@@ -161,8 +286,8 @@ describe("topology checks name the file and the key", () => {
     ],
     [
       "a call to a service that is not implemented",
-      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], ["buyers"]),
-      /^services\.leads\.calls: "buyers" is not implemented/,
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], { buyers: ["BuyerService.GetBuyer"] }),
+      /^services\.leads\.calls\.buyers: "buyers" is not implemented/,
     ],
     [
       "authenticated RPCs without Redis",
@@ -171,6 +296,17 @@ describe("topology checks name the file and the key", () => {
     ],
   ])("%s", (_what, edit, expected) => {
     expect(problemsOf(edit)).toEqual(expect.arrayContaining([expect.stringMatching(expected)]));
+  });
+
+  it("refuses a called RPC without an access rule, which no call could pass", () => {
+    const real = contracts();
+    const withoutRule: Contracts = Object.create(real, {
+      method: { value: (path: string) => (path === "/users.v1.UserService/GetUser" ? { ...real.method(path), access: undefined } : real.method(path)) },
+    });
+    expect(problemsOf(() => {}, withoutRule)).toEqual([
+      'services.auth.calls.users: "UserService.GetUser" declares no (common.v1.access) rule, so no call to it could pass',
+      'services.notification.calls.users: "UserService.GetUser" declares no (common.v1.access) rule, so no call to it could pass',
+    ]);
   });
 
   it("reports every problem at once", () => {

@@ -3,16 +3,20 @@
  * descriptor set (proto/ as compiled by buf, read through the platform's
  * contracts reader). The launcher, the test harnesses, the authorization
  * matrix, the Envoy renderer and the bench all read it, so a fact about a
- * service (its ports, environment, datastores, callers, topics, RPCs and
- * their access rules and REST bindings) is written down once.
+ * service (its ports, environment, datastores, identity, callers, topics,
+ * RPCs with their access rules, REST bindings and the identities allowed to
+ * call each) is written down once.
  *
  * buildMeshModel is pure (topology + contracts in, model out); loadMeshModel
  * does the reading.
  */
 import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { type Contracts, contracts, type HttpBinding, type Idempotency, type MethodContract } from "@leadmesh/platform";
+import { resolveCalls } from "./model-peers";
 import { eventTopics, topicProblems } from "./model-topics";
 import { loadTopology, type ServiceDeclaration, type ServicePorts, type Topology, TopologyError } from "./topology";
+
+export { HEALTH_RPC_PATHS, meshIdentities, peerAllowList, REFLECTION_RPC_PATHS, rpcPathOf, spiffeIdOf } from "./model-peers";
 
 export interface RpcModel {
   /** gRPC path, "/leads.v1.LeadService/GetLead". */
@@ -27,15 +31,22 @@ export interface RpcModel {
   retryable: boolean;
   /** Routed by the edge: public, or some user (a role or the self field) may call it. */
   edge: boolean;
-  /** Services whose service tokens it accepts: its service's callers, if the rule allows services. */
-  serviceCallers: string[];
+  /**
+   * Identity names allowed to call this exact RPC over mTLS, sorted: the edge
+   * (if `edge` and the service is behind the ingress), the operator, every
+   * service whose `calls` lists it, and for identity.jwks every other service
+   * that verifies tokens.
+   */
+  peers: string[];
+  /** The services among `peers` (neither the edge nor the operator). */
+  servicePeers: string[];
 }
 
 export interface ServiceModel extends Omit<ServiceDeclaration, "publishes" | "consumes"> {
   /** Fully-qualified gRPC services of its proto package. */
   grpcServices: string[];
   rpcs: RpcModel[];
-  /** Services that declare `calls: [this]` (MESH_CALLERS). */
+  /** Services allowed to call some RPC of it (its RPCs' servicePeers), sorted. */
   callers: string[];
   /** Ports of each replica on a developer machine (replica r: local + r). */
   localReplicaPorts: ServicePorts[];
@@ -62,9 +73,14 @@ export function reachableFromOutside(rule: AccessRule | undefined): boolean {
   return rule.public || rule.roles.length > 0 || rule.selfField !== "";
 }
 
-/** Services that declare `calls: [name]`: the callers whose service tokens `name` accepts. */
+/** Services whose `calls` name `name` (identity.jwks callers aside: see ServiceModel.callers). */
 export function callersOf(topology: Pick<Topology, "services">, name: string): string[] {
-  return topology.services.filter((service) => service.calls.includes(name)).map((service) => service.name);
+  return topology.services.filter((service) => Object.hasOwn(service.calls, name)).map((service) => service.name);
+}
+
+/** Any RPC of the package needs a verified caller: the service verifies access tokens (JWKS, revocation list). */
+function verifiesTokensIn(source: Contracts, protoPackage: string): boolean {
+  return source.methodsOfPackage(protoPackage).some((method) => !method.access?.public);
 }
 
 export function loadMeshModel(topologyPath?: string, source: Contracts = contracts()): MeshModel {
@@ -73,28 +89,37 @@ export function loadMeshModel(topologyPath?: string, source: Contracts = contrac
 
 export function buildMeshModel(topology: Topology, source: Contracts): MeshModel {
   const problems: string[] = [];
+  const serviceNames = new Set(topology.services.map((service) => service.name));
+  const calls = resolveCalls(topology, source, (service) => verifiesTokensIn(source, service.package));
+  problems.push(...calls.problems);
   const services = topology.services.map((declaration): ServiceModel => {
     const at = `services.${declaration.name}`;
     const grpcServices = source.servicesOfPackage(declaration.package);
     if (grpcServices.length === 0) problems.push(`${at}.package: "${declaration.package}" declares no gRPC service in proto/ (or run 'npm run generate')`);
-    const callers = callersOf(topology, declaration.name);
-    const rpcs = source.methodsOfPackage(declaration.package).map((method) => rpcModel(method, callers));
+    const rpcs = source.methodsOfPackage(declaration.package).map((method) => {
+      const edge = reachableFromOutside(method.access);
+      const servicePeers = [...(calls.servicePeersByPath.get(method.path) ?? [])].sort();
+      const peers = [...servicePeers, topology.mesh.operator, ...(edge && declaration.ingress ? [topology.mesh.edge] : [])].sort();
+      return rpcModel(method, edge, peers, servicePeers);
+    });
     for (const rpc of rpcs) {
       if (declaration.implemented && !rpc.access) problems.push(`${at}: ${rpc.path} declares no (common.v1.access) rule; the service would refuse to start`);
     }
-    const verifiesTokens = rpcs.some((rpc) => !rpc.access?.public);
+    const verifiesTokens = verifiesTokensIn(source, declaration.package);
     if (verifiesTokens && !declaration.datastores.includes("redis")) {
       problems.push(`${at}.datastores: must include redis: its RPCs verify access tokens, whose revocation list is in Redis`);
     }
     if (declaration.implemented) {
-      const unimplemented = declaration.calls.filter((callee) => !topology.services.some((service) => service.name === callee && service.implemented));
-      for (const callee of unimplemented) problems.push(`${at}.calls: "${callee}" is not implemented, so nothing would answer its calls`);
+      const unimplemented = Object.keys(declaration.calls).filter(
+        (callee) => serviceNames.has(callee) && !topology.services.some((service) => service.name === callee && service.implemented),
+      );
+      for (const callee of unimplemented) problems.push(`${at}.calls.${callee}: "${callee}" is not implemented, so nothing would answer its calls`);
     }
     return {
       ...declaration,
       grpcServices,
       rpcs,
-      callers,
+      callers: [...new Set(rpcs.flatMap((rpc) => rpc.servicePeers))].sort(),
       localReplicaPorts: Array.from({ length: declaration.replicas }, (_, replica) => ({
         grpc: declaration.local.grpc + replica,
         health: declaration.local.health + replica,
@@ -109,7 +134,7 @@ export function buildMeshModel(topology: Topology, source: Contracts): MeshModel
   return { ...topology, services };
 }
 
-function rpcModel(method: MethodContract, callers: string[]): RpcModel {
+function rpcModel(method: MethodContract, edge: boolean, peers: string[], servicePeers: string[]): RpcModel {
   return {
     path: method.path,
     grpcService: method.service,
@@ -118,8 +143,9 @@ function rpcModel(method: MethodContract, callers: string[]): RpcModel {
     http: method.http,
     idempotency: method.idempotency,
     retryable: method.retryable,
-    edge: reachableFromOutside(method.access),
-    serviceCallers: method.access?.services ? callers : [],
+    edge,
+    peers,
+    servicePeers,
   };
 }
 

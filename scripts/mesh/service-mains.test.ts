@@ -35,6 +35,8 @@ it.each(cases)("%s requires the %s its topology entry declares", async (service,
     mongoUrl: "mongodb://127.0.0.1:1/",
     redisUrl: "redis://127.0.0.1:1",
     peers: Object.fromEntries(model.services.map((peer) => [peer.name, "127.0.0.1:1"])),
+    // Datastores are the subject here: no certificate files to read.
+    security: "sidecar",
   });
   delete environment[URL_VARIABLE[store]];
   // Config is checked before anything connects, so this never reaches a network.

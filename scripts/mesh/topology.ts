@@ -1,9 +1,10 @@
 /**
- * Reads mesh/topology.yaml, the single declaration of services, ports, call
- * permissions and event topics. The file is checked against
+ * Reads mesh/topology.yaml, the single declaration of services, ports,
+ * workload identities, call permissions and event topics. The file is checked against
  * mesh/topology.schema.json, then against the rules that span keys, and every
  * problem is reported at once, naming the file and the key.
- * The descriptor-dependent checks (topics exist in proto/) live in model.ts.
+ * The descriptor-dependent checks (called RPCs and topics exist in proto/)
+ * live in model.ts.
  */
 import { readFileSync } from "node:fs";
 import { isAbsolute, join, relative } from "node:path";
@@ -27,7 +28,8 @@ export interface ServiceDeclaration {
   implemented: boolean;
   ingress: boolean;
   datastores: Datastore[];
-  calls: string[];
+  /** Callee service → the RPCs of it this service may call, as "Service.Method" of the callee's package. */
+  calls: Record<string, string[]>;
   /** Processes under `npm start`; replica r listens on each `local` port + r. */
   replicas: number;
   local: ServicePorts;
@@ -41,10 +43,30 @@ export interface ServiceDeclaration {
 export const EPHEMERAL_PORT_FLOOR = 32768;
 export const MAX_LOCAL_REPLICAS = 10;
 
+/** Workload identities: each is spiffe://<trustDomain>/ns/<namespace>/sa/<name>. */
+export interface MeshIdentitySettings {
+  trustDomain: string;
+  namespace: string;
+  /** Identity name of the Envoy edge. */
+  edge: string;
+  /** Identity name of operators' tools (grpcurl, probes, test clients). */
+  operator: string;
+}
+
+export interface TokenIdentity {
+  /** The service that issues access tokens. */
+  service: string;
+  issuer: string;
+  audience: string;
+  /** The RPC of `service` serving the JWKS, "AuthService.GetJwks". */
+  jwks: string;
+}
+
 export interface Topology {
   /** The file it was read from (for messages). */
   source: string;
-  identity: { service: string; issuer: string; audience: string };
+  mesh: MeshIdentitySettings;
+  identity: TokenIdentity;
   ingress: { local: { listen: number; admin: number } };
   datastores: Record<Datastore, { local: number }>;
   services: ServiceDeclaration[];
@@ -81,6 +103,7 @@ export function parseTopology(text: string, source: string): Topology {
   const checked = raw as Omit<Topology, "source" | "services"> & { services: Record<string, Omit<ServiceDeclaration, "name">> };
   const topology: Topology = {
     source,
+    mesh: checked.mesh,
     identity: checked.identity,
     ingress: checked.ingress,
     datastores: checked.datastores,
@@ -97,12 +120,18 @@ function crossKeyProblems(topology: Topology): string[] {
   for (const service of topology.services) {
     const at = `services.${service.name}`;
     if (service.package !== `${service.name}.v1`) problems.push(`${at}.package: must be "${service.name}.v1" (one name everywhere), got "${service.package}"`);
-    for (const callee of service.calls) {
-      if (!names.has(callee)) problems.push(`${at}.calls: unknown service "${callee}"`);
-      if (callee === service.name) problems.push(`${at}.calls: a service does not call itself through the mesh`);
+    for (const callee of Object.keys(service.calls)) {
+      if (!names.has(callee)) problems.push(`${at}.calls.${callee}: unknown service "${callee}"`);
+      if (callee === service.name) problems.push(`${at}.calls.${callee}: a service does not call itself through the mesh`);
     }
   }
   if (!names.has(topology.identity.service)) problems.push(`identity.service: unknown service "${topology.identity.service}"`);
+  // One name, one certificate: the edge or the operator named like a service would carry its identity.
+  for (const role of ["edge", "operator"] as const) {
+    const name = topology.mesh[role];
+    if (names.has(name)) problems.push(`mesh.${role}: "${name}" is also a service name; identities must be distinct`);
+  }
+  if (topology.mesh.edge === topology.mesh.operator) problems.push(`mesh.operator: "${topology.mesh.operator}" is also the edge's identity; they must differ`);
   problems.push(...portProblems(topology));
   return problems;
 }

@@ -80,6 +80,6 @@ export async function tokenFor(rpc: RpcModel, tenantId: string): Promise<string 
   if (!rule || rule.public) return undefined;
   const sub = `fuzz-${randomUUID().slice(0, 8)}`;
   if (rule.roles.length > 0) return authSignedToken({ tenant: tenantId, sub, roles: [roleClaim(Math.max(...rule.roles) as Role)] });
-  if (rpc.serviceCallers.length > 0) return authSignedToken({ tenant: tenantId, sub: rpc.serviceCallers[0], roles: ["service"], sid: "" });
+  if (rpc.servicePeers.length > 0) return authSignedToken({ tenant: tenantId, sub: rpc.servicePeers[0], roles: ["service"], sid: "" });
   throw new Error(`${rpc.path}: no caller can pass its access rule`);
 }
