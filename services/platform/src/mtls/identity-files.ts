@@ -49,6 +49,8 @@ export class IdentityFiles implements experimental.CertificateProvider {
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly timer: NodeJS.Timeout;
+  /** The last complaint logged, so a file left broken is reported once, not on every poll. */
+  private lastProblem = "";
 
   /** Reads the files now; throws a ConfigError naming the file when one is missing, unreadable or does not fit. */
   constructor(private readonly options: IdentityFilesOptions) {
@@ -80,7 +82,7 @@ export class IdentityFiles implements experimental.CertificateProvider {
         for (const listener of this.caListeners) listener({ caCertificate: this.ca });
         changed = true;
       } catch (error) {
-        this.options.logger.warn({ file: this.options.caFile, reason: messageOf(error) }, "mesh CA file changed but is not usable; keeping the previous CA");
+        this.warnOnce({ file: this.options.caFile, reason: messageOf(error) }, "mesh CA file changed but is not usable; keeping the previous CA");
       }
     }
     if (stamps.certFile !== this.stamps.certFile || stamps.keyFile !== this.stamps.keyFile) {
@@ -92,13 +94,20 @@ export class IdentityFiles implements experimental.CertificateProvider {
         changed = true;
       } catch (error) {
         // Usually a renewal caught between the key and the certificate being replaced: the next poll sees both.
-        this.options.logger.warn(
+        this.warnOnce(
           { file: this.options.certFile, reason: messageOf(error), notAfter: this.identity.notAfter },
           "certificate files changed but do not form a valid pair yet; keeping the current certificate",
         );
       }
     }
+    if (changed) this.lastProblem = "";
     return changed;
+  }
+
+  private warnOnce(fields: { file: string; reason: string; notAfter?: string }, message: string): void {
+    if (fields.reason === this.lastProblem) return;
+    this.lastProblem = fields.reason;
+    this.options.logger.warn(fields, message);
   }
 
   addCaCertificateListener(listener: CaListener): void {
