@@ -40,11 +40,6 @@ export function connectAsService(address: string, service: string, tenant: strin
   return connect(address, undefined, { identity: service, tenant });
 }
 
-/** A token of the auth service acting for `tenant`. */
-export function serviceToken(tenant: string): string {
-  return mintToken({ tenant, sub: "auth", roles: ["service"] });
-}
-
 export function userToken(tenant: string, userId: string, ...roles: RoleClaim[]): string {
   return mintToken({ tenant, sub: userId, roles });
 }

@@ -10,6 +10,7 @@
  */
 
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
+import { UserServiceDefinition } from "@leadmesh/contracts/users/v1/users";
 import { createServiceClient, TENANT_HEADER } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
 import { Metadata } from "nice-grpc";
@@ -120,7 +121,7 @@ describe("a listed replica that listens but cannot serve (its database is unreac
     try {
       const target = replicasTarget([replicas[0].address, `127.0.0.1:${broken.grpcPort}`]);
       const tenant = await tenantClient(replicas[0].address)();
-      const opened = createServiceClient(TenantServiceDefinition, target, { transport: asAuth, peer: "users", defaultDeadlineMs: 3000 });
+      const opened = createServiceClient(UserServiceDefinition, target, { transport: asAuth, peer: "users", defaultDeadlineMs: 3000 });
       clients.push(opened);
       const metadata = Metadata({ [TENANT_HEADER]: tenant });
       const settle = async <T>(call: () => Promise<T>) => {
@@ -135,10 +136,11 @@ describe("a listed replica that listens but cannot serve (its database is unreac
         await settle(call);
         await new Promise((resolve) => setTimeout(resolve, 300));
       };
-      await warmUp(() => opened.client.getTenant({ id: tenant }, { metadata }));
-      // GetTenant is NO_SIDE_EFFECTS: the client retries its UNAVAILABLE on the next replica, so every call succeeds.
+      // ListUsers (one of the RPCs the topology gives auth) is NO_SIDE_EFFECTS: the client retries its UNAVAILABLE on the next replica, so every call succeeds.
+      const listUsers = () => opened.client.listUsers({ pageSize: 1 }, { metadata });
+      await warmUp(listUsers);
       const reads: { value?: unknown; error?: string }[] = [];
-      for (let i = 0; i < 10; i++) reads.push(await settle(() => opened.client.getTenant({ id: tenant }, { metadata })));
+      for (let i = 0; i < 10; i++) reads.push(await settle(listUsers));
       expect(reads.filter((read) => read.error)).toEqual([]);
       // CreateTenant may not be repeated: the calls the broken replica takes fail (it ran none of them).
       const createTenant = tenantClient(target);
