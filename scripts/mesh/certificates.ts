@@ -21,7 +21,10 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const HOUR_MS = 3_600_000;
@@ -201,7 +204,7 @@ async function loadAuthority(paths: MeshCertificatePaths): Promise<CertificateAu
     const privateKeyPem = readFileSync(join(paths.dir, "ca.key"), "utf8");
     const certificate = new x509.X509Certificate(certificatePem);
     const privateKey = await webcrypto.subtle.importKey("pkcs8", pemBody(privateKeyPem), ALGORITHM, true, ["sign"]);
-    return { certificatePem, privateKeyPem, subject: certificate.subject, notAfter: certificate.notAfter, privateKey: privateKey as unknown as CryptoKey };
+    return { certificatePem, privateKeyPem, subject: certificate.subject, notAfter: certificate.notAfter, privateKey };
   } catch {
     return undefined;
   }
@@ -215,11 +218,11 @@ export function writeAtomically(file: string, content: string, mode: number): vo
 }
 
 async function generateKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+  return (await webcrypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
 async function privateKeyPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key as unknown as webcrypto.CryptoKey));
+  const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
   return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END PRIVATE KEY-----\n`;
 }
 
