@@ -1,7 +1,8 @@
 /**
- * The bootstrap in-process with a slow fake service: graceful shutdown must
- * let accepted calls finish, refuse new ones, and report NOT_SERVING first;
- * errors must map to statuses without leaking internals.
+ * The bootstrap in-process with a slow fake service, over real mTLS (the
+ * client is the operator identity): graceful shutdown must let accepted calls
+ * finish, refuse new ones, and report NOT_SERVING first; errors must map to
+ * statuses without leaking internals.
  */
 
 import { generateKeyPairSync } from "node:crypto";
@@ -18,6 +19,7 @@ import {
   type AccessTokenClaims,
   apiService,
   type CallerContext,
+  createMeshTransport,
   createServiceClient,
   JwksCache,
   NotFoundError,
@@ -27,6 +29,7 @@ import {
   startService,
 } from "../src";
 import { loadServiceConfig } from "../src/service-config";
+import { type MeshCertificates, meshCertificates } from "./mesh-setup";
 
 const silent = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -54,12 +57,24 @@ function fakeLeads(): LeadServiceImplementation<CallerContext> {
 }
 
 const redis = new Redis(meshInfo().redisUrl);
-afterAll(() => redis.quit());
+let certificates: MeshCertificates;
+beforeAll(async () => {
+  certificates = await meshCertificates(["fake", "operator"]);
+});
+afterAll(async () => {
+  certificates.close();
+  await redis.quit();
+});
+
+const GET_LEAD = "/leads.v1.LeadService/GetLead";
+const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
 const managerToken = () => mintToken({ tenant: "acme", sub: "u1", roles: ["manager"] });
 const authorized = () => ({ metadata: Metadata({ authorization: `Bearer ${managerToken()}` }) });
 
 async function start(jwks = new JwksCache(testJwks)): Promise<{ service: RunningService; channel: Channel }> {
   const config = loadServiceConfig("fake", {
+    ...certificates.tlsEnv("fake"),
+    MESH_PEERS: JSON.stringify({ operator: [GET_LEAD, HEALTH_CHECK] }),
     BIND_HOST: "127.0.0.1",
     GRPC_PORT: "0",
     HEALTH_PORT: "0",
@@ -74,12 +89,17 @@ async function start(jwks = new JwksCache(testJwks)): Promise<{ service: Running
     name: "fake",
     config,
     logger: silent,
+    transport: createMeshTransport(config, "fake", silent),
     services: [apiService(LeadServiceDefinition, fakeLeads())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
-    auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks, revocations: new Revocations(redis), allowedServiceCallers: [] },
+    auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks, revocations: new Revocations(redis) },
   });
-  return { service, channel: createChannel(`127.0.0.1:${service.grpcPort}`) };
+  return { service, channel: operatorChannel(service.grpcPort) };
+}
+
+function operatorChannel(port: number): Channel {
+  return createChannel(`127.0.0.1:${port}`, certificates.clientAs("operator").channelCredentials("fake"));
 }
 
 describe("startService", () => {
@@ -93,7 +113,7 @@ describe("startService", () => {
     await sleep(100); // the calls are now inside the handler
     const stopping = service.shutdown();
     expect(service.health.status).toBe("NOT_SERVING");
-    const late = createClient(LeadServiceDefinition, createChannel(`127.0.0.1:${service.grpcPort}`));
+    const late = createClient(LeadServiceDefinition, operatorChannel(service.grpcPort));
     await expect(late.getLead({ id: "fast" }, authorized())).rejects.toMatchObject({ code: Status.UNAVAILABLE });
 
     const results = await Promise.all(accepted);
@@ -123,11 +143,16 @@ describe("startService", () => {
 
   it("continues the caller's trace across a service-to-service call and enforces the client deadline", async () => {
     const { service, channel } = await start();
-    const { client, close } = createServiceClient(LeadServiceDefinition, `127.0.0.1:${service.grpcPort}`, { defaultDeadlineMs: 100 });
+    const { client, close } = createServiceClient(LeadServiceDefinition, `127.0.0.1:${service.grpcPort}`, {
+      transport: certificates.clientAs("operator"),
+      peer: "fake",
+      defaultDeadlineMs: 100,
+    });
     const tracer = trace.getTracer("test");
     await tracer.startActiveSpan("caller", async (span) => {
       let calleeTraceId: string | undefined;
-      await client.getLead({ id: "fast" }, { ...authorized(), onHeader: (header) => (calleeTraceId = header.get("x-trace-id")) });
+      // A deadline of its own: the first call also makes the TLS connection, which may take longer than the 100 ms default under load.
+      await client.getLead({ id: "fast" }, { ...authorized(), deadline: 5000, onHeader: (header) => (calleeTraceId = header.get("x-trace-id")) });
       expect(calleeTraceId).toBe(span.spanContext().traceId);
       span.end();
     });
