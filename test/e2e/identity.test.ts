@@ -5,7 +5,7 @@
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
 import { signJwt } from "@leadmesh/platform";
-import { grpcClient, uniqueTenant } from "../harness/clients";
+import { serviceClient, uniqueTenant } from "../harness/clients";
 import { authSignedToken, PASSWORD, registerTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
 import { TEST_AUDIENCE, TEST_ISSUER } from "../harness/tokens";
@@ -106,8 +106,7 @@ describe("registration", () => {
 
     // A registration that died after creating the tenant: the tenant exists, nobody in it.
     const abandoned = uniqueTenant("abandoned");
-    const serviceToken = await authSignedToken({ tenant: abandoned, sub: "auth", roles: ["service"], sid: "" });
-    const { client, close } = grpcClient(TenantServiceDefinition, `127.0.0.1:${meshInfo().services.users.grpc}`, serviceToken);
+    const { client, close } = serviceClient(TenantServiceDefinition, `127.0.0.1:${meshInfo().services.users.grpc}`, "auth", abandoned);
     await client.createTenant({ tenant: { id: abandoned, displayName: "Half done" } });
     close();
     const retry = await rest("POST", "/api/v1/auth:register", {
