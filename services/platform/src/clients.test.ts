@@ -1,6 +1,7 @@
 import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
-import { methodPaths, RetryBudget, retryablePaths, serviceConfigFor } from "./clients";
+import { Metadata } from "nice-grpc-common";
+import { callOptionsFrom, DEFAULT_DEADLINE_MS, methodPaths, RetryBudget, retryablePaths, serviceConfigFor } from "./clients";
 import { contracts } from "./contract/contracts";
 
 describe("a mesh client", () => {
@@ -27,5 +28,48 @@ describe("a mesh client", () => {
     expect(granted).toBe(10);
     for (let i = 0; i < 10; i++) budget.succeeded();
     expect([budget.take(), budget.take(), budget.take(), budget.take(), budget.take(), budget.take()]).toEqual([true, true, true, true, true, false]);
+  });
+});
+
+describe("options of a call made while handling another", () => {
+  const upstream = (headers: Record<string, string>) => {
+    const controller = new AbortController();
+    const context = {
+      metadata: Metadata(headers),
+      peer: "ipv4:127.0.0.1:1",
+      signal: controller.signal,
+      header: Metadata(),
+      trailer: Metadata(),
+      sendHeader: () => undefined,
+    };
+    return { context, controller };
+  };
+
+  it("ends no later than the upstream deadline, and gets a default when the upstream has none", () => {
+    const soon = Date.now() + 200;
+    const { context } = upstream({ "leadmesh-deadline": String(soon) });
+    expect((callOptionsFrom(context).deadline as Date).getTime()).toBe(soon);
+    // The upstream's deadline is later than the downstream's own bound: the own bound wins.
+    const far = upstream({ "leadmesh-deadline": String(Date.now() + 60_000) }).context;
+    const bounded = (callOptionsFrom(far, { deadlineMs: 1000 }).deadline as Date).getTime() - Date.now();
+    expect(bounded).toBeGreaterThan(900);
+    expect(bounded).toBeLessThanOrEqual(1000);
+    const none = (callOptionsFrom(upstream({}).context).deadline as Date).getTime() - Date.now();
+    expect(none).toBeGreaterThan(DEFAULT_DEADLINE_MS - 100);
+    expect(none).toBeLessThanOrEqual(DEFAULT_DEADLINE_MS);
+  });
+
+  it("is cancelled with the upstream call", () => {
+    const { context, controller } = upstream({});
+    const options = callOptionsFrom(context);
+    controller.abort();
+    expect(options.signal?.aborted).toBe(true);
+  });
+
+  it("forwards the user's token or names the tenant, and nothing else", () => {
+    const { context } = upstream({ authorization: "Bearer t", "leadmesh-peer": "spiffe://x", "x-custom": "1", "leadmesh-tenant": "other" });
+    expect([...(callOptionsFrom(context, { forwardUser: true }).metadata ?? [])]).toEqual([["authorization", ["Bearer t"]]]);
+    expect([...(callOptionsFrom(context, { tenant: "acme" }).metadata ?? [])]).toEqual([["leadmesh-tenant", ["acme"]]]);
+    expect([...(callOptionsFrom(context).metadata ?? [])]).toEqual([]);
   });
 });
