@@ -7,7 +7,7 @@ import type { User } from "@leadmesh/contracts/users/v1/user";
 import { type Check, checkEmail, checkOptionalId, checkPhone, normalizeEmail, text, Violations } from "@leadmesh/platform";
 import { type MaskSpec, maskedFields } from "./update-mask";
 
-/** Roles a user can hold. ROLE_SERVICE belongs to service tokens and is never assignable. */
+/** Roles a user can hold. ROLE_SERVICE is the role of a calling mesh service (its certificate identity) and is never assignable. */
 export const ASSIGNABLE_ROLES: readonly Role[] = [Role.ROLE_AGENT, Role.ROLE_MANAGER, Role.ROLE_ADMIN];
 
 /** The fields UpdateUser may change. */
