@@ -4,12 +4,13 @@
  * transcoded services, routes, public paths, clusters). `npm run generate:envoy` writes envoy/ingress.local.yaml
  * for the default local ports; tests render with random ports.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { MethodContract } from "@leadmesh/platform";
 import { parse, stringify } from "yaml";
 import { DESCRIPTOR_PATH } from "./descriptor";
-import { ingressServices, loadMeshModel, type MeshModel } from "./model";
+import { EDGE_CERTIFICATE_SECRET, type EnvoySdsLocation, envoySdsFiles, MESH_CA_SECRET, renderEnvoySdsFiles, sdsSecretConfig } from "./envoy-sds";
+import { ingressServices, loadMeshModel, type MeshModel, spiffeIdOf } from "./model";
 import { REPO_ROOT } from "./topology";
 
 export { reachableFromOutside } from "./model";
@@ -28,6 +29,15 @@ export interface EnvoyRenderOptions {
    * Each must be an RPC the edge routes (see reachableFromOutside).
    */
   extraPublicPaths?: string[];
+  /**
+   * Directory of the mesh certificates (ca.crt, <edge>.crt, <edge>.key, as
+   * ensureMeshCertificates writes them) and of Envoy's SDS files
+   * (envoy-sds.ts), as Envoy should read the path (relative paths are read
+   * from Envoy's working directory, the repository root).
+   */
+  tlsDir: string;
+  /** Directory of Envoy's SDS files (default: tlsDir). */
+  sdsDir?: string;
 }
 
 /** Services behind the ingress (implemented and declared `ingress`). */
@@ -74,7 +84,7 @@ export function renderEnvoyConfig(model: MeshModel, options: EnvoyRenderOptions)
         request_headers_to_remove: ["grpc-timeout"],
       });
     }
-    clusters.push(upstreamCluster(service.name, ports));
+    clusters.push(upstreamCluster(service.name, ports, upstreamTls(model, service.name, sdsLocation(model, options))));
     publicPaths.push(...service.rpcs.filter((rpc) => rpc.access?.public).map((rpc) => rpc.path));
   }
   for (const path of options.extraPublicPaths ?? []) {
@@ -157,9 +167,51 @@ export function retryPolicy(rpc: Pick<MethodContract, "retryable" | "http">) {
     : { retry_on: "connect-failure,refused-stream,reset-before-request", ...common };
 }
 
-function upstreamCluster(name: string, ports: number[]) {
+export { spiffeIdOf } from "./model";
+
+/** Identity name of the Envoy edge (its certificate's file stem). */
+export function edgeIdentity(model: MeshModel): string {
+  return model.mesh.edge;
+}
+
+/**
+ * mTLS to an upstream service: Envoy presents the edge's identity and accepts
+ * only a certificate from the mesh CA that carries the service's SPIFFE id
+ * (another service's certificate, or any other name the CA signed, fails the
+ * handshake: 503 / UNAVAILABLE). Certificate and CA come through file-based
+ * SDS, so a renewal reaches new connections without a restart. ALPN h2: the
+ * services speak gRPC only, and grpc-js refuses a TLS connection without it.
+ */
+export function upstreamTls(model: MeshModel, service: string, location: EnvoySdsLocation) {
+  const sds = envoySdsFiles(location);
+  return {
+    name: "envoy.transport_sockets.tls",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+      common_tls_context: {
+        alpn_protocols: ["h2"],
+        tls_certificate_sds_secret_configs: [sdsSecretConfig(EDGE_CERTIFICATE_SECRET, sds.certificateFile)],
+        combined_validation_context: {
+          // Per cluster: the one SPIFFE id this upstream must present.
+          default_validation_context: { match_typed_subject_alt_names: [{ san_type: "URI", matcher: { exact: spiffeIdOf(model, service) } }] },
+          // Shared: the CA, renewed with the certificates.
+          validation_context_sds_secret_config: sdsSecretConfig(MESH_CA_SECRET, sds.trustedCaFile),
+        },
+      },
+    },
+  };
+}
+
+/** Where the rendered config reads certificates and SDS files from. */
+export function sdsLocation(model: MeshModel, options: Pick<EnvoyRenderOptions, "tlsDir" | "sdsDir">): EnvoySdsLocation {
+  return { tlsDir: options.tlsDir, sdsDir: options.sdsDir ?? options.tlsDir, edge: edgeIdentity(model) };
+}
+
+function upstreamCluster(name: string, ports: number[], transportSocket: ReturnType<typeof upstreamTls>) {
   return {
     name,
+    // Active health checks use this socket too: they prove the TLS handshake (both identities) as well as SERVING.
+    transport_socket: transportSocket,
     type: "STATIC",
     connect_timeout: "1s",
     lb_policy: "ROUND_ROBIN",
@@ -225,6 +277,20 @@ function upstreamCluster(name: string, ports: number[]) {
 }
 
 export const LOCAL_ENVOY_CONFIG = join(REPO_ROOT, "envoy", "ingress.local.yaml");
+/** `npm start`'s certificate directory, relative to the repository root (Envoy's working directory). */
+export const LOCAL_TLS_DIR = ".run/tls";
+/**
+ * The committed local config's SDS files, committed next to it (they only
+ * name files in LOCAL_TLS_DIR): `envoy --mode validate` reads SDS files
+ * but not the certificates, so the committed config validates on a fresh
+ * checkout.
+ */
+export const LOCAL_SDS_DIR = "envoy/sds";
+
+/** The SDS files of the committed local config, by path relative to the repository root. */
+export function renderLocalEnvoySdsFiles(model = loadMeshModel()): Record<string, string> {
+  return renderEnvoySdsFiles(sdsLocation(model, { tlsDir: LOCAL_TLS_DIR, sdsDir: LOCAL_SDS_DIR }));
+}
 
 /** The config for the default local ports, as committed in envoy/ingress.local.yaml. */
 export function renderLocalEnvoyConfig(model = loadMeshModel()): string {
@@ -233,10 +299,18 @@ export function renderLocalEnvoyConfig(model = loadMeshModel()): string {
     adminPort: model.ingress.local.admin,
     upstreamPorts: Object.fromEntries(model.services.map((service) => [service.name, service.localReplicaPorts.map((ports) => ports.grpc)])),
     descriptorPath: relative(REPO_ROOT, DESCRIPTOR_PATH),
+    tlsDir: LOCAL_TLS_DIR,
+    sdsDir: LOCAL_SDS_DIR,
   });
 }
 
 if (require.main === module) {
-  writeFileSync(LOCAL_ENVOY_CONFIG, renderLocalEnvoyConfig());
+  const model = loadMeshModel();
+  writeFileSync(LOCAL_ENVOY_CONFIG, renderLocalEnvoyConfig(model));
   console.log(`wrote ${relative(REPO_ROOT, LOCAL_ENVOY_CONFIG)}`);
+  mkdirSync(join(REPO_ROOT, LOCAL_SDS_DIR), { recursive: true });
+  for (const [file, content] of Object.entries(renderLocalEnvoySdsFiles(model))) {
+    writeFileSync(join(REPO_ROOT, file), content);
+    console.log(`wrote ${file}`);
+  }
 }

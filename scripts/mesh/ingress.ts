@@ -3,10 +3,11 @@
  * directory, the process supervised like every other component, and started
  * only once Envoy sees every replica healthy and serves through its listener.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { DESCRIPTOR_PATH } from "./descriptor";
-import { exposedServices, renderEnvoyConfig } from "./envoy-config";
+import { edgeIdentity, exposedServices, renderEnvoyConfig } from "./envoy-config";
+import { writeEnvoySdsFiles } from "./envoy-sds";
 import type { MeshModel } from "./model";
 import { ManagedProcess, waitUntil } from "./processes";
 import { DEFAULT_RESTART_POLICY } from "./restart-policy";
@@ -25,6 +26,12 @@ export interface IngressOptions {
   name?: string;
   /** See EnvoyRenderOptions.extraPublicPaths. */
   extraPublicPaths?: string[];
+  /**
+   * The mesh certificate directory (ensureMeshCertificates): Envoy presents
+   * <edge>.crt/.key to every upstream and trusts ca.crt, re-read on renewal.
+   * Envoy's SDS files are written into it.
+   */
+  tlsDir: string;
 }
 
 export interface RunningIngress {
@@ -53,6 +60,12 @@ export async function healthyEndpoints(adminUrl: string): Promise<Record<string,
 export async function startIngress(options: IngressOptions): Promise<RunningIngress> {
   const name = options.name ?? "envoy";
   const configPath = join(options.runDir, `${name}.yaml`);
+  const tlsDir = resolve(options.tlsDir);
+  const edge = edgeIdentity(options.topology);
+  for (const file of [join(tlsDir, "ca.crt"), join(tlsDir, `${edge}.crt`), join(tlsDir, `${edge}.key`)]) {
+    if (!existsSync(file)) throw new Error(`${name}: no ${file}: create the mesh certificates (ensureMeshCertificates) before starting the ingress`);
+  }
+  writeEnvoySdsFiles({ tlsDir, sdsDir: tlsDir, edge });
   writeFileSync(
     configPath,
     renderEnvoyConfig(options.topology, {
@@ -61,6 +74,7 @@ export async function startIngress(options: IngressOptions): Promise<RunningIngr
       upstreamPorts: options.upstreamPorts,
       descriptorPath: DESCRIPTOR_PATH,
       extraPublicPaths: options.extraPublicPaths,
+      tlsDir,
     }),
   );
   const envoy = new ManagedProcess({
