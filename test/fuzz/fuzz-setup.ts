@@ -3,14 +3,17 @@
  * (from the mesh model, so a new service is fuzzed without touching these
  * tests), a tenant with one fixture of each resource (so generated ids can hit
  * real data), a token per call that passes the RPC's access rule (so input
- * reaches the handler), fixed seeds, and the statuses that count as a defect.
+ * reaches the handler; service-only RPCs are called with a calling service's
+ * certificate), fixed seeds, and the statuses that count as a defect.
  */
 import { randomUUID } from "node:crypto";
 import type { Role } from "@leadmesh/contracts/common/v1/access";
 import { contracts, type MethodContract, roleClaim } from "@leadmesh/platform";
 import { implementedServices, loadMeshModel, type RpcModel } from "../../scripts/mesh/model";
 import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
+import { meshInfo } from "../harness/mesh-info";
 import type { RequestContext } from "../harness/proto-arbitraries";
+import { RawGrpcClient, type RawOutcome } from "../harness/raw-grpc";
 
 export interface FuzzCase {
   service: string;
@@ -72,14 +75,48 @@ export async function fuzzTenant(label: string): Promise<FuzzTenant> {
 
 /**
  * A fresh token per call whose role passes the RPC's rule: no token for a
- * public RPC, the strongest declared role, or a service token of a declared
- * caller. Fresh, because generated calls may log out or revoke their caller.
+ * public RPC, the strongest declared role. Fresh, because generated calls may
+ * log out or revoke their caller. Service-only RPCs take no token: see callerFor.
  */
 export async function tokenFor(rpc: RpcModel, tenantId: string): Promise<string | undefined> {
   const rule = rpc.access;
   if (!rule || rule.public) return undefined;
   const sub = `fuzz-${randomUUID().slice(0, 8)}`;
   if (rule.roles.length > 0) return authSignedToken({ tenant: tenantId, sub, roles: [roleClaim(Math.max(...rule.roles) as Role)] });
-  if (rpc.servicePeers.length > 0) return authSignedToken({ tenant: tenantId, sub: rpc.servicePeers[0], roles: ["service"], sid: "" });
-  throw new Error(`${rpc.path}: no caller can pass its access rule`);
+  throw new Error(`${rpc.path}: no user can pass its access rule (a service-only RPC: use callerFor)`);
+}
+
+/** Who calls an RPC over gRPC: a user's token (as the operator's certificate), or a declared calling service's certificate acting for the tenant. */
+export interface FuzzCaller {
+  token?: string;
+  /** Mesh identity presented; the operator when absent. */
+  identity?: string;
+  tenant?: string;
+}
+
+/** A caller that passes the RPC's rule and its peer allow-list, so input reaches the handler. */
+export async function callerFor(rpc: RpcModel, tenantId: string): Promise<FuzzCaller> {
+  const rule = rpc.access;
+  if (rule && !rule.public && rule.roles.length === 0 && rpc.servicePeers.length > 0) return { identity: rpc.servicePeers[0], tenant: tenantId };
+  return { token: await tokenFor(rpc, tenantId) };
+}
+
+/** Raw gRPC clients of the test mesh's services, one per service and identity presented. */
+export class FuzzClients {
+  private readonly clients = new Map<string, RawGrpcClient>();
+
+  call(service: string, path: string, request: Uint8Array, caller: FuzzCaller): Promise<RawOutcome> {
+    const key = `${service} ${caller.identity ?? ""} ${caller.tenant ?? ""}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      client = new RawGrpcClient(`127.0.0.1:${meshInfo().services[service].grpc}`, { identity: caller.identity, tenant: caller.tenant });
+      this.clients.set(key, client);
+    }
+    return client.call(path, request, caller.token);
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
 }

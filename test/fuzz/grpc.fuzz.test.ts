@@ -15,10 +15,8 @@ import fc from "fast-check";
 import { Status } from "nice-grpc";
 import { implementedServices, loadMeshModel } from "../../scripts/mesh/model";
 import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
-import { meshInfo } from "../harness/mesh-info";
 import { binaryRequest, undecodableRequest } from "../harness/proto-arbitraries";
-import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzTenant, fuzzTenant, runs, seedFor, tokenFor } from "./fuzz-setup";
+import { callerFor, DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, FuzzClients, type FuzzTenant, fuzzTenant, runs, seedFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 25;
 const UNDECODABLE_RUNS_PER_RPC = 5;
@@ -27,16 +25,15 @@ const ACCESS_REFUSAL = /access token|Authorization header|may not call|do not al
 
 let fixtures: FuzzTenant;
 let before: ProcessIdentity[];
-const clients = new Map<string, RawGrpcClient>();
+const clients = new FuzzClients();
 
 beforeAll(async () => {
   fixtures = await fuzzTenant("fuzz-grpc");
   before = await Promise.all(FUZZED_SERVICES.map(processIdentity));
-  for (const service of FUZZED_SERVICES) clients.set(service, new RawGrpcClient(`127.0.0.1:${meshInfo().services[service].grpc}`));
 });
 
 afterAll(() => {
-  for (const client of clients.values()) client.close();
+  clients.close();
 });
 
 it("covers every RPC of every implemented service", () => {
@@ -56,7 +53,7 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
     const codes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(binaryRequest(contract.input, fixtures), async (request) => {
-        const outcome = await clients.get(service)!.call(path, request.bytes, await tokenFor(rpc, fixtures.tenant.tenantId));
+        const outcome = await clients.call(service, path, request.bytes, await callerFor(rpc, fixtures.tenant.tenantId));
         const name = ACCESS_REFUSAL.test(outcome.details) ? "refused by the access layer" : Status[outcome.code];
         codes.set(name, (codes.get(name) ?? 0) + 1);
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${name}: ${outcome.details}`);
@@ -73,7 +70,7 @@ describe.each(FUZZ_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, { se
     const seed = seedFor(`grpc undecodable ${path}`);
     await fc.assert(
       fc.asyncProperty(undecodableRequest(contract.input, fixtures), async (bytes) => {
-        const outcome = await clients.get(service)!.call(path, bytes, await tokenFor(rpc, fixtures.tenant.tenantId));
+        const outcome = await clients.call(service, path, bytes, await callerFor(rpc, fixtures.tenant.tenantId));
         if (outcome.code !== Status.INVALID_ARGUMENT) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
       }),
       { seed, numRuns: runs(UNDECODABLE_RUNS_PER_RPC), endOnFailure: true },

@@ -12,33 +12,33 @@ import fc from "fast-check";
 import { Status } from "nice-grpc";
 import { hostileText, idText } from "../harness/hostile-values";
 import { livenessProblem, type ProcessIdentity, processIdentity } from "../harness/liveness";
-import { meshInfo } from "../harness/mesh-info";
 import { plausibleRequest } from "../harness/proto-arbitraries";
-import { RawGrpcClient } from "../harness/raw-grpc";
-import { DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzCase, type FuzzTenant, fuzzTenant, runs, seedFor, tokenFor } from "./fuzz-setup";
+import { callerFor, DEFECT_CODES, FUZZ_CASES, FUZZED_SERVICES, type FuzzCase, FuzzClients, type FuzzTenant, fuzzTenant, runs, seedFor } from "./fuzz-setup";
 
 const RUNS_PER_RPC = 30;
 const LIST_CASES = FUZZ_CASES.filter((c) => c.contract.input.fields.some((field) => field.name === "page_token"));
 
 let fixtures: FuzzTenant;
 let before: ProcessIdentity[];
-const clients = new Map<string, RawGrpcClient>();
+const clients = new FuzzClients();
 
 beforeAll(async () => {
   fixtures = await fuzzTenant("fuzz-pages");
   before = await Promise.all(FUZZED_SERVICES.map(processIdentity));
-  for (const service of FUZZED_SERVICES) clients.set(service, new RawGrpcClient(`127.0.0.1:${meshInfo().services[service].grpc}`));
 });
 
 afterAll(() => {
-  for (const client of clients.values()) client.close();
+  clients.close();
 });
 
 /** The next_page_token of the first one-item page, as the service issued it. */
 async function realPageToken({ service, rpc, contract }: FuzzCase): Promise<string> {
-  const outcome = await clients
-    .get(service)!
-    .call(rpc.path, plausibleRequest(contract.input, fixtures, { pageSize: 1 }), await tokenFor(rpc, fixtures.tenant.tenantId));
+  const outcome = await clients.call(
+    service,
+    rpc.path,
+    plausibleRequest(contract.input, fixtures, { pageSize: 1 }),
+    await callerFor(rpc, fixtures.tenant.tenantId),
+  );
   if (outcome.code !== Status.OK || !outcome.response) throw new Error(`${rpc.path} failed: ${Status[outcome.code]} ${outcome.details}`);
   const token = (fromBinary(contract.output, outcome.response) as unknown as { nextPageToken?: string }).nextPageToken;
   if (!token) throw new Error(`${rpc.path} returned no next_page_token for a one-item page: the fixtures need a second item`);
@@ -79,7 +79,7 @@ describe.each(LIST_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, list
     await fc.assert(
       fc.asyncProperty(forged, async (pageToken) => {
         const request = plausibleRequest(listCase.contract.input, fixtures, { pageSize: 1, pageToken });
-        const outcome = await clients.get(listCase.service)!.call(path, request, await tokenFor(listCase.rpc, fixtures.tenant.tenantId));
+        const outcome = await clients.call(listCase.service, path, request, await callerFor(listCase.rpc, fixtures.tenant.tenantId));
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
       }),
       { seed: seedFor(`page token ${path}`), numRuns: runs(RUNS_PER_RPC), endOnFailure: true },

@@ -210,6 +210,17 @@ export function defineAuthorizationMatrix(options: MatrixOptions): void {
       });
     }
 
+    // The edge forwards browsers' calls: it reaches exactly the RPCs the edge routes, whatever token it carries.
+    const edge = model.mesh.edge;
+    if (!rpc.peers.includes(edge)) {
+      it(`edge identity ${edge} (RPC not routed at the edge) → PERMISSION_DENIED`, async () => {
+        const bearer = rule.roles.length > 0 ? await token({ tenant: tenantA.tenantId, roles: [claim(rule.roles[rule.roles.length - 1])] }) : undefined;
+        const { code, message } = await outcome(target, bearer, requestWith(target, addressed()), { identity: edge });
+        expect(code).toBe(Status.PERMISSION_DENIED);
+        expect(message).toContain(edge);
+      });
+    }
+
     if (addressFields(rpc).length > 0 && rule.roles.length > 0) {
       it("another tenant with a sufficient role → NOT_FOUND", async () => {
         const bearer = await token({ tenant: tenantB.tenantId, roles: [claim(rule.roles[rule.roles.length - 1])] });
