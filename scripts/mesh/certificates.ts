@@ -74,7 +74,7 @@ export async function createCertificateAuthority(options: { name?: string; valid
     ],
   });
   return {
-    certificatePem: certificate.toString("pem"),
+    certificatePem: pemText(certificate),
     privateKeyPem: await privateKeyPem(keys.privateKey),
     subject: certificate.subject,
     notAfter,
@@ -110,7 +110,7 @@ export async function issueCertificate(ca: CertificateAuthority, options: IssueO
   });
   return {
     spiffeId: options.spiffeId,
-    certificatePem: certificate.toString("pem"),
+    certificatePem: pemText(certificate),
     privateKeyPem: await privateKeyPem(keys.privateKey),
     notBefore,
     notAfter,
@@ -161,9 +161,12 @@ export async function ensureMeshCertificates(dir: string, identities: readonly M
   let ca = await loadAuthority(paths);
   let newAuthority = false;
   if (!ca || ca.notAfter.getTime() - Date.now() < 2 * 24 * HOUR_MS) {
+    const retiring = ca && ca.notAfter.getTime() > Date.now() ? ca.certificatePem : "";
     ca = await createCertificateAuthority();
     writeAtomically(join(dir, "ca.key"), ca.privateKeyPem, 0o600);
-    writeAtomically(paths.caFile, ca.certificatePem, 0o644);
+    // The trust bundle keeps the retiring CA until it expires: a peer still
+    // presenting a certificate it signed (not yet reloaded) stays trusted.
+    writeAtomically(paths.caFile, ca.certificatePem + retiring, 0o644);
     newAuthority = true;
   }
   const lifetimeMs = options.lifetimeMs ?? 24 * HOUR_MS;
@@ -192,7 +195,9 @@ function isCurrent(paths: MeshCertificatePaths, identity: MeshIdentity, ca: Cert
     readFileSync(paths.keyFile(identity.name));
     const left = Date.parse(certificate.validTo) - Date.now();
     const authority = new NodeX509Certificate(ca.certificatePem);
-    return left > minimumLeftMs && certificate.verify(authority.publicKey) && (certificate.subjectAltName ?? "").split(", ").includes(`URI:${identity.spiffeId}`);
+    return (
+      left > minimumLeftMs && certificate.verify(authority.publicKey) && (certificate.subjectAltName ?? "").split(", ").includes(`URI:${identity.spiffeId}`)
+    );
   } catch {
     return false;
   }
@@ -200,7 +205,8 @@ function isCurrent(paths: MeshCertificatePaths, identity: MeshIdentity, ca: Cert
 
 async function loadAuthority(paths: MeshCertificatePaths): Promise<CertificateAuthority | undefined> {
   try {
-    const certificatePem = readFileSync(paths.caFile, "utf8");
+    // The bundle's first certificate is the signing CA; a retiring one may follow.
+    const certificatePem = firstPem(readFileSync(paths.caFile, "utf8"));
     const privateKeyPem = readFileSync(join(paths.dir, "ca.key"), "utf8");
     const certificate = new x509.X509Certificate(certificatePem);
     const privateKey = await webcrypto.subtle.importKey("pkcs8", pemBody(privateKeyPem), ALGORITHM, true, ["sign"]);
@@ -224,6 +230,17 @@ async function generateKeys(): Promise<CryptoKeyPair> {
 async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
   return `-----BEGIN PRIVATE KEY-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END PRIVATE KEY-----\n`;
+}
+
+/** PEM ending in a newline, so that certificates concatenate into a valid bundle. */
+function pemText(certificate: x509.X509Certificate): string {
+  return `${certificate.toString("pem").trimEnd()}\n`;
+}
+
+function firstPem(bundle: string): string {
+  const end = "-----END CERTIFICATE-----";
+  const at = bundle.indexOf(end);
+  return at < 0 ? bundle : `${bundle.slice(0, at + end.length)}\n`;
 }
 
 function pemBody(pem: string): Buffer {

@@ -97,9 +97,13 @@ export function spiffeIdOf(model: Pick<MeshModel, "mesh" | "services" | "source"
   return `spiffe://${model.mesh.trustDomain}/ns/${model.mesh.namespace}/sa/${name}`;
 }
 
-/** Identities that need a certificate: every implemented service, the edge and the operator. */
+/**
+ * Identities that get a certificate: every declared service (one not yet
+ * implemented included, so that tests can play a declared caller such as
+ * buyers calling leads), the edge and the operator.
+ */
 export function meshIdentities(model: MeshModel): MeshIdentity[] {
-  const names = [...model.services.filter((service) => service.implemented).map((service) => service.name), model.mesh.edge, model.mesh.operator];
+  const names = [...model.services.map((service) => service.name), model.mesh.edge, model.mesh.operator];
   return names.map((name) => ({ name, spiffeId: spiffeIdOf(model, name) }));
 }
 

@@ -85,13 +85,13 @@ describe("the mesh model of mesh/topology.yaml", () => {
     expect(login?.peers).toEqual(["ingress", "operator"]);
   });
 
-  it("names each identity by its SPIFFE id, and certifies implemented services, the edge and the operator", () => {
+  it("names each identity by its SPIFFE id, and certifies every declared service, the edge and the operator", () => {
     expect(model.mesh).toEqual({ trustDomain: "cluster.local", namespace: "leadmesh", edge: "ingress", operator: "operator" });
     expect(spiffeIdOf(model, "users")).toBe("spiffe://cluster.local/ns/leadmesh/sa/users");
     expect(spiffeIdOf(model, "ingress")).toBe("spiffe://cluster.local/ns/leadmesh/sa/ingress");
     expect(() => spiffeIdOf(model, "billing")).toThrow(/declares no identity "billing"/);
     expect(meshIdentities(model)).toEqual(
-      ["auth", "users", "leads", "ingress", "operator"].map((name) => ({ name, spiffeId: `spiffe://cluster.local/ns/leadmesh/sa/${name}` })),
+      ["auth", "users", "leads", "buyers", "notification", "audit", "analytics", "ingress", "operator"].map((name) => ({ name, spiffeId: `spiffe://cluster.local/ns/leadmesh/sa/${name}` })),
     );
   });
 

@@ -3,11 +3,12 @@
  */
 
 import { CallDirection, CallOutcome, type Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import type { RunningService } from "@leadmesh/platform";
 import { MongoClient } from "mongodb";
 import { Status } from "nice-grpc";
 import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
-import { uniqueTenant } from "../../../test/harness/clients";
+import { serviceClient, uniqueTenant } from "../../../test/harness/clients";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken } from "../../../test/harness/tokens";
 import { ensureLeadIndexes } from "../src/store";
@@ -335,12 +336,13 @@ describe("BatchGetLeads", () => {
     const { client, close } = clientFor(tenant);
     const one = (await client.createLead({ lead: sample() })).lead!;
     const two = (await client.createLead({ lead: sample() })).lead!;
-    const buyers = leadClient(address, mintToken({ tenant, sub: "buyers", roles: ["service"] }));
+    // buyers may call it (mesh/topology.yaml), with its certificate, for the tenant it names.
+    const buyers = serviceClient(LeadServiceDefinition, address, "buyers", tenant, { server: "leads" });
     const { leads } = await buyers.client.batchGetLeads({ tenantId: tenant, ids: [two.id, "aaaaaaaaaaaaaaaaaaaaaaaa", one.id] });
     expect(leads.map((lead) => lead.id)).toEqual([two.id, one.id]);
     expect(details(await rpcError(buyers.client.batchGetLeads({ tenantId: "someone-else", ids: [one.id] }))).fields).toEqual(["tenant_id"]);
     buyers.close();
-    const notInTopology = leadClient(address, mintToken({ tenant, sub: "analytics", roles: ["service"] }));
+    const notInTopology = serviceClient(LeadServiceDefinition, address, "analytics", tenant, { server: "leads" });
     expect((await rpcError(notInTopology.client.batchGetLeads({ tenantId: tenant, ids: [one.id] }))).code).toBe(Status.PERMISSION_DENIED);
     notInTopology.close();
     close();
