@@ -146,6 +146,9 @@ export function createServiceClient<S extends CompatServiceDefinition>(
     "grpc.service_config": JSON.stringify(serviceConfigFor()),
     // The balancing above is ours: a DNS TXT record must not replace it.
     "grpc.service_config_disable_resolution": 1,
+    // TLS server name: the peer's name, not the IP of a local address list
+    // (Node deprecates IP server names). Identity is checked by SPIFFE id.
+    "grpc.ssl_target_name_override": options.peer,
     // An HTTP/2 ping every 30 s, idle connections included, and a connection
     // whose ping is unanswered for 10 s is dropped: a replica that vanishes
     // without closing its connections (a deleted pod, a partition) leaves the

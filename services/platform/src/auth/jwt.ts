@@ -17,13 +17,13 @@ import { decodeJwt, decodeProtectedHeader, exportJWK, importJWK } from "jose";
 export interface AccessTokenClaims {
   iss: string;
   aud: string;
-  /** User id, or service name for service tokens. */
+  /** User id. */
   sub: string;
   tenant: string;
   /** common.v1.Role names without the prefix, lower-case: "agent", "manager", "admin", "service". */
   roles: string[];
   jti: string;
-  /** Session id; empty for service tokens. */
+  /** Session id. */
   sid: string;
   iat: number;
   exp: number;
