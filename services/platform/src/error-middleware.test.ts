@@ -7,7 +7,7 @@
 
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { type Channel, createChannel, createClientFactory, createServer, type Server, ServerError, Status } from "nice-grpc";
-import type { ServerMiddleware } from "nice-grpc-common";
+import { ClientError, type ServerMiddleware } from "nice-grpc-common";
 import { type BadRequest, ErrorInfo, errorDetailsClientMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
 import { pino } from "pino";
 import { errorStatusMiddleware } from "./error-middleware";
@@ -33,6 +33,10 @@ const failures: Record<string, () => unknown> = {
   "middleware-server-error": () => new ServerError(Status.PERMISSION_DENIED, `no ${LONE}`),
   "middleware-domain": () => new InvalidArgumentError([{ field: "id", description: `has ${LONE}` }]),
   "middleware-plain": () => new TypeError(`cannot read ${LONE}`),
+  // A downstream call of the handler that failed (nice-grpc's client error).
+  "downstream-deadline": () => new ClientError("/users.v1.UserService/GetUser", Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+  "downstream-unavailable": () => new ClientError("/users.v1.UserService/GetUser", Status.UNAVAILABLE, "No connection established"),
+  "downstream-refused": () => new ClientError("/users.v1.UserService/GetUser", Status.PERMISSION_DENIED, "may not call"),
 };
 
 /** Stands for any middleware between the outermost guard and the inner mapping (tracing, metrics, fail-fast…). */
@@ -90,6 +94,9 @@ it.each([
   ["middleware-server-error", Status.PERMISSION_DENIED],
   ["middleware-domain", Status.INVALID_ARGUMENT],
   ["middleware-plain", Status.INTERNAL],
+  ["downstream-deadline", Status.DEADLINE_EXCEEDED],
+  ["downstream-unavailable", Status.UNAVAILABLE],
+  ["downstream-refused", Status.INTERNAL],
 ])("%s → %s with well-formed, bounded text", async (id, code) => {
   const failure = await failureOf(id);
   expect(failure.code).toBe(code);
@@ -126,6 +133,11 @@ it("hides what an unexpected error said", async () => {
   for (const id of ["handler-plain", "middleware-plain"]) {
     expect((await failureOf(id)).details).toMatch(/^internal error \(trace ([0-9a-f]{32}|none)\)$/);
   }
+});
+
+it("names the downstream RPC when a downstream call ran out of time or could not be made", async () => {
+  expect((await failureOf("downstream-deadline")).details).toBe("the deadline ran out while calling /users.v1.UserService/GetUser");
+  expect((await failureOf("downstream-unavailable")).details).toBe("/users.v1.UserService/GetUser is unavailable; retry later");
 });
 
 it("still answers after all of the above", async () => {

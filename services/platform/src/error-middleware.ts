@@ -1,5 +1,5 @@
 import { AbortError, isAbortError } from "abort-controller-x";
-import { type CallContext, composeServerMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common";
+import { type CallContext, ClientError, composeServerMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common";
 import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichServerError } from "nice-grpc-error-details";
 import { DependencyUnavailableError, DomainError } from "./errors";
 import type { Logger } from "./logger";
@@ -47,11 +47,42 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
     return richError(domainError);
   }
   if (context.signal.aborted) return new AbortError("call cancelled by the client");
+  if (error instanceof ClientError) {
+    const relayed = relayedDownstreamError(error);
+    if (relayed) {
+      if (relayed.code === Status.UNAVAILABLE) logUnavailable(logger, error, relayed, path);
+      return richError(relayed);
+    }
+  }
   const traceId = activeTraceIds()?.trace_id ?? "none";
   logger.error({ err: error, rpc: path }, "unhandled error in the call path");
   return new RichServerError(Status.INTERNAL, `internal error (trace ${traceId})`, [
     ErrorInfo.fromPartial({ reason: "INTERNAL", domain: ERROR_DOMAIN, metadata: { trace_id: traceId } }),
   ]);
+}
+
+/**
+ * A call to another service that failed for a reason of time or capacity
+ * fails the caller's call the same way: a downstream call that ran out of
+ * the propagated deadline is this call's DEADLINE_EXCEEDED, an unreachable
+ * peer UNAVAILABLE (retryable). Any other downstream status a handler did
+ * not handle itself (a refusal, a bad request) is this service's bug and
+ * stays INTERNAL, logged.
+ */
+function relayedDownstreamError(error: ClientError): DomainError | undefined {
+  switch (error.code) {
+    case Status.DEADLINE_EXCEEDED:
+      return new DomainError(Status.DEADLINE_EXCEEDED, "DEPENDENCY_UNAVAILABLE", `the deadline ran out while calling ${error.path}`, {
+        rpc: error.path,
+      });
+    case Status.UNAVAILABLE:
+    case Status.RESOURCE_EXHAUSTED:
+      return new DomainError(Status.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE", `${error.path} is unavailable; retry later`, {
+        rpc: error.path,
+      });
+    default:
+      return undefined;
+  }
 }
 
 /**
