@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
 import { createServer } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl } from "nice-grpc-server-health";
 import { ensureMeshCertificates, meshCertificatePaths } from "./certificates";
@@ -26,15 +26,11 @@ beforeAll(async () => {
   const identities = ["users", "operator"].map((name) => ({ name, spiffeId: SPIFFE(name) }));
   await ensureMeshCertificates(certificates.dir, identities);
   await ensureMeshCertificates(foreign.dir, identities);
-  server = createServer({
-    interceptors: [
-      (_options, call) => {
-        const peer = call.getAuthContext().sslPeerCertificate;
-        clients.push(uriSans(peer?.subjectaltname).join(","));
-        return call;
-      },
-    ],
-  });
+  const recordClient: ServerInterceptor = (_method, call) => {
+    clients.push(uriSans(call.getAuthContext().sslPeerCertificate?.subjectaltname).join(","));
+    return call;
+  };
+  server = createServer({ interceptors: [recordClient] });
   server.add(HealthDefinition, HealthServiceImpl());
   const credentials = ServerCredentials.createSsl(
     readFileSync(certificates.caFile),
