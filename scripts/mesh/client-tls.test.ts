@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Server, ServerCredentials, type ServerInterceptor } from "@grpc/grpc-js";
+import { Server, ServerCredentials, ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
 import { createServer } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl } from "nice-grpc-server-health";
 import { ensureMeshCertificates, meshCertificatePaths } from "./certificates";
@@ -28,7 +28,7 @@ beforeAll(async () => {
   await ensureMeshCertificates(foreign.dir, identities);
   const recordClient: ServerInterceptor = (_method, call) => {
     clients.push(uriSans(call.getAuthContext().sslPeerCertificate?.subjectaltname).join(","));
-    return call;
+    return new ServerInterceptingCall(call);
   };
   server = createServer({ interceptors: [recordClient] });
   server.add(HealthDefinition, HealthServiceImpl());
