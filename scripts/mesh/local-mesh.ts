@@ -14,7 +14,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ensureMeshCertificates, type MeshCertificatePaths, type MeshIdentity, meshCertificatePaths } from "./certificates";
+import { ensureMeshCertificates, type MeshCertificatePaths, meshCertificatePaths } from "./certificates";
 import { healthStatus } from "./health-client";
 import { startIngress, TOOLS_BIN } from "./ingress";
 import { loadMeshModel, type MeshModel, meshIdentities, spiffeIdOf } from "./model";
@@ -135,18 +135,6 @@ export function redisProcess(runDir: string, port: number): ManagedProcess {
   });
 }
 
-/**
- * Who gets a certificate: the model's identities (implemented services, the
- * edge, the operator) and also the services only declared so far, so that a
- * test (the authorization matrix calls as every allowed peer) or a developer
- * running such a service by hand against the mesh finds its identity ready.
- */
-export function certificateIdentities(topology: MeshModel): MeshIdentity[] {
-  const identities = meshIdentities(topology);
-  const declaredOnly = topology.services.filter((service) => !identities.some((identity) => identity.name === service.name));
-  return [...identities, ...declaredOnly.map((service) => ({ name: service.name, spiffeId: spiffeIdOf(topology, service.name) }))];
-}
-
 export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   const log = options.log ?? (() => undefined);
   const topology = loadMeshModel(options.topologyPath);
@@ -163,7 +151,7 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
   }
   mkdirSync(runDir, { recursive: true });
   const certificates = meshCertificatePaths(options.certDir ?? join(runDir, "tls"));
-  const identities = certificateIdentities(topology);
+  const identities = meshIdentities(topology);
   const certificateOptions = { lifetimeMs: options.certificateLifetimeMs };
   const issued = await ensureMeshCertificates(certificates.dir, identities, certificateOptions);
   log(`certificates ${certificates.dir} (${issued.length > 0 ? `issued ${issued.join(", ")}` : "all current"})`);
