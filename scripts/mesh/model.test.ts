@@ -91,7 +91,10 @@ describe("the mesh model of mesh/topology.yaml", () => {
     expect(spiffeIdOf(model, "ingress")).toBe("spiffe://cluster.local/ns/leadmesh/sa/ingress");
     expect(() => spiffeIdOf(model, "billing")).toThrow(/declares no identity "billing"/);
     expect(meshIdentities(model)).toEqual(
-      ["auth", "users", "leads", "buyers", "notification", "audit", "analytics", "ingress", "operator"].map((name) => ({ name, spiffeId: `spiffe://cluster.local/ns/leadmesh/sa/${name}` })),
+      ["auth", "users", "leads", "buyers", "notification", "audit", "analytics", "ingress", "operator"].map((name) => ({
+        name,
+        spiffeId: `spiffe://cluster.local/ns/leadmesh/sa/${name}`,
+      })),
     );
   });
 
