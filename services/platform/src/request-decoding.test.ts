@@ -17,7 +17,8 @@ beforeAll(async () => {
   };
   const implementation = Object.fromEntries(Object.keys(LeadServiceDefinition.methods).map((name) => [name, getLead]));
   server.with(rejectUndecodableRequests).add(withLenientRequestDecoding(LeadServiceDefinition), implementation as never);
-  client = new RawGrpcClient(`127.0.0.1:${await server.listen("127.0.0.1:0")}`);
+  // A bare server of its own: plaintext, no mesh identity involved.
+  client = new RawGrpcClient(`127.0.0.1:${await server.listen("127.0.0.1:0")}`, { plaintext: true });
 });
 
 afterAll(async () => {
