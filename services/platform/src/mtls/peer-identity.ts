@@ -55,14 +55,32 @@ export function peerIdentityInterceptor(settings: PeerIdentitySettings): ServerI
     });
 }
 
+/**
+ * The verdict of each TLS connection, computed on its first call: a
+ * connection's peer certificate cannot change (TLS 1.3 has no
+ * renegotiation), and reading it (getPeerCertificate) costs tens of
+ * microseconds per call, a tenth of a cached GetLead.
+ */
+const verdictsByConnection = new WeakMap<TLSSocket, PeerVerdict>();
+
 /** The verified certificate's SPIFFE id, or why the caller has none. */
 export function tlsPeer(call: ServerInterceptingCallInterface): PeerVerdict {
+  const socket = tlsSocketOf(call);
+  if (!socket) return tlsPeerOf(call, undefined);
+  let verdict = verdictsByConnection.get(socket);
+  if (!verdict) {
+    verdict = tlsPeerOf(call, socket);
+    verdictsByConnection.set(socket, verdict);
+  }
+  return verdict;
+}
+
+function tlsPeerOf(call: ServerInterceptingCallInterface, socket: TLSSocket | undefined): PeerVerdict {
   const verified = call.getAuthContext()?.sslPeerCertificate;
   if (verified) {
     const id = spiffeIdOfCertificate(verified.subjectaltname);
     return id ? { id } : { problem: "client certificate carries no single SPIFFE id" };
   }
-  const socket = tlsSocketOf(call);
   if (!socket) return { problem: "client certificate missing or not trusted" };
   const presented = socket.getPeerCertificate();
   if (!presented?.raw) return { problem: "no client certificate" };
