@@ -55,6 +55,8 @@ function sidecarEnvironment(mesh: RunningMesh, ports: { grpc: number; health: nu
     HEALTH_PORT: String(ports.health),
     METRICS_PORT: String(ports.metrics),
     MESH_SECURITY: "sidecar",
+    // ghz on loopback plays the inbound sidecar (Istio's is 127.0.0.6, the default).
+    MESH_SIDECAR_PEERS: "127.0.0.1",
     [addressVariable("auth")]: `127.0.0.1:${mesh.ingressPort}`,
   };
   for (const name of TLS_VARIABLES) delete environment[name];

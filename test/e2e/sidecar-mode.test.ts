@@ -40,8 +40,14 @@ beforeAll(async () => {
   const recording = recordingTenantService();
   calls = recording.calls;
   const meshPeers = modelMeshPeers("users");
-  // Default MESH_SIDECAR_PEERS (127.0.0.6, 127.0.0.1, ::1): the local test client counts as the sidecar.
-  behindSidecar = await startMeshTestService({ name: "users", security: "sidecar", meshPeers, services: [recording.service] });
+  // The test client (127.0.0.1) plays the sidecar; by default only Istio's 127.0.0.6 is trusted.
+  behindSidecar = await startMeshTestService({
+    name: "users",
+    security: "sidecar",
+    meshPeers,
+    services: [recording.service],
+    env: { MESH_SIDECAR_PEERS: "127.0.0.1,::1" },
+  });
   sidecarElsewhere = await startMeshTestService({
     name: "users",
     security: "sidecar",

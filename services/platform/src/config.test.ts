@@ -54,7 +54,7 @@ describe("mesh configuration", () => {
       tlsKeyFile: "/etc/leadmesh/tls/tls.key",
       tlsCaFile: "/etc/leadmesh/tls/ca.crt",
       tlsReloadMs: 1000,
-      meshSidecarPeers: ["127.0.0.6", "127.0.0.1", "::1"],
+      meshSidecarPeers: ["127.0.0.6"],
     });
     expect(loadServiceConfig("leads", valid)).not.toHaveProperty("meshCallers");
   });

@@ -154,8 +154,11 @@ export function meshSpec(): ConfigSpec<MeshConfig> {
     }),
     meshSidecarPeers: {
       env: "MESH_SIDECAR_PEERS",
+      // Istio's inbound sidecar connects from 127.0.0.6; any other local
+      // address could be another container of the pod forging the header.
+      // (Istio's TPROXY interception keeps the caller's address: list it here then.)
       description: "TCP peer addresses trusted to set x-forwarded-client-cert (sidecar mode)",
-      default: ["127.0.0.6", "127.0.0.1", "::1"],
+      default: ["127.0.0.6"],
       expected: "a comma-separated list of IP addresses",
       parse(raw) {
         const addresses = raw

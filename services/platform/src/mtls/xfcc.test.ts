@@ -30,4 +30,17 @@ describe("x-forwarded-client-cert", () => {
     expect(xfccPeerUri("")).toBeUndefined();
     expect(xfccPeerUri("URI=")).toBeUndefined();
   });
+
+  it("names nobody when the caller's part could swallow or shadow the sidecar's element", () => {
+    const sidecar = "By=spiffe://cluster.local/ns/leadmesh/sa/leads;Hash=abc;URI=spiffe://cluster.local/ns/leadmesh/sa/buyers";
+    // A quote left open would swallow the element the sidecar appends after the caller's forged one.
+    expect(parseXfcc(`URI=spiffe://cluster.local/ns/leadmesh/sa/auth;X="unterminated,${sidecar}`)).toBeUndefined();
+    expect(xfccPeerUri(`URI=spiffe://cluster.local/ns/leadmesh/sa/auth;X="unterminated,${sidecar}`)).toBeUndefined();
+    // A quote in the middle of a value, text after a closing quote, or a key twice in one element.
+    expect(parseXfcc(`X=ab"c,d";${sidecar}`)).toBeUndefined();
+    expect(parseXfcc(`Subject="a"b;${sidecar}`)).toBeUndefined();
+    expect(xfccPeerUri(`${sidecar};uri=spiffe://cluster.local/ns/leadmesh/sa/auth`)).toBeUndefined();
+    // Well-formed forged elements before the sidecar's do not matter: the last element is the sidecar's.
+    expect(xfccPeerUri(`URI=spiffe://cluster.local/ns/leadmesh/sa/auth;Subject="x,y",${sidecar}`)).toBe("spiffe://cluster.local/ns/leadmesh/sa/buyers");
+  });
 });
