@@ -13,7 +13,7 @@ describe("x-forwarded-client-cert", () => {
     const header =
       'By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Subject="/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client";URI=http://testclient.lyft.com,' +
       "By=spiffe://cluster.local/ns/leadmesh/sa/leads;Hash=abc;URI=spiffe://cluster.local/ns/leadmesh/sa/ingress";
-    const elements = parseXfcc(header);
+    const elements = parseXfcc(header) ?? [];
     expect(elements).toHaveLength(2);
     expect(elements[0].Subject).toBe("/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client");
     expect(xfccPeerUri(header)).toBe("spiffe://cluster.local/ns/leadmesh/sa/ingress");
