@@ -113,8 +113,9 @@ describe("callers without a verified certificate are UNAUTHENTICATED, logged and
       .filter((line) => line.level === "warn" && line.rpc === TENANT_PATHS.get);
     expect(refusals).toHaveLength(1);
     expect(refusals[0]).toMatchObject({ peer: "unknown", reason: "no_identity" });
-    // Who it claimed to be, though unverified, is what an operator looks for in the log.
-    if (claims) expect(JSON.stringify(refusals[0])).toContain(claims);
+    // Who it claimed to be, though unverified, is what an operator looks for in the log: a field of its own.
+    if (claims) expect(refusals[0].claimed).toBe(claims);
+    else expect(refusals[0]).not.toHaveProperty("claimed");
   });
 });
 
@@ -152,6 +153,137 @@ describe("a verified identity not on the RPC's allow-list is PERMISSION_DENIED, 
     const failure = await failureOf(client.createTenant({ tenant: { id: tenant, displayName: "Forged" } }));
     expect([Status.UNAUTHENTICATED, Status.PERMISSION_DENIED]).toContain(failure.code);
     expect(calls.length).toBe(callsBefore);
+  });
+});
+
+describe("peers refused by the auth middleware, after the allow-list, are logged and counted like the allow-list's refusals", () => {
+  /** users with an allow-list that lets auth and the operator and the edge reach every TenantService RPC: the auth middleware must be what refuses. */
+  let permissive: MeshTestService;
+  let permissiveCalls: RecordedCall[];
+
+  beforeAll(async () => {
+    const recording = recordingTenantService();
+    permissiveCalls = recording.calls;
+    const every = Object.values(TENANT_PATHS);
+    permissive = await startMeshTestService({
+      name: "users",
+      services: [recording.service],
+      meshPeers: { auth: every, operator: every, ingress: every },
+      certificates,
+    });
+  });
+
+  afterAll(async () => {
+    await permissive?.stop();
+  });
+
+  function permissiveAs(identity: string, metadata: Record<string, string>) {
+    const tenants = clientWith(
+      TenantServiceDefinition,
+      permissive.address,
+      handmadeTlsCredentials(certificates.caPem(), certificates.keyPair(identity)),
+      metadata,
+    );
+    opened.push(tenants);
+    return tenants.client;
+  }
+
+  const tenant = uniqueTenant("mtls-after-peer");
+  const cases = [
+    {
+      name: "the operator without a user's token",
+      identity: "operator",
+      metadata: { "leadmesh-tenant": tenant },
+      rpc: TENANT_PATHS.get,
+      code: Status.UNAUTHENTICATED,
+      reason: "no_token",
+    },
+    {
+      name: "a service token (a correctly signed JWT with the retired role service)",
+      identity: "auth",
+      metadata: { authorization: `Bearer ${mintToken({ tenant, sub: "auth", roles: ["service"] })}` },
+      rpc: TENANT_PATHS.get,
+      code: Status.UNAUTHENTICATED,
+      reason: "service_token",
+    },
+    {
+      name: "a service on an RPC whose access rule admits no services (UpdateTenant)",
+      identity: "auth",
+      metadata: { "leadmesh-tenant": tenant },
+      rpc: TENANT_PATHS.update,
+      code: Status.PERMISSION_DENIED,
+      reason: "service_not_allowed_by_rule",
+    },
+    { name: "a service naming no tenant", identity: "auth", metadata: {}, rpc: TENANT_PATHS.create, code: Status.PERMISSION_DENIED, reason: "no_tenant" },
+    {
+      name: "a service naming a malformed tenant",
+      identity: "auth",
+      metadata: { "leadmesh-tenant": "Not A Tenant!" },
+      rpc: TENANT_PATHS.create,
+      code: Status.INVALID_ARGUMENT,
+      reason: "malformed_tenant",
+    },
+  ];
+
+  async function call(identity: string, metadata: Record<string, string>, rpc: string) {
+    const client = permissiveAs(identity, metadata);
+    if (rpc === TENANT_PATHS.get) return failureOf(client.getTenant({ id: "me" }));
+    if (rpc === TENANT_PATHS.update) return failureOf(client.updateTenant({ tenant: { id: tenant, displayName: "Refused" } }));
+    return failureOf(client.createTenant({ tenant: { id: tenant, displayName: "Refused" } }));
+  }
+
+  test.each(cases)(
+    "$name: refused, one warn line with the peer's SPIFFE id, the RPC and the reason, counted",
+    async ({ identity, metadata, rpc, code, reason }) => {
+      const callsBefore = permissiveCalls.length;
+      const logsBefore = permissive.log.lines().length;
+      const countedBefore = await peerRejections(permissive.metricsPort, rpc, reason);
+
+      const failure = await call(identity, metadata, rpc);
+
+      expect(failure.code).toBe(code);
+      expect(permissiveCalls.length).toBe(callsBefore);
+      expect(await peerRejections(permissive.metricsPort, rpc, reason)).toBe(countedBefore + 1);
+      const refusals = permissive.log
+        .lines()
+        .slice(logsBefore)
+        .filter((line) => line.level === "warn");
+      expect(refusals).toEqual([expect.objectContaining({ msg: "mesh peer refused", peer: testSpiffeId(identity), rpc, reason })]);
+    },
+  );
+
+  const ordinary = [
+    {
+      name: "a user whose roles the rule does not admit (an agent updating the tenant)",
+      identity: "operator",
+      metadata: { authorization: `Bearer ${mintToken({ tenant, sub: "agent-1", roles: ["agent"] })}` },
+      rpc: TENANT_PATHS.update,
+      code: Status.PERMISSION_DENIED,
+    },
+    {
+      name: "an expired user token",
+      identity: "operator",
+      metadata: { authorization: `Bearer ${mintToken({ tenant, sub: "admin-1", roles: ["admin"], ttlSeconds: -60 })}` },
+      rpc: TENANT_PATHS.get,
+      code: Status.UNAUTHENTICATED,
+    },
+    { name: "a browser's call without a token, through the edge", identity: "ingress", metadata: {}, rpc: TENANT_PATHS.get, code: Status.UNAUTHENTICATED },
+  ];
+
+  test.each(ordinary)("$name: the user's ordinary 401/403, neither logged at warn nor counted", async ({ identity, metadata, rpc, code }) => {
+    const logsBefore = permissive.log.lines().length;
+    const countedBefore = await peerRejections(permissive.metricsPort, rpc);
+
+    const failure = await call(identity, metadata, rpc);
+
+    expect(failure.code).toBe(code);
+    expect(await peerRejections(permissive.metricsPort, rpc)).toBe(countedBefore);
+    expect(
+      permissive.log
+        .lines()
+        .slice(logsBefore)
+        .filter((line) => line.level === "warn"),
+    ).toEqual([]);
   });
 });
 

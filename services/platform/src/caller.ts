@@ -10,6 +10,12 @@
  * token acts for that user (the token's access rule applies on top of the
  * peer allow-list). A call without one from a mesh service acts as that
  * service, by its certificate identity: no service tokens.
+ *
+ * Refusals of a mesh peer made here (the operator without a user's token, a
+ * service token, a service on an RPC that admits none or naming no tenant)
+ * are logged and counted like the allow-list's (recordPeerRefusal): they are
+ * deployments calling wrongly. A user's token that fails (expired, revoked,
+ * roles too low) is an ordinary 401/403 of that user and is not.
  */
 
 import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
@@ -17,8 +23,9 @@ import type { CallContext, ServerMiddleware } from "nice-grpc-common";
 import type { JwksCache } from "./auth/jwks-cache";
 import { type AccessTokenClaims, jwtKeyId, TokenError, verifyJwt } from "./auth/jwt";
 import type { Revocations } from "./auth/revocation";
-import { InvalidArgumentError, PermissionDeniedError, UnauthenticatedError } from "./errors";
-import type { MeshPeer, PeerContext } from "./mtls/peer-access";
+import { type DomainError, InvalidArgumentError, PermissionDeniedError, UnauthenticatedError } from "./errors";
+import type { Logger } from "./logger";
+import { type MeshPeer, type PeerContext, type RejectionReason, recordPeerRefusal } from "./mtls/peer-access";
 import { checkTenantId } from "./validation";
 
 /** Metadata a service caller sends to act within one tenant (clients.ts callOptionsFrom). */
@@ -77,27 +84,66 @@ export function hasAnyRole(caller: Caller, ...roles: Role[]): boolean {
   return caller.roles.some((role) => roles.includes(role));
 }
 
-export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings): ServerMiddleware<CallerContext, PeerContext> {
+/** A refusal of a mesh peer that is logged and counted (recordPeerRefusal) before it is thrown. */
+class PeerRefused extends Error {
+  constructor(
+    readonly reason: RejectionReason,
+    readonly error: DomainError,
+  ) {
+    super(error.message);
+  }
+}
+
+export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings, logger: Logger): ServerMiddleware<CallerContext, PeerContext> {
   const verifiedTokens = new VerifiedTokenCache();
   return async function* authenticate(call, context) {
-    const rule = rules.get(call.method.path);
-    if (!rule) throw new PermissionDeniedError(`${call.method.path} declares no access rule`);
+    const path = call.method.path;
+    const rule = rules.get(path);
+    if (!rule) throw new PermissionDeniedError(`${path} declares no access rule`);
     const peer = context.meshPeer;
     if (rule.public) return yield* call.next(call.request, { ...context, caller: { ...ANONYMOUS, peer: peer.name } });
-    const caller = context.metadata.get("authorization") ? await verifiedUser(context, settings, verifiedTokens, peer) : serviceCaller(context, peer);
-    authorize(rule, caller, call.request, call.method.path);
+    let caller: Caller;
+    try {
+      caller = context.metadata.get("authorization") ? await verifiedUser(context, settings, verifiedTokens, peer) : serviceCaller(context, peer, rule, path);
+      authorize(rule, caller, call.request, path);
+    } catch (error) {
+      if (!(error instanceof PeerRefused)) throw error;
+      recordPeerRefusal(logger, { peer: peer.spiffeId, rpc: path, reason: error.reason, detail: error.message, address: context.peer });
+      throw error.error;
+    }
     return yield* call.next(call.request, { ...context, caller });
   };
 }
 
 /** A mesh service calling as itself (no user token): its certificate identity, and the tenant it says it acts in. */
-function serviceCaller(context: CallContext, peer: MeshPeer): Caller {
+function serviceCaller(context: CallContext, peer: MeshPeer, rule: AccessRule, path: string): Caller {
   if (!peer.isService) {
-    throw new UnauthenticatedError("an access token is required (Authorization: Bearer <token>); only mesh services may call without one");
+    const error = new UnauthenticatedError("an access token is required (Authorization: Bearer <token>); only mesh services may call without one");
+    // Through the edge, a call without a token is a browser's without one: the user's 401, not a deployment's mistake.
+    if (peer.isEdge) throw error;
+    throw new PeerRefused("no_token", error);
+  }
+  if (!rule.services) {
+    throw new PeerRefused(
+      "service_not_allowed_by_rule",
+      new PermissionDeniedError(`service "${peer.name}" may not call ${path} without a user's token (its access rule admits no service callers)`),
+    );
   }
   const tenantId = context.metadata.get(TENANT_HEADER) ?? "";
-  const problem = tenantId === "" ? undefined : checkTenantId(tenantId);
-  if (problem) throw new InvalidArgumentError([{ field: TENANT_HEADER, description: problem }], `metadata ${TENANT_HEADER} ${problem}`);
+  if (tenantId === "") {
+    // Every store query is scoped by the caller's tenant: without one a service would see an empty tenant instead of learning it called wrongly.
+    throw new PeerRefused(
+      "no_tenant",
+      new PermissionDeniedError(`service "${peer.name}" named no tenant for ${path}: send the tenant id in metadata ${TENANT_HEADER}`),
+    );
+  }
+  const problem = checkTenantId(tenantId);
+  if (problem) {
+    throw new PeerRefused(
+      "malformed_tenant",
+      new InvalidArgumentError([{ field: TENANT_HEADER, description: problem }], `metadata ${TENANT_HEADER} ${problem}`),
+    );
+  }
   return {
     kind: "service",
     tenantId,
@@ -164,7 +210,7 @@ async function verifiedUser(context: CallContext, settings: AuthSettings, verifi
   if (await settings.revocations.isRevoked(claims)) throw new UnauthenticatedError("access token rejected: it has been revoked");
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
   if (roles.includes(Role.ROLE_SERVICE)) {
-    throw new UnauthenticatedError("service tokens are no longer accepted; services call with their mesh identity");
+    throw new PeerRefused("service_token", new UnauthenticatedError("service tokens are no longer accepted; services call with their mesh identity"));
   }
   return {
     kind: "user",
@@ -179,11 +225,8 @@ async function verifiedUser(context: CallContext, settings: AuthSettings, verifi
 }
 
 function authorize(rule: AccessRule, caller: Caller, request: unknown, path: string): void {
-  if (caller.kind === "service") {
-    // Which services may call this RPC at all is the peer allow-list's business; here: whether the RPC admits service callers.
-    if (rule.services) return;
-    throw new PermissionDeniedError(`service "${caller.actorId}" may not call ${path} without a user's token (its access rule admits no service callers)`);
-  }
+  // Which services may call this RPC at all is the peer allow-list's business; serviceCaller checked the RPC admits service callers.
+  if (caller.kind === "service") return;
   if (hasAnyRole(caller, ...rule.roles)) return;
   if (rule.selfField !== "") {
     const target = readField(request, rule.selfField);

@@ -107,7 +107,10 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
   const dependencyNeeds = dependencyNeedsOf(accessRules.keys(), health.dependencyNames, spec.dependencyNeeds);
-  const api = server.with(rejectUndecodableRequests).with(failFastMiddleware(health, dependencyNeeds)).with(authMiddleware(accessRules, spec.auth));
+  const api = server
+    .with(rejectUndecodableRequests)
+    .with(failFastMiddleware(health, dependencyNeeds))
+    .with(authMiddleware(accessRules, spec.auth, logger));
   for (const service of spec.services) api.add(withLenientRequestDecoding(service.definition), service.implementation);
 
   await health.start();

@@ -18,9 +18,12 @@ const settings = peerAccessSettings(config);
 
 describe("the peer allow-list", () => {
   it("admits a peer listed for that exact path, and says whether it is a service", () => {
-    expect(decidePeerAccess(settings, GET_LEAD, id("auth"))).toEqual({ allowed: true, peer: { spiffeId: id("auth"), name: "auth", isService: true } });
-    expect(decidePeerAccess(settings, DELETE_LEAD, id("ingress"))).toMatchObject({ allowed: true, peer: { name: "ingress", isService: false } });
-    expect(decidePeerAccess(settings, GET_LEAD, id("operator"))).toMatchObject({ allowed: true, peer: { name: "operator", isService: false } });
+    expect(decidePeerAccess(settings, GET_LEAD, id("auth"))).toEqual({
+      allowed: true,
+      peer: { spiffeId: id("auth"), name: "auth", isService: true, isEdge: false },
+    });
+    expect(decidePeerAccess(settings, DELETE_LEAD, id("ingress"))).toMatchObject({ allowed: true, peer: { name: "ingress", isService: false, isEdge: true } });
+    expect(decidePeerAccess(settings, GET_LEAD, id("operator"))).toMatchObject({ allowed: true, peer: { name: "operator", isService: false, isEdge: false } });
   });
 
   it("refuses a peer not listed for the path, naming it and the RPC", () => {

@@ -4,15 +4,18 @@
  * the error status guard, health and reflection included. A call without a
  * verified peer identity is UNAUTHENTICATED; a peer not listed for that exact
  * path is PERMISSION_DENIED. Each refusal is logged (warn) with the caller and
- * the RPC, and counted in leadmesh_peer_rejections_total{rpc,reason}.
+ * the RPC, and counted in leadmesh_peer_rejections_total{rpc,reason}; so are
+ * the refusals of mesh peers that the auth middleware makes after this check
+ * (caller.ts: a service its RPC's access rule does not admit, a service token,
+ * …), through recordPeerRefusal.
  */
-import type { ServerMiddleware } from "nice-grpc-common";
+import { type ServerMiddleware, Status } from "nice-grpc-common";
 import { Counter } from "prom-client";
-import { PermissionDeniedError, UnauthenticatedError } from "../errors";
+import { DomainError } from "../errors";
 import type { Logger } from "../logger";
 import { kernelRegistry } from "../metrics";
 import type { MeshConfig, MeshPeers } from "../service-config";
-import { PEER_HEADER, PEER_PROBLEM_HEADER } from "./peer-identity";
+import { PEER_CLAIMED_HEADER, PEER_HEADER, PEER_PROBLEM_HEADER } from "./peer-identity";
 import { identityName, type SpiffeScope, spiffeId } from "./spiffe";
 
 /** The caller as the transport proved it. */
@@ -22,6 +25,8 @@ export interface MeshPeer {
   name: string;
   /** A service of the mesh (listed in MESH_PEERS, neither the edge nor the operator): may call as itself. */
   isService: boolean;
+  /** The edge (Envoy): its calls without a token are browsers' calls without one, ordinary 401s rather than mesh refusals. */
+  isEdge: boolean;
 }
 
 /** Named meshPeer: nice-grpc's CallContext.peer is already the TCP address. */
@@ -29,9 +34,25 @@ export interface PeerContext {
   meshPeer: MeshPeer;
 }
 
-export type RejectionReason = "no_identity" | "not_allowed";
+/**
+ * Why a mesh peer was refused. This middleware: no_identity, not_allowed.
+ * The auth middleware, after it (caller.ts): no_token (the operator calling
+ * without a user's token where one is needed), service_token (a JWT with the
+ * retired role "service"), service_not_allowed_by_rule (a service on an RPC
+ * whose access rule admits no services), no_tenant and malformed_tenant (a
+ * service naming no tenant, or a malformed one, in leadmesh-tenant).
+ */
+export type RejectionReason = "no_identity" | "not_allowed" | "no_token" | "service_token" | "service_not_allowed_by_rule" | "no_tenant" | "malformed_tenant";
 
-export type AccessDecision = { allowed: true; peer: MeshPeer } | { allowed: false; reason: RejectionReason; caller: string; message: string };
+export type AccessDecision = { allowed: true; peer: MeshPeer } | { allowed: false; reason: "no_identity" | "not_allowed"; caller: string; message: string };
+
+/**
+ * ErrorInfo metadata of a refusal by the allow-list: a caller relaying a
+ * callee's refusal (error-middleware.ts) tells the deployment's refusal of
+ * itself, which is no user's fault, from a refusal of the user it acted for.
+ */
+export const REFUSED_BY_KEY = "refused_by";
+export const REFUSED_BY_ALLOW_LIST = "mesh_allow_list";
 
 /** gRPC path → SPIFFE ids allowed to call it. */
 export type PeerAllowList = ReadonlyMap<string, ReadonlySet<string>>;
@@ -53,12 +74,14 @@ export interface PeerAccessSettings {
   scope: SpiffeScope;
   /** Identity names that call as themselves (service callers). */
   services: ReadonlySet<string>;
+  /** Identity name of the edge. */
+  edge: string;
 }
 
 export function peerAccessSettings(config: MeshConfig): PeerAccessSettings {
   const scope = { trustDomain: config.meshTrustDomain, namespace: config.meshNamespace };
   const services = Object.keys(config.meshPeers).filter((name) => name !== config.meshEdgeIdentity && name !== config.meshOperatorIdentity);
-  return { allowList: peerAllowList(config.meshPeers, scope), scope, services: new Set(services) };
+  return { allowList: peerAllowList(config.meshPeers, scope), scope, services: new Set(services), edge: config.meshEdgeIdentity };
 }
 
 /** Whether the peer (a verified SPIFFE id, or undefined with the transport's reason) may call `path`. */
@@ -71,7 +94,7 @@ export function decidePeerAccess(settings: PeerAccessSettings, path: string, id:
     return { allowed: false, reason: "not_allowed", caller: id, message: `${name} may not call ${path} (see mesh/topology.yaml)` };
   }
   // A service name outside our scope would be a whole SPIFFE id, never in `services`.
-  return { allowed: true, peer: { spiffeId: id, name, isService: settings.services.has(name) } };
+  return { allowed: true, peer: { spiffeId: id, name, isService: settings.services.has(name), isEdge: name === settings.edge } };
 }
 
 let rejections: Counter<"rpc" | "reason"> | undefined;
@@ -80,22 +103,50 @@ let rejections: Counter<"rpc" | "reason"> | undefined;
 function rejectionCounter(): Counter<"rpc" | "reason"> {
   rejections ??= new Counter({
     name: "leadmesh_peer_rejections_total",
-    help: "Calls refused by the mesh identity allow-lists, by RPC and reason (no_identity, not_allowed)",
+    help: "Calls of mesh peers refused, by RPC and reason: by the identity allow-lists (no_identity, not_allowed) or by the auth middleware after them (no_token, service_token, service_not_allowed_by_rule, no_tenant, malformed_tenant)",
     labelNames: ["rpc", "reason"],
     registers: [kernelRegistry],
   });
   return rejections;
 }
 
+export interface PeerRefusal {
+  /** The caller's verified SPIFFE id, or "unknown". */
+  peer: string;
+  rpc: string;
+  reason: RejectionReason;
+  detail: string;
+  /** TCP address of the caller. */
+  address?: string;
+  /** The SPIFFE id an untrusted certificate claimed (not verified). */
+  claimed?: string;
+}
+
+/** Logs (warn) and counts a refused mesh peer: one log line and one metric for every refusal, whichever layer made it. */
+export function recordPeerRefusal(logger: Logger, refusal: PeerRefusal): void {
+  rejectionCounter().inc({ rpc: refusal.rpc, reason: refusal.reason });
+  logger.warn(refusal, "mesh peer refused");
+}
+
 export function peerAccessMiddleware(settings: PeerAccessSettings, logger: Logger): ServerMiddleware<PeerContext> {
-  const counter = rejectionCounter();
+  rejectionCounter();
   return async function* checkPeer(call, context) {
     const path = call.method.path;
     const decision = decidePeerAccess(settings, path, context.metadata.get(PEER_HEADER), context.metadata.get(PEER_PROBLEM_HEADER));
     if (!decision.allowed) {
-      counter.inc({ rpc: path, reason: decision.reason });
-      logger.warn({ peer: decision.caller, rpc: path, reason: decision.reason, detail: decision.message, address: context.peer }, "mesh peer refused");
-      throw decision.reason === "no_identity" ? new UnauthenticatedError(decision.message) : new PermissionDeniedError(decision.message);
+      const claimed = context.metadata.get(PEER_CLAIMED_HEADER);
+      recordPeerRefusal(logger, {
+        peer: decision.caller,
+        rpc: path,
+        reason: decision.reason,
+        detail: decision.message,
+        address: context.peer,
+        ...(claimed ? { claimed } : {}),
+      });
+      const code = decision.reason === "no_identity" ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED;
+      throw new DomainError(code, decision.reason === "no_identity" ? "UNAUTHENTICATED" : "PERMISSION_DENIED", decision.message, {
+        [REFUSED_BY_KEY]: REFUSED_BY_ALLOW_LIST,
+      });
     }
     return yield* call.next(call.request, { ...context, meshPeer: decision.peer });
   };

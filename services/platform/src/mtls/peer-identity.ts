@@ -3,7 +3,9 @@
  * transport is still visible: a grpc-js server interceptor that writes the
  * verdict into internal metadata for the nice-grpc middleware (peer-access.ts):
  *  - `leadmesh-peer`: the verified SPIFFE id of the caller, or
- *  - `leadmesh-peer-problem`: why there is none (for the log and the error);
+ *  - `leadmesh-peer-problem`: why there is none (for the log and the error),
+ *    and `leadmesh-peer-claimed`: the SPIFFE id an untrusted certificate
+ *    claims (for the log only: nothing is decided on it);
  *  - `leadmesh-deadline`: the call's deadline in epoch ms (absent when none),
  *    which nice-grpc does not expose to handlers (clients.ts callOptionsFrom).
  * Incoming copies of these headers are deleted first: a client cannot name itself.
@@ -22,6 +24,7 @@ import { xfccPeerUri } from "./xfcc";
 
 export const PEER_HEADER = "leadmesh-peer";
 export const PEER_PROBLEM_HEADER = "leadmesh-peer-problem";
+export const PEER_CLAIMED_HEADER = "leadmesh-peer-claimed";
 export const DEADLINE_HEADER = "leadmesh-deadline";
 export const XFCC_HEADER = "x-forwarded-client-cert";
 
@@ -31,7 +34,7 @@ export interface PeerIdentitySettings {
   sidecarPeers: readonly string[];
 }
 
-export type PeerVerdict = { id: string } | { problem: string };
+export type PeerVerdict = { id: string } | { problem: string; claimed?: string };
 
 export function peerIdentityInterceptor(settings: PeerIdentitySettings): ServerInterceptor {
   const sidecars = new Set(settings.sidecarPeers.map(normalizeAddress));
@@ -40,12 +43,15 @@ export function peerIdentityInterceptor(settings: PeerIdentitySettings): ServerI
       start(next) {
         next({
           onReceiveMetadata(metadata, passOn) {
-            for (const header of [PEER_HEADER, PEER_PROBLEM_HEADER, DEADLINE_HEADER]) metadata.remove(header);
+            for (const header of [PEER_HEADER, PEER_PROBLEM_HEADER, PEER_CLAIMED_HEADER, DEADLINE_HEADER]) metadata.remove(header);
             const verdict = settings.mode === "mtls" ? tlsPeer(call) : sidecarPeer(metadata, remoteAddress(call), sidecars);
             // In mtls mode the header means nothing (nobody we trust wrote it): drop it so nothing downstream reads it.
             if (settings.mode === "mtls") metadata.remove(XFCC_HEADER);
             if ("id" in verdict) metadata.set(PEER_HEADER, verdict.id);
-            else metadata.set(PEER_PROBLEM_HEADER, headerSafe(verdict.problem));
+            else {
+              metadata.set(PEER_PROBLEM_HEADER, headerSafe(verdict.problem));
+              if (verdict.claimed) metadata.set(PEER_CLAIMED_HEADER, headerSafe(verdict.claimed));
+            }
             const deadline = epochMs(call.getDeadline());
             if (deadline !== undefined) metadata.set(DEADLINE_HEADER, String(deadline));
             passOn(metadata);
@@ -86,7 +92,8 @@ function tlsPeerOf(call: ServerInterceptingCallInterface, socket: TLSSocket | un
   if (!presented?.raw) return { problem: "no client certificate" };
   const claimed = spiffeIdOfCertificate(presented.subjectaltname);
   const reason = socket.authorizationError ? String((socket.authorizationError as Error).message ?? socket.authorizationError) : "not verified";
-  return { problem: `client certificate not trusted (${reason})${claimed ? `; it claims ${claimed}` : ""}` };
+  const problem = `client certificate not trusted (${reason})${claimed ? `; it claims ${claimed}` : ""}`;
+  return claimed ? { problem, claimed } : { problem };
 }
 
 export function sidecarPeer(metadata: Metadata, address: string | undefined, sidecars: ReadonlySet<string>): PeerVerdict {
