@@ -189,7 +189,15 @@ describe("peers refused by the auth middleware, after the allow-list, are logged
   }
 
   const tenant = uniqueTenant("mtls-after-peer");
-  const cases = [
+  interface RefusedCase {
+    name: string;
+    identity: string;
+    metadata: Record<string, string>;
+    rpc: string;
+    code: Status;
+    reason?: string;
+  }
+  const cases: RefusedCase[] = [
     {
       name: "the operator without a user's token",
       identity: "operator",
@@ -252,7 +260,7 @@ describe("peers refused by the auth middleware, after the allow-list, are logged
     },
   );
 
-  const ordinary = [
+  const ordinary: RefusedCase[] = [
     {
       name: "a user whose roles the rule does not admit (an agent updating the tenant)",
       identity: "operator",

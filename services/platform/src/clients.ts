@@ -28,11 +28,17 @@
  *
  * Deadlines: a handler calling on passes callOptionsFrom(context, …): the
  * downstream call ends no later than the upstream call's deadline, and is
- * cancelled with it (its AbortSignal).
+ * cancelled with it (its AbortSignal). The deadline also goes on the wire as
+ * grpc-timeout (nice-grpc's deadline middleware is only a client-side timer),
+ * so the callee knows it (leadmesh-deadline) and bounds its own calls by it.
+ *
+ * A call that forwarded the user's token and was refused for that user
+ * (failedForForwardedUser) is relayed to the user as it came, by the error
+ * middleware: the user is refused, not the service.
  */
 import { type Client, type CompatServiceDefinition, createChannel, createClientFactory, Metadata } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
-import { type CallContext, type CallOptions, ClientError, type ClientMiddlewareCall, Status } from "nice-grpc-common";
+import { type CallContext, type CallOptions, ClientError, type ClientMiddleware, type ClientMiddlewareCall, Status } from "nice-grpc-common";
 import { errorDetailsClientMiddleware } from "nice-grpc-error-details";
 import { openTelemetryClientMiddleware } from "nice-grpc-opentelemetry";
 import { TENANT_HEADER } from "./caller";
@@ -76,6 +82,44 @@ export function callOptionsFrom(context: CallContext, options: ForwardOptions = 
   const upstream = Number(context.metadata.get(DEADLINE_HEADER));
   const deadline = Number.isFinite(upstream) && upstream > 0 ? Math.min(upstream, own) : own;
   return { deadline: new Date(deadline), signal: context.signal, metadata };
+}
+
+/** Client errors of calls that carried a user's token (callOptionsFrom forwardUser). */
+const forwardedUserFailures = new WeakSet<object>();
+
+/** Whether `error` ended a call that acted for a user (forwarded the user's token): the callee's refusal may be the user's. */
+export function failedForForwardedUser(error: unknown): boolean {
+  return typeof error === "object" && error !== null && forwardedUserFailures.has(error);
+}
+
+async function* markForwardedUserFailures<Request, Response>(call: ClientMiddlewareCall<Request, Response>, options: CallOptions) {
+  try {
+    return yield* call.next(call.request, options);
+  } catch (error) {
+    if (error instanceof ClientError && options.metadata?.has("authorization")) forwardedUserFailures.add(error);
+    throw error;
+  }
+}
+
+/**
+ * Just outside the deadline middleware, once per attempt: sends what is left
+ * of the call's deadline as grpc-timeout (grpc-js writes that header itself
+ * only for its own deadline option, which nice-grpc does not set). The
+ * server reads it as the call's deadline (peer-identity.ts, leadmesh-deadline).
+ */
+const sendDeadline: ClientMiddleware<DeadlineOptions> = async function* sendDeadline(call, options) {
+  const { deadline } = options;
+  if (deadline === undefined) return yield* call.next(call.request, options);
+  const remainingMs = deadline instanceof Date ? deadline.getTime() - Date.now() : deadline;
+  const metadata = Metadata(options.metadata);
+  metadata.set("grpc-timeout", grpcTimeout(remainingMs));
+  return yield* call.next(call.request, { ...options, metadata });
+};
+
+/** A grpc-timeout value: at most 8 digits, in milliseconds while they fit, else in seconds. */
+export function grpcTimeout(remainingMs: number): string {
+  const ms = Math.max(1, Math.ceil(remainingMs));
+  return ms <= 99_999_999 ? `${ms}m` : `${Math.min(99_999_999, Math.ceil(ms / 1000))}S`;
 }
 
 /** A retried call gets at most this many attempts in all (the first one included). */
@@ -160,12 +204,16 @@ export function createServiceClient<S extends CompatServiceDefinition>(
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
+  // Each use() wraps the ones before it: the last is the outermost.
   const client = createClientFactory()
     .use(openTelemetryClientMiddleware())
     .use(errorDetailsClientMiddleware)
     .use(deadlineMiddleware)
-    // After the deadline: every attempt shares the call's one deadline.
+    .use(sendDeadline)
+    // Outside the deadline: every attempt shares the call's one deadline.
     .use(retryMiddleware(retryablePaths(definition)))
+    // Outermost: marks the very error the handler gets.
+    .use(markForwardedUserFailures)
     .create(definition, channel, { "*": { deadline: options.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS } });
   return { client, close: () => channel.close() };
 }

@@ -1,8 +1,10 @@
 import { AbortError, isAbortError } from "abort-controller-x";
 import { type CallContext, ClientError, composeServerMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common";
-import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichServerError } from "nice-grpc-error-details";
-import { DependencyUnavailableError, DomainError } from "./errors";
+import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
+import { failedForForwardedUser } from "./clients";
+import { DependencyUnavailableError, DomainError, type FieldViolation, isErrorReason } from "./errors";
 import type { Logger } from "./logger";
+import { REFUSED_BY_ALLOW_LIST, REFUSED_BY_KEY } from "./mtls/peer-access";
 import { boundedDetails, statusText } from "./status-text";
 import { activeTraceIds } from "./telemetry";
 
@@ -65,12 +67,20 @@ function toServerError(error: unknown, path: string, context: CallContext, logge
  * A call to another service that failed for a reason of time or capacity
  * fails the caller's call the same way: a downstream call that ran out of
  * the propagated deadline is this call's DEADLINE_EXCEEDED, an unreachable
- * peer UNAVAILABLE (retryable). Any other downstream status a handler did
- * not handle itself (a refusal, a bad request) is this service's bug and
- * stays INTERNAL, logged.
+ * peer UNAVAILABLE (retryable). A call that forwarded the user's token and
+ * was refused for that user (the user's access rule, token, or request) is
+ * the user's refusal: relayed as it came. Any other downstream status a
+ * handler did not handle itself (a refusal of this service by the callee's
+ * allow-list, a bad request it made as itself) is this service's or the
+ * deployment's bug and stays INTERNAL, logged.
  */
 function relayedDownstreamError(error: ClientError): DomainError | undefined {
   switch (error.code) {
+    case Status.PERMISSION_DENIED:
+    case Status.UNAUTHENTICATED:
+    case Status.NOT_FOUND:
+    case Status.INVALID_ARGUMENT:
+      return failedForForwardedUser(error) ? relayedUserRefusal(error) : undefined;
     case Status.DEADLINE_EXCEEDED:
       return new DomainError(Status.DEADLINE_EXCEEDED, "DEPENDENCY_UNAVAILABLE", `the deadline ran out while calling ${error.path}`, {
         rpc: error.path,
@@ -84,6 +94,25 @@ function relayedDownstreamError(error: ClientError): DomainError | undefined {
       return undefined;
   }
 }
+
+/** The callee's refusal of the forwarded user, with its reason and field violations; undefined when the allow-list refused this service. */
+function relayedUserRefusal(error: ClientError): DomainError | undefined {
+  const details = error instanceof RichClientError ? error.extra : [];
+  const info = details.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
+  if (info?.metadata[REFUSED_BY_KEY] === REFUSED_BY_ALLOW_LIST) return undefined;
+  const violations: FieldViolation[] = details.flatMap((detail) =>
+    detail.$type === BadRequest.$type ? detail.fieldViolations.map(({ field, description }) => ({ field, description })) : [],
+  );
+  const reason = info && isErrorReason(info.reason) ? info.reason : REASON_OF_CODE[error.code as keyof typeof REASON_OF_CODE];
+  return new DomainError(error.code, reason ?? "INTERNAL", error.details, { ...info?.metadata, rpc: error.path }, violations);
+}
+
+const REASON_OF_CODE = {
+  [Status.PERMISSION_DENIED]: "PERMISSION_DENIED",
+  [Status.UNAUTHENTICATED]: "UNAUTHENTICATED",
+  [Status.NOT_FOUND]: "NOT_FOUND",
+  [Status.INVALID_ARGUMENT]: "INVALID_FIELDS",
+} as const;
 
 /**
  * A driver failure is news (warn, with the driver's error). A refusal raised
