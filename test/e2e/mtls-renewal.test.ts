@@ -5,9 +5,15 @@
  * twice while calls run over several channels, long-lived ones and a fresh
  * connection per call. No call may fail, and afterwards a new connection
  * sees the server's new certificate, and a server sees the client's new one.
+ *
+ * Not vacuous on a busy machine: traffic runs until both renewals have been
+ * written and two reload periods more, and both sides must have logged
+ * taking the last certificate inside that window, with calls succeeding
+ * after it.
  */
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { connect, type TLSSocket } from "node:tls";
@@ -16,16 +22,25 @@ import { createServiceClient, type MeshTransport } from "@leadmesh/platform";
 import { createChannel, Metadata, waitForChannelReady } from "nice-grpc";
 import { uniqueTenant } from "../harness/clients";
 import { createTestCertificates, type TestCertificates } from "../harness/mtls-certificates";
-import { clientTransport, type MeshTestService, recordingTenantService, startMeshTestService, TENANT_PATHS } from "../harness/mtls-services";
+import {
+  type CapturedLog,
+  capturedLogger,
+  clientTransport,
+  type LogLine,
+  type MeshTestService,
+  recordingTenantService,
+  startMeshTestService,
+  TENANT_PATHS,
+} from "../harness/mtls-services";
 
 const RELOAD_MS = 200;
-const TRAFFIC_MS = 3000;
 const RENEW_AT_MS = [1000, 2000];
 const LONG_LIVED_CHANNELS = 3;
 
 let certificates: TestCertificates;
 let users: MeshTestService;
 let auth: MeshTransport;
+let authLog: CapturedLog;
 
 beforeAll(async () => {
   certificates = await createTestCertificates(["users", "auth"]);
@@ -36,7 +51,8 @@ beforeAll(async () => {
     services: [recordingTenantService().service],
     env: { TLS_RELOAD_MS: String(RELOAD_MS) },
   });
-  auth = clientTransport("auth", certificates, { TLS_RELOAD_MS: String(RELOAD_MS) });
+  authLog = capturedLogger("auth");
+  auth = clientTransport("auth", certificates, { TLS_RELOAD_MS: String(RELOAD_MS) }, authLog);
 });
 
 afterAll(async () => {
@@ -85,18 +101,19 @@ test("calls keep succeeding while both sides' certificates are renewed twice; ne
     createServiceClient(TenantServiceDefinition, users.address, { transport: auth, peer: "users" }),
   );
   const failures: string[] = [];
-  let succeeded = 0;
-  let freshConnections = 0;
-  const call = async (client: (typeof longLived)[number]["client"]) => {
+  /** When each successful call ended, and whether it was on a fresh connection. */
+  const successes: { at: number; fresh: boolean }[] = [];
+  const call = async (client: (typeof longLived)[number]["client"], fresh: boolean) => {
     try {
       await client.createTenant({ tenant: { id: tenant, displayName: "Renewal" } }, { metadata: metadata(), deadline: new Date(Date.now() + 2000) });
-      succeeded += 1;
+      successes.push({ at: Date.now(), fresh });
     } catch (error) {
       failures.push(String(error));
     }
   };
 
-  const stopAt = Date.now() + TRAFFIC_MS;
+  let trafficRuns = true;
+  const trafficStartedAt = Date.now();
   const renewals = RENEW_AT_MS.map(
     (at) =>
       new Promise<string[]>((resolve, reject) => {
@@ -105,34 +122,57 @@ test("calls keep succeeding while both sides' certificates are renewed twice; ne
   );
   const loops = [
     ...longLived.map(async ({ client }) => {
-      while (Date.now() < stopAt) await call(client);
+      while (trafficRuns) await call(client, false);
     }),
     // A new channel, so a new TLS handshake, for every call: these meet the renewals half-done too.
     (async () => {
-      while (Date.now() < stopAt) {
+      while (trafficRuns) {
         const fresh = createServiceClient(TenantServiceDefinition, users.address, { transport: auth, peer: "users" });
         try {
-          await call(fresh.client);
-          freshConnections += 1;
+          await call(fresh.client, true);
         } finally {
           fresh.close();
         }
       }
     })(),
   ];
+  let trafficEndedAt: number;
   try {
+    // However slow the machine, traffic runs until both renewals are on disk and both sides have had two reload periods to take them.
+    const renewed = await Promise.all(renewals);
+    await new Promise((resolve) => setTimeout(resolve, 2 * RELOAD_MS));
+    trafficRuns = false;
     await Promise.all(loops);
-    expect(await Promise.all(renewals)).toEqual([
+    trafficEndedAt = Date.now();
+    expect(renewed).toEqual([
       ["users", "auth"],
       ["users", "auth"],
     ]);
   } finally {
+    trafficRuns = false;
     for (const client of longLived) client.close();
   }
 
   expect(failures).toEqual([]);
-  expect(succeeded).toBeGreaterThan(30);
-  expect(freshConnections).toBeGreaterThan(5);
+  expect(successes.length).toBeGreaterThan(30);
+  expect(successes.filter((success) => success.fresh).length).toBeGreaterThan(5);
+
+  // Both sides took the last certificate while the traffic ran, and calls (fresh connections among them) kept succeeding after.
+  const finalNotAfter = (name: string) => new Date(new X509Certificate(readFileSync(certificates.paths.certFile(name))).validTo).toISOString();
+  for (const [side, log] of [
+    ["users", users.log],
+    ["auth", authLog],
+  ] as const) {
+    const renewedInWindow = log
+      .find("info", "certificate renewed")
+      .filter((line: LogLine) => (line.time as number) >= trafficStartedAt && (line.time as number) <= trafficEndedAt);
+    expect(renewedInWindow.length).toBeGreaterThanOrEqual(1);
+    const last = renewedInWindow[renewedInWindow.length - 1];
+    expect({ side, notAfter: last.notAfter }).toEqual({ side, notAfter: finalNotAfter(side) });
+    const after = successes.filter((success) => success.at > (last.time as number));
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.some((success) => success.fresh)).toBe(true);
+  }
 
   // The server took the last renewal without a restart: a new connection gets it (within a few reload periods).
   const renewedServerSerial = certificates.serialOf("users");

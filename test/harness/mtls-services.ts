@@ -158,8 +158,9 @@ export async function startMeshTestService(options: MeshTestServiceOptions): Pro
  * operator's tools, or a service identity the test plays): its
  * channelCredentials(peer) present `name`'s certificate and require the
  * server to prove `peer`'s SPIFFE id. Close it when done (it watches files).
+ * Pass `log` to read what it logs (certificate renewals).
  */
-export function clientTransport(name: string, certificates: TestCertificates, env: Record<string, string> = {}): MeshTransport {
+export function clientTransport(name: string, certificates: TestCertificates, env: Record<string, string> = {}, log = capturedLogger(name)): MeshTransport {
   const config = loadConfig(meshSpec(), {
     MESH_TRUST_DOMAIN: TEST_TRUST_DOMAIN,
     MESH_NAMESPACE: TEST_NAMESPACE,
@@ -168,7 +169,7 @@ export function clientTransport(name: string, certificates: TestCertificates, en
     TLS_CA_FILE: certificates.paths.caFile,
     ...env,
   });
-  return createMeshTransport(config, name, capturedLogger(name).logger);
+  return createMeshTransport(config, name, log.logger);
 }
 
 /** What a handler of a recording service saw. */
