@@ -1,7 +1,7 @@
 import { AuthServiceDefinition } from "@leadmesh/contracts/auth/v1/auth";
 import { TenantServiceDefinition } from "@leadmesh/contracts/users/v1/tenants";
-import { Metadata } from "nice-grpc-common";
-import { callOptionsFrom, DEFAULT_DEADLINE_MS, methodPaths, RetryBudget, retryablePaths, serviceConfigFor } from "./clients";
+import { ClientError, Metadata, Status } from "nice-grpc-common";
+import { callOptionsFrom, DEFAULT_DEADLINE_MS, methodPaths, RetryBudget, retryablePaths, retryMiddleware, serviceConfigFor } from "./clients";
 import { contracts } from "./contract/contracts";
 
 describe("a mesh client", () => {
@@ -28,6 +28,31 @@ describe("a mesh client", () => {
     expect(granted).toBe(10);
     for (let i = 0; i < 10; i++) budget.succeeded();
     expect([budget.take(), budget.take(), budget.take(), budget.take(), budget.take(), budget.take()]).toEqual([true, true, true, true, true, false]);
+  });
+});
+
+describe("retries", () => {
+  it("give every attempt the one deadline of the call, also when it was given in ms", async () => {
+    const path = "/users.v1.TenantService/GetTenant";
+    const deadlines: unknown[] = [];
+    const call = {
+      method: { path, requestStream: false, responseStream: false },
+      requestStream: false,
+      responseStream: false,
+      request: {},
+      async *next(_request: unknown, options: { deadline?: unknown }) {
+        deadlines.push(options.deadline);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        if (deadlines.length < 3) throw new ClientError(path, Status.UNAVAILABLE, "replica gone");
+        return {};
+      },
+    };
+    const retry = retryMiddleware(new Set([path]));
+    const run = retry(call as never, { deadline: 5000 } as never);
+    for (let step = await run.next(); !step.done; step = await run.next());
+    expect(deadlines).toHaveLength(3);
+    expect(deadlines[0]).toBeInstanceOf(Date);
+    expect(new Set(deadlines.map((deadline) => (deadline as Date).getTime())).size).toBe(1);
   });
 });
 

@@ -165,8 +165,12 @@ export class RetryBudget {
 
 /** Retries UNAVAILABLE for the unary RPCs in `retryable`, within the call's deadline and the budget. */
 export function retryMiddleware(retryable: ReadonlySet<string>, budget = new RetryBudget()) {
-  return async function* retry<Request, Response>(call: ClientMiddlewareCall<Request, Response>, options: CallOptions) {
-    if (call.requestStream || call.responseStream || !retryable.has(call.method.path)) return yield* call.next(call.request, options);
+  return async function* retry<Request, Response>(call: ClientMiddlewareCall<Request, Response>, callOptions: CallOptions) {
+    if (call.requestStream || call.responseStream || !retryable.has(call.method.path)) return yield* call.next(call.request, callOptions);
+    // A relative deadline (the client's default, in ms) is fixed once here, so
+    // that every attempt shares it instead of each starting a fresh one.
+    const { deadline } = callOptions as DeadlineOptions;
+    const options = typeof deadline === "number" ? { ...callOptions, deadline: new Date(Date.now() + deadline) } : callOptions;
     for (let attempt = 1; ; attempt += 1) {
       try {
         const response = yield* call.next(call.request, options);
