@@ -45,7 +45,11 @@ describe("ensureMeshCertificates", () => {
     writeFileSync(meshCertificatePaths(dir).certFile("auth"), leaf.certificatePem);
     writeFileSync(meshCertificatePaths(dir).keyFile("auth"), leaf.privateKeyPem);
 
-    expect(await ensureMeshCertificates(dir, identities)).toEqual(["auth", "operator"]);
+    const rotating = ensureMeshCertificates(dir, identities, { trustPropagationMs: 1000 });
+    // The new bundle is out before any leaf it signed: readers trust it first.
+    while (bundleOf() < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(certificateOf("auth").serialNumber).toBe(new X509Certificate(leaf.certificatePem).serialNumber);
+    expect(await rotating).toEqual(["auth", "operator"]);
     expect(bundleOf()).toBe(2);
     // Node reads the first certificate of a bundle: the signing CA.
     const signing = new X509Certificate(readFileSync(meshCertificatePaths(dir).caFile));

@@ -130,6 +130,13 @@ export interface MeshCertificateOptions {
   renewWhenLeft?: number;
   /** Renew every leaf whatever its age (tests of renewal). */
   force?: boolean;
+  /**
+   * When the CA is replaced: how long the new trust bundle is on disk before
+   * any leaf it signed is, so that every reader (services poll every
+   * TLS_RELOAD_MS, 1 s by default; Envoy watches) trusts the new CA before a
+   * peer presents a certificate from it. Default 3 s.
+   */
+  trustPropagationMs?: number;
 }
 
 export interface MeshCertificatePaths {
@@ -168,6 +175,7 @@ export async function ensureMeshCertificates(dir: string, identities: readonly M
     // presenting a certificate it signed (not yet reloaded) stays trusted.
     writeAtomically(paths.caFile, ca.certificatePem + retiring, 0o644);
     newAuthority = true;
+    if (retiring) await new Promise((resolve) => setTimeout(resolve, options.trustPropagationMs ?? 3000));
   }
   const lifetimeMs = options.lifetimeMs ?? 24 * HOUR_MS;
   const renewed: string[] = [];
