@@ -9,7 +9,7 @@
 import { Writable } from "node:stream";
 import { credentials } from "@grpc/grpc-js";
 import { AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
-import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { Redis } from "ioredis";
 import { type Channel, createChannel, createClient, Metadata, Status } from "nice-grpc";
 import { HealthDefinition } from "nice-grpc-server-health";
@@ -17,18 +17,9 @@ import { pino } from "pino";
 import { createCertificateAuthority, issueCertificate } from "../../../scripts/mesh/certificates";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testJwks } from "../../../test/harness/tokens";
-import {
-  apiService,
-  type CallerContext,
-  createMeshTransport,
-  JwksCache,
-  Revocations,
-  type RunningService,
-  spiffeId,
-  startService,
-  TENANT_HEADER,
-} from "../src";
+import { apiService, createMeshTransport, JwksCache, Revocations, type RunningService, spiffeId, startService, TENANT_HEADER } from "../src";
 import { loadServiceConfig } from "../src/service-config";
+import { fakeLeads } from "./fake-leads";
 import { type MeshCertificates, meshCertificates } from "./mesh-setup";
 
 const GET_LEAD = "/leads.v1.LeadService/GetLead";
@@ -36,23 +27,13 @@ const LIST_LEADS = "/leads.v1.LeadService/ListLeads";
 const HEALTH_CHECK = "/grpc.health.v1.Health/Check";
 const scope = { trustDomain: "cluster.local", namespace: "leadmesh" };
 
-function fakeLeads(): LeadServiceImplementation<CallerContext> {
-  const unused = async (): Promise<never> => {
-    throw new Error("not used by this test");
-  };
-  return {
+function leadsUnderTest() {
+  return fakeLeads({
     getLead: async (_request, context) => ({
       lead: { id: `${context.caller.kind}:${context.caller.actorId}:${context.caller.peer}`, tenantId: context.caller.tenantId },
     }),
     listLeads: async () => ({ leads: [], nextPageToken: "", totalSize: 0 }),
-    createLead: unused,
-    updateLead: unused,
-    deleteLead: unused,
-    undeleteLead: unused,
-    listLeadActivities: unused,
-    createLeadActivity: unused,
-    batchGetLeads: unused,
-  };
+  });
 }
 
 const redis = new Redis(meshInfo().redisUrl);
@@ -92,7 +73,7 @@ beforeAll(async () => {
     config,
     logger,
     transport: createMeshTransport(config, "leads", logger),
-    services: [apiService(LeadServiceDefinition, fakeLeads())],
+    services: [apiService(LeadServiceDefinition, leadsUnderTest())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
     auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks: new JwksCache(testJwks), revocations: new Revocations(redis) },

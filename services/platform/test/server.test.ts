@@ -6,7 +6,7 @@
  */
 
 import { generateKeyPairSync } from "node:crypto";
-import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { trace } from "@opentelemetry/api";
 import { Redis } from "ioredis";
 import { type Channel, createChannel, createClient, createClientFactory, Metadata, Status } from "nice-grpc";
@@ -18,7 +18,6 @@ import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testJwks } from "../../../test/h
 import {
   type AccessTokenClaims,
   apiService,
-  type CallerContext,
   createMeshTransport,
   createServiceClient,
   JwksCache,
@@ -29,31 +28,21 @@ import {
   startService,
 } from "../src";
 import { loadServiceConfig } from "../src/service-config";
+import { fakeLeads } from "./fake-leads";
 import { type MeshCertificates, meshCertificates } from "./mesh-setup";
 
 const silent = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function fakeLeads(): LeadServiceImplementation<CallerContext> {
-  const unused = async (): Promise<never> => {
-    throw new Error("not used by this test");
-  };
-  return {
+function leadsUnderTest() {
+  return fakeLeads({
     async getLead(request, context) {
       if (request.id === "slow") await sleep(400);
       if (request.id === "missing") throw new NotFoundError("lead", "missing");
       if (request.id === "boom") throw new Error("secret connection string mongodb://user:pw@db");
       return { lead: { id: request.id, tenantId: context.caller.tenantId } };
     },
-    listLeads: unused,
-    createLead: unused,
-    updateLead: unused,
-    deleteLead: unused,
-    undeleteLead: unused,
-    listLeadActivities: unused,
-    createLeadActivity: unused,
-    batchGetLeads: unused,
-  };
+  });
 }
 
 const redis = new Redis(meshInfo().redisUrl);
@@ -90,7 +79,7 @@ async function start(jwks = new JwksCache(testJwks)): Promise<{ service: Running
     config,
     logger: silent,
     transport: createMeshTransport(config, "fake", silent),
-    services: [apiService(LeadServiceDefinition, fakeLeads())],
+    services: [apiService(LeadServiceDefinition, leadsUnderTest())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
     auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks, revocations: new Revocations(redis) },

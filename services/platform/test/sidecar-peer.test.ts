@@ -4,14 +4,15 @@
  * test client connects from 127.0.0.1, which is a sidecar for one service
  * and not for the other.
  */
-import { LeadServiceDefinition, type LeadServiceImplementation } from "@leadmesh/contracts/leads/v1/leads";
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import { Redis } from "ioredis";
 import { type Channel, createChannel, createClient, Metadata, Status } from "nice-grpc";
 import { pino } from "pino";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken, TEST_AUDIENCE, TEST_ISSUER, testJwks } from "../../../test/harness/tokens";
-import { apiService, type CallerContext, createMeshTransport, JwksCache, Revocations, type RunningService, spiffeId, startService } from "../src";
+import { apiService, createMeshTransport, JwksCache, Revocations, type RunningService, spiffeId, startService } from "../src";
 import { loadServiceConfig } from "../src/service-config";
+import { fakeLeads } from "./fake-leads";
 
 const GET_LEAD = "/leads.v1.LeadService/GetLead";
 const scope = { trustDomain: "cluster.local", namespace: "leadmesh" };
@@ -20,21 +21,10 @@ const redis = new Redis(meshInfo().redisUrl);
 const running: RunningService[] = [];
 const channels: Channel[] = [];
 
-function fakeLeads(): LeadServiceImplementation<CallerContext> {
-  const unused = async (): Promise<never> => {
-    throw new Error("not used by this test");
-  };
-  return {
+function leadsUnderTest() {
+  return fakeLeads({
     getLead: async (_request, context) => ({ lead: { id: context.caller.peer, tenantId: context.caller.tenantId } }),
-    listLeads: unused,
-    createLead: unused,
-    updateLead: unused,
-    deleteLead: unused,
-    undeleteLead: unused,
-    listLeadActivities: unused,
-    createLeadActivity: unused,
-    batchGetLeads: unused,
-  };
+  });
 }
 
 async function startSidecarService(sidecarPeers: string) {
@@ -59,7 +49,7 @@ async function startSidecarService(sidecarPeers: string) {
     config,
     logger: silent,
     transport: createMeshTransport(config, "leads", silent),
-    services: [apiService(LeadServiceDefinition, fakeLeads())],
+    services: [apiService(LeadServiceDefinition, leadsUnderTest())],
     dependencies: [{ name: "always", check: async () => "ok" }],
     closeDependencies: async () => undefined,
     auth: { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, jwks: new JwksCache(testJwks), revocations: new Revocations(redis) },
