@@ -19,6 +19,7 @@ import {
   type OrderableField,
   parseOrderBy,
   queryFingerprint,
+  type ReadCache,
   type RevisionedChanges,
   requestFingerprint,
   requireId,
@@ -28,7 +29,7 @@ import {
 import type { CallContext } from "nice-grpc-common";
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
-import { checkAssignment, visibleLeads } from "./domain/visibility";
+import { checkAssignment, mayView, visibleLeads } from "./domain/visibility";
 import { inputOfDocument, type LeadDocument, type LeadStore, storedFields, toLead } from "./store";
 
 type Context = CallContext & CallerContext;
@@ -62,7 +63,38 @@ function leadFingerprint(lead: Lead | undefined): string {
   return requestFingerprint(Lead.encode(Lead.fromPartial({ ...lead, attributes })).finish());
 }
 
-export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, clock: () => Date = () => new Date()): LeadServiceImplementation<CallerContext> {
+export interface LeadHandlerOptions {
+  clock?: () => Date;
+  /** GetLead's read cache (lead-cache.ts); without one GetLead reads the database every time. */
+  cache?: ReadCache<Lead>;
+}
+
+export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, options: LeadHandlerOptions = {}): LeadServiceImplementation<CallerContext> {
+  const clock = options.clock ?? (() => new Date());
+  const cache = options.cache;
+
+  /**
+   * GetLead's read: from the cache (or the database, filling it), then the
+   * same visibility rule the database query applies (visibleLeads), so a
+   * cached lead reaches exactly the callers a database read would.
+   */
+  async function readLead(context: Context, id: string): Promise<Lead> {
+    if (!cache) return toLead(await existing(context, id));
+    const tenantId = context.caller.tenantId;
+    const lead = await cache.read(tenantId, id, async () => {
+      const document = await store.get(tenantId, id);
+      return document && toLead(document);
+    });
+    if (!lead || !mayView(context.caller, lead.assigneeId)) throw new NotFoundError("lead", id);
+    return lead;
+  }
+
+  /** Every write's result reaches the cache before the write is acknowledged (read-cache.ts: visible to every replica's next read). */
+  async function written(lead: Lead): Promise<Lead> {
+    await cache?.put(lead.tenantId, lead.id, lead);
+    return lead;
+  }
+
   /** The lead if it exists in the caller's tenant and is visible to them; NOT_FOUND otherwise (no existence leak). */
   async function existing(context: Context, id: string): Promise<LeadDocument> {
     const document = await store.get(context.caller.tenantId, id, visibleLeads(context.caller));
@@ -71,19 +103,29 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
   }
 
   /** Read-modify-write of a lead the caller can see (optimistic concurrency: RevisionedWrites.write). */
-  function writeLead(
+  async function writeLead(
     context: Context,
     id: string,
     clientEtag: string,
     change: (current: LeadDocument) => RevisionedChanges<LeadDocument> | undefined,
-  ): Promise<{ before: LeadDocument; after: LeadDocument }> {
-    return store.write({ id, actorId: context.caller.actorId, clientEtag, read: () => existing(context, id), change, stamp: () => ({ updateTime: clock() }) });
+  ): Promise<{ before: LeadDocument; after: LeadDocument; lead: Lead }> {
+    const { before, after } = await store.write({
+      id,
+      actorId: context.caller.actorId,
+      clientEtag,
+      read: () => existing(context, id),
+      change,
+      stamp: () => ({ updateTime: clock() }),
+    });
+    const lead = toLead(after);
+    // An unchanged lead (nothing to write) is already what the cache may hold.
+    if (after.revision !== before.revision) await written(lead);
+    return { before, after, lead };
   }
 
   return {
     async getLead(request, context) {
-      const document = await existing(context, requireId(request.id, "id"));
-      return { lead: toLead(document) };
+      return { lead: await readLead(context, requireId(request.id, "id")) };
     },
 
     async listLeads(request, context) {
@@ -107,15 +149,16 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       const input = newLead(request.lead);
       checkAssignment(context.caller, input.assigneeId);
       const tenantId = context.caller.tenantId;
-      if (request.requestId === "") return { lead: toLead(await store.insert(tenantId, input, clock())) };
+      if (request.requestId === "") return { lead: await written(toLead(await store.insert(tenantId, input, clock()))) };
 
       const attempt = { tenantId, actorId: context.caller.actorId, requestId: request.requestId, fingerprint: leadFingerprint(request.lead) };
       const claim = await requestIds.claim(attempt);
       if (claim.kind === "completed") return { lead: toLead(await existing(context, claim.resultId)) };
       try {
         const document = await store.insert(tenantId, input, clock());
+        const lead = await written(toLead(document));
         await requestIds.complete(attempt, document._id);
-        return { lead: toLead(document) };
+        return { lead };
       } catch (error) {
         await requestIds.release(attempt).catch(() => undefined);
         throw error;
@@ -130,7 +173,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
       }
       const patch = request.lead as Lead;
       const id = requireId(patch.id, "lead.id");
-      const { before, after } = await writeLead(context, id, patch.etag, (current) => {
+      const { before, after, lead } = await writeLead(context, id, patch.etag, (current) => {
         if (current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is deleted; undelete it first`, { resource_id: id });
         const { next, changed } = applyUpdate(inputOfDocument(current), patch, request.updateMask);
         if (changed.includes("assigneeId")) checkAssignment(context.caller, next.assigneeId);
@@ -149,22 +192,22 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, cloc
           `${id}-r${after.revision}`,
         );
       }
-      return { lead: toLead(after) };
+      return { lead };
     },
 
     async deleteLead(request, context) {
       const id = requireId(request.id, "id");
-      const { after } = await writeLead(context, id, request.etag, (current) => (current.deleteTime ? undefined : { deleteTime: clock() }));
-      return { lead: toLead(after) };
+      const { lead } = await writeLead(context, id, request.etag, (current) => (current.deleteTime ? undefined : { deleteTime: clock() }));
+      return { lead };
     },
 
     async undeleteLead(request, context) {
       const id = requireId(request.id, "id");
-      const { after } = await writeLead(context, id, "", (current) => {
+      const { lead } = await writeLead(context, id, "", (current) => {
         if (!current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is not deleted`, { resource_id: id });
         return { deleteTime: null };
       });
-      return { lead: toLead(after) };
+      return { lead };
     },
 
     async listLeadActivities(request, context) {

@@ -1,4 +1,5 @@
 export * from "./auth";
+export * from "./cache";
 export * from "./caller";
 export * from "./clients";
 export * from "./config";

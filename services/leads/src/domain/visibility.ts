@@ -17,6 +17,11 @@ export function visibleLeads(caller: Caller): Record<string, unknown> {
   return seesAllLeads(caller) ? {} : { assigneeId: { $in: [caller.actorId, ""] } };
 }
 
+/** The same rule as visibleLeads, for a lead already read (from the read cache): the cache stores leads, never who may see them. */
+export function mayView(caller: Caller, assigneeId: string): boolean {
+  return seesAllLeads(caller) || assigneeId === caller.actorId || assigneeId === "";
+}
+
 /** Agents may leave a lead unassigned or take it themselves, not hand it to others. */
 export function checkAssignment(caller: Caller, assigneeId: string): void {
   if (!seesAllLeads(caller) && assigneeId !== "" && assigneeId !== caller.actorId) {
