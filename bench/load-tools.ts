@@ -154,7 +154,7 @@ export function parseGhzReport(report: GhzReport): LoadResult {
 
 export interface HeyRequest {
   url: string;
-  method?: "GET" | "POST";
+  method?: "GET" | "POST" | "PATCH";
   /** JSON body, sent with Content-Type application/json. */
   body?: string;
   /** Extra request headers, e.g. { Authorization: "Bearer …" }. */
@@ -221,19 +221,39 @@ export interface VegetaShape {
  * percentiles instead of silently lowering the rate (no coordinated omission).
  */
 export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<LoadResult> {
-  const target = {
+  return runVegeta([request], shape.durationS, [`-rate=${Math.max(1, Math.round(shape.rate))}/s`, "-max-workers=64"]);
+}
+
+/**
+ * Closed loop like hey (`concurrency` workers, each sending its next request
+ * when the previous one answered), but cycling through many different
+ * requests: for writes that must differ from call to call (an update that
+ * repeats the previous body changes nothing and is answered as a read).
+ * Supply more requests than the run can send, or they repeat from the first.
+ */
+export async function vegetaClosedLoop(requests: HeyRequest[], shape: LoadShape): Promise<LoadResult> {
+  const result = await runVegeta(requests, shape.durationS, ["-rate=0", `-workers=${shape.concurrency}`, `-max-workers=${shape.concurrency}`]);
+  if (result.requests > requests.length) {
+    throw new Error(`vegeta sent ${result.requests} requests but had only ${requests.length} different ones: raise the number of requests generated`);
+  }
+  return result;
+}
+
+async function runVegeta(requests: HeyRequest[], durationS: number, pacing: string[]): Promise<LoadResult> {
+  const targets = requests.map((request) => ({
     method: request.method ?? "GET",
     url: request.url,
     header: Object.fromEntries(Object.entries(request.headers ?? {}).map(([name, value]) => [name, [value]])),
     ...(request.body === undefined ? {} : { body: Buffer.from(request.body).toString("base64") }),
-  };
+  }));
+  const what = `vegeta ${targets[0]?.method} ${requests.length === 1 ? requests[0].url : `${requests.length} targets like ${requests[0]?.url}`}`;
   // Results are binary (gob): written to a file, then summarised by `vegeta report`.
   const resultsFile = join(mkdtempSync(join(tmpdir(), "vegeta-")), "results.bin");
   await runTool(
     "vegeta",
-    ["attack", "-format=json", `-rate=${Math.max(1, Math.round(shape.rate))}/s`, `-duration=${shape.durationS}s`, "-max-workers=64", `-output=${resultsFile}`],
-    (shape.durationS + 60) * 1000,
-    `${JSON.stringify(target)}\n`,
+    ["attack", "-format=json", ...pacing, `-duration=${durationS}s`, `-output=${resultsFile}`],
+    (durationS + 60) * 1000,
+    `${targets.map((target) => JSON.stringify(target)).join("\n")}\n`,
   );
   const report = JSON.parse(await runTool("vegeta", ["report", "-type=json", resultsFile], 60_000)) as {
     requests: number;
@@ -243,7 +263,7 @@ export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<L
   };
   rmSync(dirname(resultsFile), { recursive: true, force: true });
   const ok = Object.entries(report.status_codes ?? {}).reduce((sum, [code, count]) => (code.startsWith("2") ? sum + count : sum), 0);
-  return checkErrors(`vegeta ${target.method} ${request.url}`, {
+  return checkErrors(what, {
     rps: report.throughput,
     p50Ms: report.latencies["50th"] / 1e6,
     p99Ms: report.latencies["99th"] / 1e6,

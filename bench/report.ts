@@ -8,6 +8,7 @@ import { cpus } from "node:os";
 import { dirname } from "node:path";
 import type { LoadResult } from "./load-tools";
 import type { Usage } from "./proc-stats";
+import type { Endpoint, EndpointComparison } from "./side-by-side";
 
 export interface ScenarioResult extends LoadResult {
   name: string;
@@ -109,4 +110,48 @@ export function writeResults(path: string, settings: Record<string, unknown>, sc
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version };
   const document = { generatedAt: new Date().toISOString(), machine, settings, scenarios, targets: checks };
   writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
+}
+
+/** The side-by-side table: per endpoint the monolith's row, leadmesh's row and their ratios. */
+export function formatSideBySide(comparisons: EndpointComparison[], settings: string): string {
+  const row = (cells: string[]) =>
+    `${cells[0].padEnd(11)} ${cells[1].padEnd(18)} ${cells[2].padStart(7)} ${cells[3].padStart(8)} ${cells[4].padStart(8)}  ${cells[5]}`;
+  const cpu = (scenario: ScenarioResult) => {
+    const perProcess = Object.keys(scenario.usage.processes).map((name) => `${name} ${fixed(cpuPerRequestUs(scenario, name), 0)}`);
+    const total = Object.keys(scenario.usage.processes).reduce((sum, name) => sum + cpuPerRequestUs(scenario, name), 0);
+    return `${perProcess.join("  ")}  = ${fixed(total, 0)}  (loadgen ${Math.round(scenario.usage.loadGeneratorCpuPercent)}%, other ${Math.round(scenario.usage.otherCpuPercent)}%)`;
+  };
+  const side = (endpoint: string, label: string, scenario: ScenarioResult) =>
+    row([endpoint, label, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), cpu(scenario)]);
+  const lines = [
+    `side by side: ${settings}`,
+    row(["endpoint", "server", "req/s", "p50 ms", "p99 ms", "CPU µs per request of each process on the path, and their sum"]),
+  ];
+  for (const { endpoint, monolith, leadmesh } of comparisons) {
+    const ratio = (of: (scenario: ScenarioResult) => number) => `${fixed(of(leadmesh) / of(monolith), 2)}x`;
+    const cpuRatio = ratio((scenario) => Object.keys(scenario.usage.processes).reduce((sum, name) => sum + cpuPerRequestUs(scenario, name), 0));
+    lines.push(
+      side(endpoint, "monolith", monolith),
+      side("", "leadmesh", leadmesh),
+      row(["", "leadmesh/monolith", ratio((s) => s.rps), ratio((s) => s.p50Ms), ratio((s) => s.p99Ms), `${cpuRatio} CPU per request`]),
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The issue's targets for leadmesh against the monolith it replaces (one run, this machine). */
+export function sideBySideTargets(comparisons: EndpointComparison[]): TargetCheck[] {
+  const of = (endpoint: Endpoint) => {
+    const comparison = comparisons.find((candidate) => candidate.endpoint === endpoint);
+    if (!comparison) throw new Error(`no side-by-side result for ${endpoint}`);
+    return comparison;
+  };
+  const rpsRatio = (endpoint: Endpoint) => of(endpoint).leadmesh.rps / of(endpoint).monolith.rps;
+  return [
+    target("GetLead REST req/s leadmesh / monolith", rpsRatio("GetLead"), ">=", 1.5, "x"),
+    target("GetLead REST p99 leadmesh (target: the monolith's)", of("GetLead").leadmesh.p99Ms, "<=", of("GetLead").monolith.p99Ms, "ms"),
+    target("ListLeads REST req/s leadmesh / monolith", rpsRatio("ListLeads"), ">=", 1.0, "x"),
+    target("CreateLead REST req/s leadmesh / monolith", rpsRatio("CreateLead"), ">=", 0.8, "x"),
+    target("UpdateLead REST req/s leadmesh / monolith", rpsRatio("UpdateLead"), ">=", 0.8, "x"),
+  ];
 }

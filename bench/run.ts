@@ -12,7 +12,11 @@
  *   4. GetLead and CreateLead over REST through Envoy's transcoder (hey),
  *      Envoy talking mTLS to the services as every mesh hop does;
  *   5. GetLead over REST at half its maximum rate: latency below saturation;
- *   6. sign-ins (POST /api/v1/auth:login): logins per second at the
+ *   6. side by side with the NestJS + Mongoose monolith leadmesh replaces
+ *      (bench/monolith/, bench/side-by-side.ts): GetLead, ListLeads,
+ *      UpdateLead and CreateLead over REST, interleaved rounds, same tool
+ *      and settings, on the same FerretDB, with the ratios and their targets;
+ *   7. sign-ins (POST /api/v1/auth:login): logins per second at the
  *      configured password hash cost.
  *
  * Every leads call carries the access token of a tenant admin registered at
@@ -34,19 +38,23 @@ import { startBaseline } from "./baseline";
 import { ECHO_CALL, ECHO_PROTO, type EchoKind, startEchoServer } from "./echo-servers";
 import { type BenchTenant, loginBody, passwordHashOf, registerTenant } from "./identity";
 import { type GhzShape, ghz, hey, type LoadResult, vegeta } from "./load-tools";
+import { startMonolith } from "./monolith";
 import { watchProcesses } from "./proc-stats";
 import {
   backgroundLoadWarning,
   cpuPerRequestUs,
   formatAuthCost,
+  formatSideBySide,
   formatTable,
   formatTargets,
   formatTransportCost,
   type ScenarioResult,
+  sideBySideTargets,
   type TargetCheck,
   target,
   writeResults,
 } from "./report";
+import { compareSideBySide, type EndpointComparison, type SideBySideShape } from "./side-by-side";
 import { startSidecarLeads } from "./sidecar-leads";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
@@ -63,6 +71,14 @@ const LOGIN_CONCURRENCY = 8;
 const SERVICE_ENV = { LOGIN_MAX_ATTEMPTS_PER_ADDRESS: "100000", LOGIN_MAX_FAILURES: "1000" };
 const RESULTS_FILE = join(REPO_ROOT, ".run", "bench", "results.json");
 const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com", source: "LEAD_SOURCE_WEB_FORM" });
+/** Each side of the comparison gets DURATION_S of measured load per endpoint, in two rounds that alternate with the other side's. */
+const SIDE_BY_SIDE: SideBySideShape = {
+  warmupS: WARMUP_S,
+  rounds: 2,
+  roundS: Math.max(1, Math.round(DURATION_S / 2)),
+  concurrency: CONCURRENCY,
+  leadBody: LEAD_BODY,
+};
 
 function durationFromEnv(text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
@@ -135,6 +151,8 @@ interface MeshResults {
   create: ScenarioResult;
   login: ScenarioResult;
   passwordHash: string;
+  /** leadmesh against the NestJS monolith, per endpoint. */
+  sideBySide: EndpointComparison[];
 }
 
 /**
@@ -221,6 +239,8 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
   const paced = await measure("GetLead REST @ half max rate", "vegeta", pids, (durationS) =>
     vegeta({ url: getLeadUrl, headers: auth }, { durationS, rate: halfRate }),
   );
+  // Before the CreateLead scenario: ListLeads of both sides must run against tenants of the same size.
+  const sideBySide = await compareWithMonolith(mesh, tenant, leadId, pids);
   // After the reads, because it grows the collection they run against.
   const create = await measure("CreateLead REST via Envoy", "hey", pids, (durationS) =>
     hey({ url: `${ingressUrl}/api/v1/leads`, method: "POST", body: LEAD_BODY, headers: auth }, { durationS, concurrency: CONCURRENCY }),
@@ -231,8 +251,40 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
     hey({ url: `${ingressUrl}/api/v1/auth:login`, method: "POST", body: loginBody(tenant) }, { durationS, concurrency: LOGIN_CONCURRENCY, maxErrorRatio: 0 }),
   );
   const passwordHash = passwordHashOf(mesh.processes.auth.spec.logFile);
-  return { direct, plaintext, baseline, rest, paced, create, login, passwordHash };
+  return { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide };
 }
+
+/** The monolith runs only for the comparison, on the mesh's FerretDB (a database of its own). */
+async function compareWithMonolith(
+  mesh: RunningMesh,
+  tenant: BenchTenant,
+  leadId: string,
+  leadmeshPids: Record<string, number>,
+): Promise<EndpointComparison[]> {
+  log("starting the NestJS monolith (bench/monolith) for the side-by-side comparison");
+  const monolith = await startMonolith(mesh, tenant.tenantId, LEAD_BODY);
+  log(`monolith at ${monolith.url} answers 200/401/403/404/400 as it should; its lead ${monolith.leadId}`);
+  try {
+    return await compareSideBySide(
+      {
+        name: "monolith",
+        baseUrl: monolith.url,
+        authorization: monolith.authorization,
+        leadId: monolith.leadId,
+        pids: { monolith: monolith.pid, ferretdb: pidOf(mesh.processes.ferretdb, "ferretdb") },
+      },
+      { name: "leadmesh", baseUrl: mesh.ingressUrl ?? "", authorization: bearer(tenant), leadId, pids: leadmeshPids },
+      SIDE_BY_SIDE,
+      log,
+    );
+  } finally {
+    await monolith.stop();
+  }
+}
+
+const sideBySideSettings = () =>
+  `leadmesh (REST via Envoy) against the NestJS + Mongoose monolith, same FerretDB; hey -c ${CONCURRENCY} (UpdateLead: vegeta, ${CONCURRENCY} workers, closed loop); ` +
+  `per endpoint ${SIDE_BY_SIDE.warmupS}s warm-up per side discarded, then ${SIDE_BY_SIDE.rounds} rounds of ${SIDE_BY_SIDE.roundS}s per side, alternating; means over rounds`;
 
 function checkTargets(bare: ScenarioResult, nice: ScenarioResult, { direct, plaintext, baseline, rest, paced }: MeshResults): TargetCheck[] {
   const leadsRssMb = Math.max(direct.usage.processes.leads.maxRssMb, rest.usage.processes.leads.maxRssMb);
@@ -271,13 +323,14 @@ async function main(): Promise<void> {
     } finally {
       await mesh.stop();
     }
-    const { direct, plaintext, baseline, rest, paced, create, login, passwordHash } = meshResults;
+    const { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide } = meshResults;
     const scenarios = [bare, nice, direct, plaintext, baseline, rest, paced, create, login];
-    const checks = checkTargets(bare, nice, meshResults);
-    console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(checks)}`);
+    const sideBySideScenarios = sideBySide.flatMap(({ monolith, leadmesh }) => [monolith, leadmesh]);
+    const checks = [...checkTargets(bare, nice, meshResults), ...sideBySideTargets(sideBySide)];
+    console.log(`\n${formatTable(scenarios)}\n\n${formatSideBySide(sideBySide, sideBySideSettings())}\n\n${formatTargets(checks)}`);
     console.log(`\n${formatTransportCost(plaintext, direct, DIRECT_LEADS_PATH)}`);
     console.log(`${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
-    const warning = backgroundLoadWarning(scenarios);
+    const warning = backgroundLoadWarning([...scenarios, ...sideBySideScenarios]);
     if (warning) console.log(`\n${warning}`);
     const settings = {
       durationS: DURATION_S,
@@ -286,8 +339,9 @@ async function main(): Promise<void> {
       ghzConnections: GHZ_CONNECTIONS,
       loginConcurrency: LOGIN_CONCURRENCY,
       passwordHash,
+      sideBySide: SIDE_BY_SIDE,
     };
-    writeResults(RESULTS_FILE, settings, scenarios, checks);
+    writeResults(RESULTS_FILE, settings, [...scenarios, ...sideBySideScenarios], checks);
     console.log(`\nresults: ${RESULTS_FILE}`);
   } catch (error) {
     console.error(`bench: logs kept in ${runDir}`);
