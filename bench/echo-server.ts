@@ -152,6 +152,8 @@ function main(): void {
     process.stderr.write("usage: echo-server.ts bare|nice|platform <port>\n");
     process.exit(2);
   }
+  // A clean exit on a signal, so that `node --cpu-prof` writes its profile.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => process.exit(0));
   start(port).then(
     () => process.stdout.write(`${kind} echo server listening on ${ADDRESS_HOST}:${port}\n`),
     (error: unknown) => {

@@ -95,24 +95,52 @@ class PeerRefused extends Error {
 }
 
 export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings, logger: Logger): ServerMiddleware<CallerContext, PeerContext> {
+  const authenticate = callAuthenticator(rules, settings, logger);
+  return async function* authenticateCall(call, context) {
+    const caller = await authenticate(call.method.path, call.request, context, context.meshPeer);
+    return yield* call.next(call.request, { ...context, caller });
+  };
+}
+
+/** Who is calling `path` (verified and allowed by the RPC's access rule), or the refusal thrown. */
+export type CallAuthenticator = (path: string, request: unknown, context: CallContext, peer: MeshPeer) => Caller | Promise<Caller>;
+
+/**
+ * The authentication and access-rule step as a function (the kernel
+ * middleware calls it; authMiddleware wraps it). Public RPCs answer at
+ * once, without a promise: their anonymous caller is made once per peer.
+ */
+export function callAuthenticator(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings, logger: Logger): CallAuthenticator {
   const verifiedTokens = new VerifiedTokenCache();
-  return async function* authenticate(call, context) {
-    const path = call.method.path;
+  const anonymousByPeer = new Map<string, Caller>();
+  const anonymousFrom = (peer: MeshPeer): Caller => {
+    let caller = anonymousByPeer.get(peer.name);
+    if (!caller) {
+      caller = Object.freeze({ ...ANONYMOUS, peer: peer.name });
+      anonymousByPeer.set(peer.name, caller);
+    }
+    return caller;
+  };
+  return (path, request, context, peer) => {
     const rule = rules.get(path);
     if (!rule) throw new PermissionDeniedError(`${path} declares no access rule`);
-    const peer = context.meshPeer;
-    if (rule.public) return yield* call.next(call.request, { ...context, caller: { ...ANONYMOUS, peer: peer.name } });
-    let caller: Caller;
+    if (rule.public) return anonymousFrom(peer);
+    return authenticated(rule, path, request, context, peer);
+  };
+
+  async function authenticated(rule: AccessRule, path: string, request: unknown, context: CallContext, peer: MeshPeer): Promise<Caller> {
     try {
-      caller = context.metadata.get("authorization") ? await verifiedUser(context, settings, verifiedTokens, peer) : serviceCaller(context, peer, rule, path);
-      authorize(rule, caller, call.request, path);
+      const caller = context.metadata.get("authorization")
+        ? await verifiedUser(context, settings, verifiedTokens, peer)
+        : serviceCaller(context, peer, rule, path);
+      authorize(rule, caller, request, path);
+      return caller;
     } catch (error) {
       if (!(error instanceof PeerRefused)) throw error;
       recordPeerRefusal(logger, { peer: peer.spiffeId, rpc: path, reason: error.reason, detail: error.message, address: context.peer });
       throw error.error;
     }
-    return yield* call.next(call.request, { ...context, caller });
-  };
+  }
 }
 
 /** A mesh service calling as itself (no user token): its certificate identity, and the tenant it says it acts in. */

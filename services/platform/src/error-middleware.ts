@@ -1,5 +1,13 @@
 import { AbortError, isAbortError } from "abort-controller-x";
-import { type CallContext, ClientError, composeServerMiddleware, ServerError, type ServerMiddleware, Status } from "nice-grpc-common";
+import {
+  type CallContext,
+  ClientError,
+  composeServerMiddleware,
+  ServerError,
+  type ServerMiddleware,
+  type ServerMiddlewareCall,
+  Status,
+} from "nice-grpc-common";
 import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
 import { failedForForwardedUser } from "./clients";
 import { DependencyUnavailableError, DomainError, type FieldViolation, isErrorReason } from "./errors";
@@ -18,11 +26,9 @@ export const ERROR_DOMAIN = "leadmesh.io";
  * well-formed and bounded (status-text.ts: a lone surrogate in a status
  * message makes grpc-js throw outside any handler and the process dies).
  *
- * The server uses it twice. Inside the other middleware, so metrics and logs
- * see the final code and INTERNAL messages the trace id; and outermost, so
- * an error raised by any other middleware, and every status, goes through
- * the same mapping before grpc-js writes it. Mapping a mapped error again
- * changes nothing.
+ * The server maps errors in its one kernel middleware (kernel-middleware.ts,
+ * through callStatusError); this middleware form serves tests and servers
+ * that compose their own stack. Mapping a mapped error again changes nothing.
  */
 export function errorStatusMiddleware(logger: Logger): ServerMiddleware {
   return composeServerMiddleware(errorDetailsServerMiddleware, errorMappingMiddleware(logger));
@@ -36,6 +42,33 @@ function errorMappingMiddleware(logger: Logger): ServerMiddleware {
       throw toServerError(error, call.method.path, context, logger);
     }
   };
+}
+
+/**
+ * What the kernel middleware (kernel-middleware.ts) throws for an error of
+ * the call: mapped as above, with the google.rpc details of a
+ * RichServerError already in the grpc-status-details-bin trailer. The
+ * library's middleware encodes them, run here on the error path only
+ * instead of wrapping every call in one more generator.
+ */
+export async function callStatusError(error: unknown, call: ServerMiddlewareCall<unknown, unknown>, context: CallContext, logger: Logger): Promise<unknown> {
+  const mapped = toServerError(error, call.method.path, context, logger);
+  if (!(mapped instanceof RichServerError)) return mapped;
+  const rethrow = async function* rethrowMapped(): AsyncGenerator<never, never> {
+    throw mapped;
+  };
+  try {
+    await errorDetailsServerMiddleware({ ...call, next: rethrow }, context).next();
+  } catch {
+    // It rethrows what it was given, after setting the trailer.
+  }
+  return mapped;
+}
+
+/** The status code an error thrown by callStatusError ends the call with. */
+export function statusCodeOf(error: unknown): Status {
+  if (error instanceof ServerError) return error.code;
+  return isAbortError(error) ? Status.CANCELLED : Status.UNKNOWN;
 }
 
 /** Every error as a ServerError with well-formed, bounded text (or the AbortError of a cancelled call). */

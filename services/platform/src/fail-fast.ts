@@ -52,12 +52,21 @@ export function dependencyNeedsOf(
 }
 
 export function failFastMiddleware(health: DependencyState, needs: ReadonlyMap<string, readonly string[]>): ServerMiddleware {
+  const refuseIfDown = dependencyGate(health, needs);
+  return async function* failFast(call, context) {
+    refuseIfDown(call.method.path);
+    return yield* call.next(call.request, context);
+  };
+}
+
+/** Throws DependencyUnavailableError when a dependency the RPC at `path` needs is down. */
+export function dependencyGate(health: DependencyState, needs: ReadonlyMap<string, readonly string[]>): (path: string) => void {
   // Two check rounds: a returning dependency is noticed at the next round at
   // the earliest, and a round can itself take up to the check timeout.
   const retryAfterMs = 2 * health.checkIntervalMs;
-  return async function* failFast(call, context) {
-    const down = needs.get(call.method.path)?.find((name) => health.isDown(name));
-    if (down !== undefined) throw new DependencyUnavailableError(down, retryAfterMs);
-    return yield* call.next(call.request, context);
+  return (path) => {
+    const names = needs.get(path);
+    if (!names) return;
+    for (const name of names) if (health.isDown(name)) throw new DependencyUnavailableError(name, retryAfterMs);
   };
 }

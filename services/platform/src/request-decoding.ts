@@ -53,12 +53,17 @@ export function withLenientRequestDecoding<S extends CompatServiceDefinition>(de
 }
 
 export const rejectUndecodableRequests: ServerMiddleware = async function* rejectUndecodable(call, context) {
-  if (isUndecodable(call.request)) {
-    const reason = call.request[UNDECODABLE];
-    throw new InvalidArgumentError([{ field: "", description: reason }], `the request is not a valid ${call.method.path} request message: ${reason}`);
-  }
+  refuseUndecodable(call.request, call.method.path);
   return yield* call.next(call.request, context);
 };
+
+/** Throws INVALID_ARGUMENT for a request that lenient decoding marked as not parsing. */
+export function refuseUndecodable(request: unknown, path: string): void {
+  if (isUndecodable(request)) {
+    const reason = request[UNDECODABLE];
+    throw new InvalidArgumentError([{ field: "", description: reason }], `the request is not a valid ${path} request message: ${reason}`);
+  }
+}
 
 function isUndecodable(request: unknown): request is UndecodableRequest {
   return typeof request === "object" && request !== null && UNDECODABLE in request;
@@ -66,14 +71,28 @@ function isUndecodable(request: unknown): request is UndecodableRequest {
 
 /** Path (proto field names) of the first Date in a decoded message that is invalid or outside years 1 to 9999. */
 function timestampOutOfRange(value: unknown, path: string): string | undefined {
+  const keys = badTimestampKeys(value);
+  if (keys === undefined) return undefined;
+  return keys.reverse().reduce((prefix, key) => (prefix === "" ? snakeCase(key) : `${prefix}.${snakeCase(key)}`), path);
+}
+
+/**
+ * Keys leading to the first bad Date, innermost first; [] when `value` is
+ * one. Runs on every request: it allocates nothing unless it finds one.
+ */
+function badTimestampKeys(value: unknown): string[] | undefined {
   if (value instanceof Date) {
     const year = value.getUTCFullYear();
-    return Number.isNaN(year) || year < 1 || year > 9999 ? path : undefined;
+    return Number.isNaN(year) || year < 1 || year > 9999 ? [] : undefined;
   }
   if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return undefined;
-  for (const [key, entry] of Object.entries(value)) {
-    const found = timestampOutOfRange(entry, path === "" ? snakeCase(key) : `${path}.${snakeCase(key)}`);
-    if (found !== undefined) return found;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const found = badTimestampKeys((value as Record<string, unknown>)[key]);
+    if (found !== undefined) {
+      found.push(key);
+      return found;
+    }
   }
   return undefined;
 }

@@ -8,36 +8,30 @@
  * caller's verified identity. The probe port stays plaintext and serves only
  * grpc.health.v1 (Kubernetes probes cannot do mTLS); metrics stay plain HTTP.
  *
- * Middleware order (outermost first): error status guard → mesh peer
- * allow-list (mtls/peer-access.ts: every RPC of the main port, health and
- * reflection included) → tracing → RED
- * metrics → error status → refuse requests whose bytes do not parse
- * (request-decoding.ts) → fail fast on a known-down dependency (fail-fast.ts)
- * → authentication and access rules (API services only,
- * not health/reflection, which probes and grpcurl reach without a token). Tracing is
- * outside the inner error status so that metrics, logs and error messages all
- * see the span; the same error status middleware also sits outermost, so no
- * error of any layer reaches grpc-js unmapped or with unsafe text.
+ * Every call of the main port passes the one kernel middleware
+ * (kernel-middleware.ts): mesh peer allow-list (health and reflection
+ * included) → tracing and x-trace-id → RED metrics → for API RPCs, request
+ * decoding, fail-fast and authentication with the access rules (not
+ * health/reflection, which probes and grpcurl reach without a token), with
+ * every error mapped to its status on the way out.
  */
 import { readFileSync } from "node:fs";
 import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { type CompatServiceDefinition, createServer, type ServiceImplementation } from "nice-grpc";
-import { openTelemetryServerMiddleware } from "nice-grpc-opentelemetry";
-import { prometheusServerMiddleware } from "nice-grpc-prometheus";
 import { ServerReflection, ServerReflectionService } from "nice-grpc-server-reflection";
 import { accessRulesOf } from "./auth/access-rules";
-import { type AuthSettings, authMiddleware, type CallerContext } from "./caller";
-import { errorStatusMiddleware } from "./error-middleware";
-import { type DependencyNeeds, dependencyNeedsOf, failFastMiddleware } from "./fail-fast";
+import type { AuthSettings, CallerContext } from "./caller";
+import { type DependencyNeeds, dependencyNeedsOf } from "./fail-fast";
 import { type DependencyCheck, HealthMonitor } from "./health";
 import { HealthDefinition, mainPortHealth, startProbeServer } from "./health-services";
+import { kernelMiddleware } from "./kernel-middleware";
 import type { Logger } from "./logger";
 import { startMetricsServer } from "./metrics";
-import { peerAccessMiddleware, peerAccessSettings } from "./mtls/peer-access";
+import { peerAccessSettings } from "./mtls/peer-access";
 import type { MeshTransport } from "./mtls/transport";
-import { rejectUndecodableRequests, withLenientRequestDecoding } from "./request-decoding";
+import { withLenientRequestDecoding } from "./request-decoding";
 import type { ServiceConfig } from "./service-config";
-import { initTelemetry, shutdownTelemetry, traceIdHeaderMiddleware } from "./telemetry";
+import { initTelemetry, shutdownTelemetry } from "./telemetry";
 
 export interface ApiService<S extends CompatServiceDefinition = CompatServiceDefinition> {
   definition: S;
@@ -96,22 +90,20 @@ export async function startService(spec: ServiceSpec): Promise<RunningService> {
     "grpc.max_connection_age_grace_ms": 30_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
     interceptors: spec.transport.serverInterceptors,
-  })
-    .use(errorStatusMiddleware(logger))
-    .use(peerAccessMiddleware(peerAccessSettings(config), logger))
-    .use(openTelemetryServerMiddleware())
-    .use(traceIdHeaderMiddleware)
-    .use(prometheusServerMiddleware())
-    .use(errorStatusMiddleware(logger));
+  }).use(
+    kernelMiddleware({
+      logger,
+      peerAccess: peerAccessSettings(config),
+      accessRules,
+      auth: spec.auth,
+      health,
+      dependencyNeeds: dependencyNeedsOf(accessRules.keys(), health.dependencyNames, spec.dependencyNeeds),
+    }),
+  );
 
   server.add(HealthDefinition, mainPortHealth(health, apiNames));
   server.add(ServerReflectionService, ServerReflection(descriptorSet(), [...apiNames, "grpc.health.v1.Health"]));
-  const dependencyNeeds = dependencyNeedsOf(accessRules.keys(), health.dependencyNames, spec.dependencyNeeds);
-  const api = server
-    .with(rejectUndecodableRequests)
-    .with(failFastMiddleware(health, dependencyNeeds))
-    .with(authMiddleware(accessRules, spec.auth, logger));
-  for (const service of spec.services) api.add(withLenientRequestDecoding(service.definition), service.implementation);
+  for (const service of spec.services) server.add(withLenientRequestDecoding(service.definition), service.implementation);
 
   await health.start();
   const grpcPort = await server.listen(`${config.bindHost}:${config.grpcPort}`, spec.transport.serverCredentials());

@@ -9,7 +9,7 @@
  * (caller.ts: a service its RPC's access rule does not admit, a service token,
  * …), through recordPeerRefusal.
  */
-import { type ServerMiddleware, Status } from "nice-grpc-common";
+import { type CallContext, type ServerMiddleware, Status } from "nice-grpc-common";
 import { Counter } from "prom-client";
 import { DomainError } from "../errors";
 import type { Logger } from "../logger";
@@ -89,18 +89,39 @@ export function decidePeerAccess(settings: PeerAccessSettings, path: string, id:
   if (id === undefined) {
     return { allowed: false, reason: "no_identity", caller: "unknown", message: `${path} requires a verified mesh identity: ${problem}` };
   }
-  const name = identityName(id, settings.scope);
   if (!settings.allowList.get(path)?.has(id)) {
-    return { allowed: false, reason: "not_allowed", caller: id, message: `${name} may not call ${path} (see mesh/topology.yaml)` };
+    return { allowed: false, reason: "not_allowed", caller: id, message: `${identityName(id, settings.scope)} may not call ${path} (see mesh/topology.yaml)` };
   }
-  // A service name outside our scope would be a whole SPIFFE id, never in `services`.
-  return { allowed: true, peer: { spiffeId: id, name, isService: settings.services.has(name), isEdge: name === settings.edge } };
+  return { allowed: true, peer: admittedPeerOf(settings, id) };
+}
+
+/** Admitted peers by SPIFFE id, made once: ids on the allow-list, a handful per service. */
+const admittedPeers = new WeakMap<PeerAccessSettings, Map<string, MeshPeer>>();
+
+function admittedPeerOf(settings: PeerAccessSettings, id: string): MeshPeer {
+  let peers = admittedPeers.get(settings);
+  if (!peers) {
+    peers = new Map();
+    admittedPeers.set(settings, peers);
+  }
+  let peer = peers.get(id);
+  if (!peer) {
+    const name = identityName(id, settings.scope);
+    // A service name outside our scope would be a whole SPIFFE id, never in `services`.
+    peer = Object.freeze({ spiffeId: id, name, isService: settings.services.has(name), isEdge: name === settings.edge });
+    peers.set(id, peer);
+  }
+  return peer;
 }
 
 let rejections: Counter<"rpc" | "reason"> | undefined;
 
-/** One counter per process, however many servers (tests start several). */
-function rejectionCounter(): Counter<"rpc" | "reason"> {
+/**
+ * One counter per process, however many servers (tests start several).
+ * Made before the metrics server starts: it serves the metrics that exist
+ * when it merges the registries.
+ */
+export function rejectionCounter(): Counter<"rpc" | "reason"> {
   rejections ??= new Counter({
     name: "leadmesh_peer_rejections_total",
     help: "Calls of mesh peers refused, by RPC and reason: by the identity allow-lists (no_identity, not_allowed) or by the auth middleware after them (no_token, service_token, service_not_allowed_by_rule, no_tenant, malformed_tenant)",
@@ -131,23 +152,26 @@ export function recordPeerRefusal(logger: Logger, refusal: PeerRefusal): void {
 export function peerAccessMiddleware(settings: PeerAccessSettings, logger: Logger): ServerMiddleware<PeerContext> {
   rejectionCounter();
   return async function* checkPeer(call, context) {
-    const path = call.method.path;
-    const decision = decidePeerAccess(settings, path, context.metadata.get(PEER_HEADER), context.metadata.get(PEER_PROBLEM_HEADER));
-    if (!decision.allowed) {
-      const claimed = context.metadata.get(PEER_CLAIMED_HEADER);
-      recordPeerRefusal(logger, {
-        peer: decision.caller,
-        rpc: path,
-        reason: decision.reason,
-        detail: decision.message,
-        address: context.peer,
-        ...(claimed ? { claimed } : {}),
-      });
-      const code = decision.reason === "no_identity" ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED;
-      throw new DomainError(code, decision.reason === "no_identity" ? "UNAUTHENTICATED" : "PERMISSION_DENIED", decision.message, {
-        [REFUSED_BY_KEY]: REFUSED_BY_ALLOW_LIST,
-      });
-    }
-    return yield* call.next(call.request, { ...context, meshPeer: decision.peer });
+    const meshPeer = admittedPeer(settings, logger, call.method.path, context);
+    return yield* call.next(call.request, { ...context, meshPeer });
   };
+}
+
+/** The verified caller of `path` if the allow-list admits it; otherwise the refusal, logged and counted, is thrown. */
+export function admittedPeer(settings: PeerAccessSettings, logger: Logger, path: string, context: CallContext): MeshPeer {
+  const decision = decidePeerAccess(settings, path, context.metadata.get(PEER_HEADER), context.metadata.get(PEER_PROBLEM_HEADER));
+  if (decision.allowed) return decision.peer;
+  const claimed = context.metadata.get(PEER_CLAIMED_HEADER);
+  recordPeerRefusal(logger, {
+    peer: decision.caller,
+    rpc: path,
+    reason: decision.reason,
+    detail: decision.message,
+    address: context.peer,
+    ...(claimed ? { claimed } : {}),
+  });
+  const code = decision.reason === "no_identity" ? Status.UNAUTHENTICATED : Status.PERMISSION_DENIED;
+  throw new DomainError(code, decision.reason === "no_identity" ? "UNAUTHENTICATED" : "PERMISSION_DENIED", decision.message, {
+    [REFUSED_BY_KEY]: REFUSED_BY_ALLOW_LIST,
+  });
 }
