@@ -54,11 +54,10 @@ function errorMappingMiddleware(logger: Logger): ServerMiddleware {
 export async function callStatusError(error: unknown, call: ServerMiddlewareCall<unknown, unknown>, context: CallContext, logger: Logger): Promise<unknown> {
   const mapped = toServerError(error, call.method.path, context, logger);
   if (!(mapped instanceof RichServerError)) return mapped;
-  const rethrow = async function* rethrowMapped(): AsyncGenerator<never, never> {
-    throw mapped;
-  };
+  // The "rest of the call" it wraps: fails with the mapped error at once.
+  const failing = { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(mapped) }) } as AsyncGenerator<never, never>;
   try {
-    await errorDetailsServerMiddleware({ ...call, next: rethrow }, context).next();
+    await errorDetailsServerMiddleware({ ...call, next: () => failing }, context).next();
   } catch {
     // It rethrows what it was given, after setting the trailer.
   }
