@@ -4,17 +4,22 @@
  * measured by ghz in alternating rounds, so that load from other work on the
  * host spreads over all of them instead of favouring one:
  *
- *   npx tsx bench/kernel-ab.ts [rounds=3] [seconds=3] [kinds=bare,platform]
+ *   npx tsx bench/kernel-ab.ts [rounds=3] [seconds=3] [kinds=bare,platform] [rate]
  *
  * Prints req/s, p99 and the server's CPU per request (µs) per round and the
  * median of each, and platform/bare. CPU per request is the steadier figure
- * on a shared 2-core host: it does not depend on how much CPU ghz got.
+ * on a shared 2-core host: it does not depend on how much CPU ghz got. With
+ * `rate` (req/s), every server gets the same fixed load instead of as much
+ * as it takes, so CPU per request is compared at equal batching too (a
+ * server that gets fewer calls per event-loop turn spends more per call).
  */
-import { mkdirSync } from "node:fs";
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 import { ECHO_CALL, ECHO_PROTO, type EchoKind, type EchoServer, echoMetadata, startEchoServer } from "./echo-servers";
-import { ghz } from "./load-tools";
+import { type LoadResult, parseGhzReport } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
 
 const CONCURRENCY = 50;
@@ -28,19 +33,51 @@ interface Round {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-async function round(server: EchoServer, durationS: number, runDir: string): Promise<Round> {
-  const target = { address: `127.0.0.1:${server.port}`, call: ECHO_CALL, proto: ECHO_PROTO, data: { message: "bench" }, metadata: echoMetadata(server.kind) };
+/** ghz, open-loop at `rate` when given (load-tools' ghz runs closed-loop only). */
+function runGhz(server: EchoServer, durationS: number, rate: number | undefined, reportFile: string): LoadResult {
+  const metadata = echoMetadata(server.kind);
+  execFileSync(join(REPO_ROOT, ".tools", "bin", "ghz"), [
+    "--insecure",
+    "--proto",
+    ECHO_PROTO,
+    "--call",
+    ECHO_CALL,
+    "--data",
+    JSON.stringify({ message: "bench" }),
+    ...(metadata ? ["--metadata", JSON.stringify(metadata)] : []),
+    ...(rate ? ["--rps", String(rate)] : []),
+    "--concurrency",
+    String(CONCURRENCY),
+    "--connections",
+    String(CONNECTIONS),
+    "--duration",
+    `${durationS}s`,
+    "--duration-stop",
+    "wait",
+    "--format",
+    "json",
+    "--output",
+    reportFile,
+    `127.0.0.1:${server.port}`,
+  ]);
+  const result = parseGhzReport(JSON.parse(readFileSync(reportFile, "utf8")));
+  if (result.errors > 0) throw new Error(`echo-${server.kind}: ${result.errors} of ${result.requests} calls failed`);
+  return result;
+}
+
+async function round(server: EchoServer, durationS: number, runDir: string, rate?: number): Promise<Round> {
   const pid = server.process.pid;
   if (pid === undefined) throw new Error(`echo-${server.kind} has no pid`);
   const watch = watchProcesses({ server: pid });
-  const result = await ghz(target, { durationS, concurrency: CONCURRENCY, connections: CONNECTIONS }, join(runDir, `ghz-${server.kind}.json`));
+  const result = runGhz(server, durationS, rate, join(runDir, `ghz-${server.kind}.json`));
   const usage = watch.stop();
   const cpuSeconds = (usage.processes.server.cpuPercent / 100) * durationS;
   return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: (cpuSeconds / result.requests) * 1e6 };
 }
 
 async function main(): Promise<void> {
-  const [roundsText = "3", secondsText = "3", kindsText = "bare,platform"] = process.argv.slice(2);
+  const [roundsText = "3", secondsText = "3", kindsText = "bare,platform", rateText] = process.argv.slice(2);
+  const rate = rateText ? Number(rateText) : undefined;
   const rounds = Number(roundsText);
   const seconds = Number(secondsText);
   const kinds = kindsText.split(",") as EchoKind[];
@@ -53,7 +90,7 @@ async function main(): Promise<void> {
     const results = new Map<EchoKind, Round[]>(kinds.map((kind) => [kind, []]));
     for (let index = 0; index < rounds; index++) {
       for (const server of index % 2 === 0 ? servers : [...servers].reverse()) {
-        const result = await round(server, seconds, runDir);
+        const result = await round(server, seconds, runDir, rate);
         results.get(server.kind)?.push(result);
         console.log(
           `round ${index + 1} ${server.kind.padEnd(8)} ${Math.round(result.rps)} req/s  p99 ${result.p99Ms.toFixed(2)} ms  ${result.cpuUsPerRequest.toFixed(1)} µs CPU/request`,

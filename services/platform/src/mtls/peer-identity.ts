@@ -28,6 +28,9 @@ export const PEER_CLAIMED_HEADER = "leadmesh-peer-claimed";
 export const DEADLINE_HEADER = "leadmesh-deadline";
 export const XFCC_HEADER = "x-forwarded-client-cert";
 
+/** Headers only this interceptor may write. */
+const INTERNAL_HEADERS = [PEER_HEADER, PEER_PROBLEM_HEADER, PEER_CLAIMED_HEADER, DEADLINE_HEADER] as const;
+
 export interface PeerIdentitySettings {
   mode: MeshSecurity;
   /** sidecar mode: TCP peer addresses allowed to set x-forwarded-client-cert. */
@@ -43,7 +46,7 @@ export function peerIdentityInterceptor(settings: PeerIdentitySettings): ServerI
       start(next) {
         next({
           onReceiveMetadata(metadata, passOn) {
-            for (const header of [PEER_HEADER, PEER_PROBLEM_HEADER, PEER_CLAIMED_HEADER, DEADLINE_HEADER]) metadata.remove(header);
+            for (const header of INTERNAL_HEADERS) metadata.remove(header);
             const verdict = settings.mode === "mtls" ? tlsPeer(call) : sidecarPeer(metadata, remoteAddress(call), sidecars);
             // In mtls mode the header means nothing (nobody we trust wrote it): drop it so nothing downstream reads it.
             if (settings.mode === "mtls") metadata.remove(XFCC_HEADER);
@@ -103,8 +106,27 @@ export function sidecarPeer(metadata: Metadata, address: string | undefined, sid
   if (!address || !sidecars.has(normalizeAddress(address))) {
     return { problem: `x-forwarded-client-cert from ${address ?? "an unknown address"}, which is not a sidecar` };
   }
-  const id = xfccPeerUri(values.map(String).join(","));
-  return id?.startsWith("spiffe://") ? { id } : { problem: "x-forwarded-client-cert names no SPIFFE id (URI=)" };
+  return xfccVerdict(values.length === 1 ? String(values[0]) : values.map(String).join(","));
+}
+
+/**
+ * Verdicts by XFCC value. A sidecar sends the same value for every call of
+ * the same caller, and parsing it was a visible share of a cheap call's CPU.
+ * Bounded: a caller varying the earlier elements (which it may write) only
+ * empties the memo, never grows it.
+ */
+const xfccVerdicts = new Map<string, PeerVerdict>();
+const XFCC_VERDICTS_MAX = 256;
+
+function xfccVerdict(header: string): PeerVerdict {
+  let verdict = xfccVerdicts.get(header);
+  if (!verdict) {
+    const id = xfccPeerUri(header);
+    verdict = id?.startsWith("spiffe://") ? { id } : { problem: "x-forwarded-client-cert names no SPIFFE id (URI=)" };
+    if (xfccVerdicts.size >= XFCC_VERDICTS_MAX) xfccVerdicts.clear();
+    xfccVerdicts.set(header, verdict);
+  }
+  return verdict;
 }
 
 /**
@@ -128,6 +150,7 @@ function remoteAddress(call: ServerInterceptingCallInterface): string | undefine
 
 /** "::ffff:127.0.0.1" (an IPv4 peer on a dual-stack socket) is 127.0.0.1. */
 function normalizeAddress(address: string): string {
+  if (!address.startsWith("::ffff:") && !address.startsWith("::FFFF:")) return address;
   return address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
 }
 
