@@ -231,15 +231,16 @@ export async function vegeta(request: HeyRequest, shape: VegetaShape): Promise<L
  * repeats the previous body changes nothing and is answered as a read).
  * Supply more requests than the run can send, or they repeat from the first.
  */
-export async function vegetaClosedLoop(requests: HeyRequest[], shape: LoadShape): Promise<LoadResult> {
-  const result = await runVegeta(requests, shape.durationS, ["-rate=0", `-workers=${shape.concurrency}`, `-max-workers=${shape.concurrency}`]);
+export async function vegetaClosedLoop(requests: HeyRequest[], shape: LoadShape & { maxErrorRatio?: number }): Promise<LoadResult> {
+  const pacing = ["-rate=0", `-workers=${shape.concurrency}`, `-max-workers=${shape.concurrency}`];
+  const result = await runVegeta(requests, shape.durationS, pacing, shape.maxErrorRatio);
   if (result.requests > requests.length) {
     throw new Error(`vegeta sent ${result.requests} requests but had only ${requests.length} different ones: raise the number of requests generated`);
   }
   return result;
 }
 
-async function runVegeta(requests: HeyRequest[], durationS: number, pacing: string[]): Promise<LoadResult> {
+async function runVegeta(requests: HeyRequest[], durationS: number, pacing: string[], maxErrorRatio?: number): Promise<LoadResult> {
   const targets = requests.map((request) => ({
     method: request.method ?? "GET",
     url: request.url,
@@ -263,11 +264,12 @@ async function runVegeta(requests: HeyRequest[], durationS: number, pacing: stri
   };
   rmSync(dirname(resultsFile), { recursive: true, force: true });
   const ok = Object.entries(report.status_codes ?? {}).reduce((sum, [code, count]) => (code.startsWith("2") ? sum + count : sum), 0);
-  return checkErrors(what, {
+  const result = {
     rps: report.throughput,
     p50Ms: report.latencies["50th"] / 1e6,
     p99Ms: report.latencies["99th"] / 1e6,
     requests: report.requests,
     errors: report.requests - ok,
-  });
+  };
+  return checkErrors(what, result, maxErrorRatio, ` (status codes ${JSON.stringify(report.status_codes ?? {})})`);
 }

@@ -112,20 +112,24 @@ export function writeResults(path: string, settings: Record<string, unknown>, sc
   writeFileSync(path, `${JSON.stringify(document, null, 2)}\n`);
 }
 
-/** The side-by-side table: per endpoint the monolith's row, leadmesh's row and their ratios. */
+/**
+ * The side-by-side table: per endpoint the monolith's row, leadmesh's row and
+ * their ratios. req/s counts successful responses; latencies are of all.
+ */
 export function formatSideBySide(comparisons: EndpointComparison[], settings: string): string {
   const row = (cells: string[]) =>
-    `${cells[0].padEnd(11)} ${cells[1].padEnd(18)} ${cells[2].padStart(7)} ${cells[3].padStart(8)} ${cells[4].padStart(8)}  ${cells[5]}`;
+    `${cells[0].padEnd(11)} ${cells[1].padEnd(18)} ${cells[2].padStart(7)} ${cells[3].padStart(8)} ${cells[4].padStart(8)} ${cells[5].padStart(7)}  ${cells[6]}`;
+  const failed = (scenario: ScenarioResult) => (scenario.requests === 0 ? "n/a" : `${fixed((scenario.errors / scenario.requests) * 100, 1)}%`);
   const cpu = (scenario: ScenarioResult) => {
     const perProcess = Object.keys(scenario.usage.processes).map((name) => `${name} ${fixed(cpuPerRequestUs(scenario, name), 0)}`);
     const total = Object.keys(scenario.usage.processes).reduce((sum, name) => sum + cpuPerRequestUs(scenario, name), 0);
     return `${perProcess.join("  ")}  = ${fixed(total, 0)}  (loadgen ${Math.round(scenario.usage.loadGeneratorCpuPercent)}%, other ${Math.round(scenario.usage.otherCpuPercent)}%)`;
   };
   const side = (endpoint: string, label: string, scenario: ScenarioResult) =>
-    row([endpoint, label, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), cpu(scenario)]);
+    row([endpoint, label, fixed(scenario.rps, 0), fixed(scenario.p50Ms, 2), fixed(scenario.p99Ms, 2), failed(scenario), cpu(scenario)]);
   const lines = [
     `side by side: ${settings}`,
-    row(["endpoint", "server", "req/s", "p50 ms", "p99 ms", "CPU µs per request of each process on the path, and their sum"]),
+    row(["endpoint", "server", "req/s", "p50 ms", "p99 ms", "failed", "CPU µs per request of each process on the path, and their sum"]),
   ];
   for (const { endpoint, monolith, leadmesh } of comparisons) {
     const ratio = (of: (scenario: ScenarioResult) => number) => `${fixed(of(leadmesh) / of(monolith), 2)}x`;
@@ -133,7 +137,7 @@ export function formatSideBySide(comparisons: EndpointComparison[], settings: st
     lines.push(
       side(endpoint, "monolith", monolith),
       side("", "leadmesh", leadmesh),
-      row(["", "leadmesh/monolith", ratio((s) => s.rps), ratio((s) => s.p50Ms), ratio((s) => s.p99Ms), `${cpuRatio} CPU per request`]),
+      row(["", "leadmesh/monolith", ratio((s) => s.rps), ratio((s) => s.p50Ms), ratio((s) => s.p99Ms), "", `${cpuRatio} CPU per request`]),
     );
   }
   return lines.join("\n");

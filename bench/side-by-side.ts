@@ -11,6 +11,10 @@
  *
  * Creates run last: they grow the collections the reads and the list run
  * against. Both sides start from the same number of leads in their tenant.
+ *
+ * Failed requests do not stop the comparison (a side that sheds load under
+ * it is a result): they are counted, and req/s counts successful responses
+ * only, so fast errors cannot pass for throughput.
  */
 import { type HeyRequest, hey, type LoadResult, vegetaClosedLoop } from "./load-tools";
 import { type UsageByProcess, watchProcesses } from "./proc-stats";
@@ -96,7 +100,7 @@ function updateRequests(contender: Contender, leadIds: string[], durationS: numb
 
 function load(endpoint: Endpoint, contender: Contender, updateLeadIds: string[], shape: SideBySideShape, durationS: number): Promise<LoadResult> {
   const headers = { authorization: contender.authorization };
-  const closedLoop = { durationS, concurrency: shape.concurrency };
+  const closedLoop = { durationS, concurrency: shape.concurrency, maxErrorRatio: 1 };
   switch (endpoint) {
     case "GetLead":
       return hey({ url: `${contender.baseUrl}/api/v1/leads/${contender.leadId}`, headers }, closedLoop);
@@ -111,6 +115,12 @@ function load(endpoint: Endpoint, contender: Contender, updateLeadIds: string[],
 }
 
 const toolOf = (endpoint: Endpoint): ScenarioResult["tool"] => (endpoint === "UpdateLead" ? "vegeta" : "hey");
+
+/** Successful responses per second: hey's rate counts every response, vegeta's throughput only successes. */
+function successfulRps(result: LoadResult, tool: ScenarioResult["tool"]): number {
+  if (tool !== "hey" || result.requests === 0) return result.rps;
+  return (result.rps * (result.requests - result.errors)) / result.requests;
+}
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
 interface Round {
@@ -130,7 +140,7 @@ function combine(name: string, tool: ScenarioResult["tool"], rounds: Round[]): S
   return {
     name,
     tool,
-    rps: mean(rounds.map((round) => round.result.rps)),
+    rps: mean(rounds.map((round) => successfulRps(round.result, tool))),
     p50Ms: mean(rounds.map((round) => round.result.p50Ms)),
     p99Ms: mean(rounds.map((round) => round.result.p99Ms)),
     requests: rounds.reduce((sum, round) => sum + round.result.requests, 0),
@@ -165,7 +175,8 @@ export async function compareSideBySide(monolith: Contender, leadmesh: Contender
         const usage = watch.stop();
         rounds.push({ contender: contender.name, result, usage });
         log(
-          `  ${endpoint} ${contender.name} round ${round}: ${Math.round(result.rps)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} errors`,
+          `  ${endpoint} ${contender.name} round ${round}: ${Math.round(successfulRps(result, toolOf(endpoint)))} successful req/s, ` +
+            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} of ${result.requests} failed`,
         );
       }
     }

@@ -67,7 +67,7 @@ export class LeadsService {
     const filter: QueryFilter<Lead> = { _id: id, tenantId, deleteTime: null };
     if (etag !== undefined) filter.__v = Number(etag);
     const updated = await this.leads
-      .findOneAndUpdate(filter, { $set: changes, $inc: { __v: 1 } }, { new: true, runValidators: true })
+      .findOneAndUpdate(filter, { $set: changes, $inc: { __v: 1 } }, { returnDocument: "after", runValidators: true })
       .lean<LeadRecord>()
       .exec();
     if (updated) {
