@@ -284,7 +284,7 @@ async function compareWithMonolith(
 
 const sideBySideSettings = () =>
   `leadmesh (REST via Envoy) against the NestJS + Mongoose monolith, same FerretDB; hey -c ${CONCURRENCY} (UpdateLead: vegeta, ${CONCURRENCY} workers, closed loop); ` +
-  `per endpoint ${SIDE_BY_SIDE.warmupS}s warm-up per side discarded, then ${SIDE_BY_SIDE.rounds} rounds of ${SIDE_BY_SIDE.roundS}s per side, alternating; means over rounds`;
+  `per endpoint ${SIDE_BY_SIDE.warmupS}s warm-up per side discarded, then ${SIDE_BY_SIDE.rounds} rounds of ${SIDE_BY_SIDE.roundS}s per side, alternating (ABBA); means over rounds`;
 
 function checkTargets(bare: ScenarioResult, nice: ScenarioResult, { direct, plaintext, baseline, rest, paced }: MeshResults): TargetCheck[] {
   const leadsRssMb = Math.max(direct.usage.processes.leads.maxRssMb, rest.usage.processes.leads.maxRssMb);

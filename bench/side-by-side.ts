@@ -3,9 +3,10 @@
  * REST endpoint at a time: GetLead, ListLeads (a page of 20, newest first),
  * UpdateLead, CreateLead. Both get the same load tool with the same settings
  * and the same request bodies. Per endpoint, each side first runs an
- * unmeasured warm-up, then the measured rounds alternate (monolith,
- * leadmesh, monolith, leadmesh, …) so that a slow drift of the host (page
- * cache, another process, FerretDB's growing files) hits both alike. A
+ * unmeasured warm-up, then the measured rounds alternate in ABBA order
+ * (monolith, leadmesh, leadmesh, monolith, …) so that a drift of the host
+ * (page cache, another process, FerretDB's growing files) hits both alike,
+ * a steady drift exactly so over each pair of rounds. A
  * side's figures are the means over its rounds; CPU is per process of its
  * request path, watched during each round.
  *
@@ -161,12 +162,13 @@ export async function compareSideBySide(monolith: Contender, leadmesh: Contender
   for (const contender of contenders) seeded.set(contender.name, await seedLeads(contender, SEEDED_LEADS, shape.leadBody));
   const comparisons: EndpointComparison[] = [];
   for (const endpoint of ENDPOINTS) {
-    log(`comparing ${endpoint}: ${shape.warmupS}s warm-up per side, then ${shape.rounds} rounds of ${shape.roundS}s each, alternating`);
+    log(`comparing ${endpoint}: ${shape.warmupS}s warm-up per side, then ${shape.rounds} rounds of ${shape.roundS}s per side, alternating (ABBA)`);
     const run = (contender: Contender, durationS: number) => load(endpoint, contender, seeded.get(contender.name) ?? [], shape, durationS);
     for (const contender of contenders) await run(contender, shape.warmupS);
     const rounds: { contender: Contender["name"]; result: LoadResult; usage: ScenarioResult["usage"] }[] = [];
     for (let round = 1; round <= shape.rounds; round++) {
-      for (const contender of contenders) {
+      // ABBA: every second round starts with the side that ended the previous one.
+      for (const contender of round % 2 === 1 ? contenders : [...contenders].reverse()) {
         const watch = watchProcesses(contender.pids);
         const result = await run(contender, shape.roundS).catch((error: unknown) => {
           watch.cancel();
