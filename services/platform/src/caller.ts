@@ -1,6 +1,6 @@
 /**
- * Authentication and authorization, once for every service: a server
- * middleware that verifies the caller's access token locally (JWKS cached),
+ * Authentication and authorization, once for every service: a step of the
+ * kernel middleware (kernel-middleware.ts) that verifies the caller's access token locally (JWKS cached),
  * checks the revocation list, applies the RPC's declared access rule and
  * hands handlers a verified `context.caller`. Handlers never read tokens or
  * metadata themselves; every store query is scoped by `caller.tenantId`.
@@ -19,13 +19,13 @@
  */
 
 import { type AccessRule, Role } from "@leadmesh/contracts/common/v1/access";
-import type { CallContext, ServerMiddleware } from "nice-grpc-common";
+import type { CallContext } from "nice-grpc-common";
 import type { JwksCache } from "./auth/jwks-cache";
 import { type AccessTokenClaims, jwtKeyId, TokenError, verifyJwt } from "./auth/jwt";
 import type { Revocations } from "./auth/revocation";
 import { type DomainError, InvalidArgumentError, PermissionDeniedError, UnauthenticatedError } from "./errors";
 import type { Logger } from "./logger";
-import { type MeshPeer, type PeerContext, type RejectionReason, recordPeerRefusal } from "./mtls/peer-access";
+import { type MeshPeer, type RejectionReason, recordPeerRefusal } from "./mtls/peer-access";
 import { checkTenantId } from "./validation";
 
 /** Metadata a service caller sends to act within one tenant (clients.ts callOptionsFrom). */
@@ -94,20 +94,12 @@ class PeerRefused extends Error {
   }
 }
 
-export function authMiddleware(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings, logger: Logger): ServerMiddleware<CallerContext, PeerContext> {
-  const authenticate = callAuthenticator(rules, settings, logger);
-  return async function* authenticateCall(call, context) {
-    const caller = await authenticate(call.method.path, call.request, context, context.meshPeer);
-    return yield* call.next(call.request, { ...context, caller });
-  };
-}
-
 /** Who is calling `path` (verified and allowed by the RPC's access rule), or the refusal thrown. */
 export type CallAuthenticator = (path: string, request: unknown, context: CallContext, peer: MeshPeer) => Caller | Promise<Caller>;
 
 /**
- * The authentication and access-rule step as a function (the kernel
- * middleware calls it; authMiddleware wraps it). Public RPCs answer at
+ * The authentication and access-rule step, called by the kernel middleware
+ * (kernel-middleware.ts) for every API RPC. Public RPCs answer at
  * once, without a promise: their anonymous caller is made once per peer.
  */
 export function callAuthenticator(rules: ReadonlyMap<string, AccessRule>, settings: AuthSettings, logger: Logger): CallAuthenticator {

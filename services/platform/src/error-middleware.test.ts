@@ -1,26 +1,25 @@
 /**
- * The error status middleware over a real grpc-js channel, composed as the
- * server composes it (outermost guard, another middleware, inner mapping,
- * handler): whichever layer throws whatever, the client gets a status with
+ * Error statuses over a real grpc-js channel, through the kernel middleware
+ * as startService runs it (test/harness/kernel-server.ts): whichever step of
+ * the kernel or the handler throws whatever, the client gets a status with
  * well-formed, bounded text, and the process survives grpc-js writing it.
  */
 
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
-import { type Channel, createChannel, createClientFactory, createServer, type Server, ServerError, Status } from "nice-grpc";
-import { ClientError, type ServerMiddleware } from "nice-grpc-common";
+import { type Channel, createChannel, createClientFactory, Metadata, ServerError, Status } from "nice-grpc";
+import { ClientError } from "nice-grpc-common";
 import { type BadRequest, ErrorInfo, errorDetailsClientMiddleware, RichClientError, RichServerError } from "nice-grpc-error-details";
-import { pino } from "pino";
-import { errorStatusMiddleware } from "./error-middleware";
+import { callerHeaders, KERNEL_TEST_STRANGER, type KernelServer, startKernelServer } from "../../../test/harness/kernel-server";
+import { mintToken } from "../../../test/harness/tokens";
 import { InvalidArgumentError, NotFoundError } from "./errors";
 import { DETAIL_TEXT_MAX_BYTES, STATUS_MESSAGE_MAX_BYTES } from "./status-text";
 
-const silent = pino({ level: "silent" });
 const LONE = "\uD83D";
 const HUGE_ID = "\u{1F600}".repeat(300_000);
 const isWellFormed = (text: string) => (text as string & { isWellFormed(): boolean }).isWellFormed();
 
-/** What the handler (or the middleware between the two error layers) throws, by request id. */
-const failures: Record<string, () => unknown> = {
+/** What the handler throws, by request id. */
+const handlerFailures: Record<string, () => unknown> = {
   "handler-server-error": () => new ServerError(Status.INVALID_ARGUMENT, `bad value "${LONE}"`),
   "handler-rich": () =>
     new RichServerError(Status.FAILED_PRECONDITION, `${LONE}x`.repeat(100_000), [
@@ -30,39 +29,42 @@ const failures: Record<string, () => unknown> = {
   "handler-violations": () =>
     new InvalidArgumentError(Array.from({ length: 5000 }, (_, i) => ({ field: `attributes.k${i}${LONE}`, description: `key "${LONE}" is invalid` }))),
   "handler-plain": () => new Error(`driver said ${LONE}`),
-  "middleware-server-error": () => new ServerError(Status.PERMISSION_DENIED, `no ${LONE}`),
-  "middleware-domain": () => new InvalidArgumentError([{ field: "id", description: `has ${LONE}` }]),
-  "middleware-plain": () => new TypeError(`cannot read ${LONE}`),
   // A downstream call of the handler that failed (nice-grpc's client error).
   "downstream-deadline": () => new ClientError("/users.v1.UserService/GetUser", Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
   "downstream-unavailable": () => new ClientError("/users.v1.UserService/GetUser", Status.UNAVAILABLE, "No connection established"),
   "downstream-refused": () => new ClientError("/users.v1.UserService/GetUser", Status.PERMISSION_DENIED, "may not call"),
 };
 
-/** Stands for any middleware between the outermost guard and the inner mapping (tracing, metrics, fail-fast…). */
-const throwingMiddleware: ServerMiddleware = async function* between(call, context) {
-  const id = (call.request as { id?: string }).id ?? "";
-  if (id.startsWith("middleware-")) throw failures[id]();
-  return yield* call.next(call.request, context);
+/** Calls refused by a step of the kernel before the handler, by the metadata they are sent with. */
+const stepFailures: Record<string, () => Record<string, string>> = {
+  // The mesh allow-list: a service that may not call GetLead.
+  "step-peer-refused": () => callerHeaders(KERNEL_TEST_STRANGER),
+  // Authentication: a service naming a malformed tenant (a domain error with field violations).
+  "step-malformed-tenant": () => ({ ...callerHeaders(), "leadmesh-tenant": "not a tenant id!" }),
+  // Authentication: a user's token, whose revocation check cannot reach Redis (a driver error).
+  "step-revocations-unreachable": () => ({ ...callerHeaders(), authorization: `Bearer ${mintToken({ tenant: "acme", sub: "u1", roles: ["manager"] })}` }),
 };
 
-let server: Server;
+let server: KernelServer;
 let channel: Channel;
 let client: ReturnType<typeof createClient>;
+let handled = 0;
 
 function createClient(clientChannel: Channel) {
   return createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, clientChannel);
 }
 
 beforeAll(async () => {
-  server = createServer().use(errorStatusMiddleware(silent)).use(throwingMiddleware).use(errorStatusMiddleware(silent));
   // Every method fails as its request id says; only GetLead is called.
   const failAsAsked = async (request: { id?: string }) => {
-    throw failures[request.id ?? ""]();
+    handled++;
+    throw handlerFailures[request.id ?? ""]();
   };
-  server.add(LeadServiceDefinition, Object.fromEntries(Object.keys(LeadServiceDefinition.methods).map((name) => [name, failAsAsked])) as never);
-  const port = await server.listen("127.0.0.1:0");
-  channel = createChannel(`127.0.0.1:${port}`);
+  server = await startKernelServer({
+    definition: LeadServiceDefinition,
+    implementation: Object.fromEntries(Object.keys(LeadServiceDefinition.methods).map((name) => [name, failAsAsked])),
+  });
+  channel = createChannel(server.address);
   client = createClient(channel);
 });
 
@@ -72,8 +74,9 @@ afterAll(async () => {
 });
 
 async function failureOf(id: string): Promise<RichClientError | { code: Status; details: string; extra: unknown[] }> {
+  const headers = stepFailures[id]?.() ?? callerHeaders();
   try {
-    await client.getLead({ id });
+    await client.getLead({ id }, { metadata: Metadata(headers) });
   } catch (error) {
     return error as RichClientError;
   }
@@ -91,9 +94,9 @@ it.each([
   ["handler-domain-huge", Status.NOT_FOUND],
   ["handler-violations", Status.INVALID_ARGUMENT],
   ["handler-plain", Status.INTERNAL],
-  ["middleware-server-error", Status.PERMISSION_DENIED],
-  ["middleware-domain", Status.INVALID_ARGUMENT],
-  ["middleware-plain", Status.INTERNAL],
+  ["step-peer-refused", Status.PERMISSION_DENIED],
+  ["step-malformed-tenant", Status.INVALID_ARGUMENT],
+  ["step-revocations-unreachable", Status.UNAVAILABLE],
   ["downstream-deadline", Status.DEADLINE_EXCEEDED],
   ["downstream-unavailable", Status.UNAVAILABLE],
   ["downstream-refused", Status.INTERNAL],
@@ -112,16 +115,33 @@ it.each([
   }
 });
 
-it("keeps the details of a domain error, whichever layer raised it", async () => {
-  for (const id of ["handler-violations", "middleware-domain"]) {
-    const failure = (await failureOf(id)) as RichClientError;
-    expect(failure).toBeInstanceOf(RichClientError);
-    const reasons = failure.extra.map((detail) => (detail as ErrorInfo).reason).filter(Boolean);
-    expect(reasons).toEqual(["INVALID_FIELDS"]);
-    const badRequest = failure.extra.find((detail): detail is BadRequest => detail.$type === "google.rpc.BadRequest")!;
-    expect(badRequest.fieldViolations.length).toBeGreaterThan(0);
-    expect(badRequest.fieldViolations[0].description).toContain("\uFFFD");
-  }
+it("refuses in its steps without running the handler", async () => {
+  const before = handled;
+  for (const id of Object.keys(stepFailures)) await failureOf(id);
+  expect(handled).toBe(before);
+});
+
+/** The google.rpc details of a failure: its ErrorInfo reasons and its field violations. */
+function detailsOf(failure: RichClientError) {
+  expect(failure).toBeInstanceOf(RichClientError);
+  const reasons = failure.extra.map((detail) => (detail as ErrorInfo).reason).filter(Boolean);
+  const badRequest = failure.extra.find((detail): detail is BadRequest => detail.$type === "google.rpc.BadRequest");
+  return { reasons, violations: badRequest?.fieldViolations ?? [] };
+}
+
+it("keeps the details of a domain error, whichever raised it", async () => {
+  const fromHandler = detailsOf((await failureOf("handler-violations")) as RichClientError);
+  expect(fromHandler.reasons).toEqual(["INVALID_FIELDS"]);
+  expect(fromHandler.violations.length).toBeGreaterThan(0);
+  expect(fromHandler.violations[0].description).toContain("\uFFFD");
+
+  const fromStep = detailsOf((await failureOf("step-malformed-tenant")) as RichClientError);
+  expect(fromStep.reasons).toEqual(["INVALID_FIELDS"]);
+  expect(fromStep.violations).toEqual([expect.objectContaining({ field: "leadmesh-tenant" })]);
+
+  const fromAllowList = (await failureOf("step-peer-refused")) as RichClientError;
+  expect(detailsOf(fromAllowList).reasons).toEqual(["PERMISSION_DENIED"]);
+  expect(fromAllowList.extra).toEqual([expect.objectContaining({ metadata: { refused_by: "mesh_allow_list" } })]);
 });
 
 it("tells the caller how many violations there were even when the details list only some", async () => {
@@ -129,15 +149,25 @@ it("tells the caller how many violations there were even when the details list o
   expect(failure.details).toContain("(and 4997 more)");
 });
 
-it("hides what an unexpected error said", async () => {
-  for (const id of ["handler-plain", "middleware-plain"]) {
-    expect((await failureOf(id)).details).toMatch(/^internal error \(trace ([0-9a-f]{32}|none)\)$/);
+it("hides what an unexpected error said, naming only the trace the caller was given", async () => {
+  let traceId: string | undefined;
+  try {
+    await client.getLead({ id: "handler-plain" }, { metadata: Metadata(callerHeaders()), onHeader: (header) => (traceId = header.get("x-trace-id")) });
+  } catch (error) {
+    expect((error as ClientError).details).toMatch(/^internal error \(trace [0-9a-f]{32}\)$/);
+    expect((error as ClientError).details).toBe(`internal error (trace ${traceId})`);
+    return;
   }
+  throw new Error("handler-plain did not fail");
 });
 
 it("names the downstream RPC when a downstream call ran out of time or could not be made", async () => {
   expect((await failureOf("downstream-deadline")).details).toBe("the deadline ran out while calling /users.v1.UserService/GetUser");
   expect((await failureOf("downstream-unavailable")).details).toBe("/users.v1.UserService/GetUser is unavailable; retry later");
+});
+
+it("names the unreachable dependency when a step's driver call fails", async () => {
+  expect((await failureOf("step-revocations-unreachable")).details).toBe("redis is unavailable; retry later");
 });
 
 it("still answers after all of the above", async () => {

@@ -1,13 +1,5 @@
 import { AbortError, isAbortError } from "abort-controller-x";
-import {
-  type CallContext,
-  ClientError,
-  composeServerMiddleware,
-  ServerError,
-  type ServerMiddleware,
-  type ServerMiddlewareCall,
-  Status,
-} from "nice-grpc-common";
+import { type CallContext, ClientError, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common";
 import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
 import { failedForForwardedUser } from "./clients";
 import { DependencyUnavailableError, DomainError, type FieldViolation, isErrorReason } from "./errors";
@@ -19,35 +11,16 @@ import { activeTraceIds } from "./telemetry";
 export const ERROR_DOMAIN = "leadmesh.io";
 
 /**
- * Turns whatever a layer inside it throws into the gRPC status the caller
- * gets: DomainErrors and driver errors with google.rpc details (serialised
- * into grpc-status-details-bin, which Envoy turns into the JSON error body),
- * anything unexpected as INTERNAL with only the trace id, and every text
- * well-formed and bounded (status-text.ts: a lone surrogate in a status
- * message makes grpc-js throw outside any handler and the process dies).
- *
- * The server maps errors in its one kernel middleware (kernel-middleware.ts,
- * through callStatusError); this middleware form serves tests and servers
- * that compose their own stack. Mapping a mapped error again changes nothing.
- */
-export function errorStatusMiddleware(logger: Logger): ServerMiddleware {
-  return composeServerMiddleware(errorDetailsServerMiddleware, errorMappingMiddleware(logger));
-}
-
-function errorMappingMiddleware(logger: Logger): ServerMiddleware {
-  return async function* mapErrors(call, context) {
-    try {
-      return yield* call.next(call.request, context);
-    } catch (error) {
-      throw toServerError(error, call.method.path, context, logger);
-    }
-  };
-}
-
-/**
  * What the kernel middleware (kernel-middleware.ts) throws for an error of
- * the call: mapped as above, with the google.rpc details of a
- * RichServerError already in the grpc-status-details-bin trailer. The
+ * the call, whichever step or the handler raised it: the gRPC status the
+ * caller gets. DomainErrors and driver errors carry google.rpc details
+ * (serialised into grpc-status-details-bin, which Envoy turns into the JSON
+ * error body), anything unexpected is INTERNAL with only the trace id, and
+ * every text is well-formed and bounded (status-text.ts: a lone surrogate in
+ * a status message makes grpc-js throw outside any handler and the process
+ * dies). Mapping a mapped error again changes nothing.
+ *
+ * The details of a RichServerError are already in the trailer: the
  * library's middleware encodes them, run here on the error path only
  * instead of wrapping every call in one more generator.
  */

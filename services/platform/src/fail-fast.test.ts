@@ -1,30 +1,43 @@
-import { type CallContext, type ServerMiddleware, Status } from "nice-grpc-common";
+/**
+ * Fail-fast through the kernel middleware as startService runs it
+ * (test/harness/kernel-server.ts), over a real channel: a call that needs a
+ * known-down dependency is refused at once, without reaching the handler.
+ */
+import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
+import { type Channel, createChannel, createClientFactory, Metadata, Status } from "nice-grpc";
+import { ErrorInfo, errorDetailsClientMiddleware, RetryInfo, RichClientError } from "nice-grpc-error-details";
 import { pino } from "pino";
-import { DependencyUnavailableError } from "./errors";
-import { dependencyNeedsOf, failFastMiddleware } from "./fail-fast";
+import { callerHeaders, type KernelServer, startKernelServer } from "../../../test/harness/kernel-server";
+import { dependencyNeedsOf } from "./fail-fast";
 import { HealthMonitor } from "./health";
 
 const silent = pino({ level: "silent" });
-const GET = "/test.v1.Things/GetThing";
-const KEYS = "/test.v1.Things/GetKeys";
+const GET = "/leads.v1.LeadService/GetLead";
+/** Declared to need only mongodb. */
+const KEYS = "/leads.v1.LeadService/BatchGetLeads";
 
-/** Runs one unary call through the middleware; `handled` counts calls that reached the handler. */
-async function unaryCall(middleware: ServerMiddleware, path: string, counter: { handled: number }): Promise<unknown> {
-  const call = {
-    method: { path, requestStream: false, responseStream: false, options: {} },
-    requestStream: false,
-    responseStream: false,
-    request: {},
-    // biome-ignore lint/correctness/useYield: a unary handler yields nothing, it returns its response
-    next: async function* handler() {
-      counter.handled++;
-      return "handled";
-    },
+/** A kernel serving LeadService with `health`; `handled` counts calls that reached a handler. */
+async function kernelWith(health: HealthMonitor, declared: Record<string, readonly string[]>) {
+  const counter = { handled: 0 };
+  const handle = async () => {
+    counter.handled++;
+    return {};
   };
-  const generator = middleware(call as never, { signal: new AbortController().signal } as CallContext);
-  let step = await generator.next();
-  while (!step.done) step = await generator.next();
-  return step.value;
+  const server: KernelServer = await startKernelServer({
+    definition: LeadServiceDefinition,
+    implementation: Object.fromEntries(Object.keys(LeadServiceDefinition.methods).map((name) => [name, handle])),
+    health,
+    dependencyNeeds: declared,
+  });
+  const channel: Channel = createChannel(server.address);
+  const client = createClientFactory().use(errorDetailsClientMiddleware).create(LeadServiceDefinition, channel);
+  const options = { metadata: Metadata(callerHeaders()) };
+  const call = (path: string) => (path === GET ? client.getLead({ id: "x" }, options) : client.batchGetLeads({ ids: ["x"] }, options)).then(() => "handled");
+  const close = async () => {
+    channel.close();
+    await server.shutdown();
+  };
+  return { counter, call, close };
 }
 
 function monitorWith(up: Record<string, boolean>) {
@@ -48,51 +61,57 @@ describe("dependencyNeedsOf", () => {
   });
 
   it("refuses declarations for RPCs the service does not serve or dependencies it does not check", () => {
-    expect(() => dependencyNeedsOf([GET], ["mongodb"], { "/test.v1.Things/GetKeyz": [], [GET]: ["postgres"] })).toThrow(
-      /\/test\.v1\.Things\/GetKeyz is not an RPC of this service.*GetThing needs "postgres", which is not a checked dependency \(mongodb\)/,
+    expect(() => dependencyNeedsOf([GET], ["mongodb"], { "/leads.v1.LeadService/GetLeadz": [], [GET]: ["postgres"] })).toThrow(
+      /\/leads\.v1\.LeadService\/GetLeadz is not an RPC of this service.*\/leads\.v1\.LeadService\/GetLead needs "postgres", which is not a checked dependency \(mongodb\)/,
     );
   });
 });
 
-describe("failFastMiddleware", () => {
+describe("fail-fast in the kernel", () => {
   it("refuses calls that need a known-down dependency without running them, and lets them through once it is back", async () => {
     const up = { mongodb: true, redis: true };
     const health = monitorWith(up);
     await health.start();
-    const middleware = failFastMiddleware(health, dependencyNeedsOf([GET, KEYS], health.dependencyNames, { [KEYS]: ["mongodb"] }));
-    const counter = { handled: 0 };
+    const { counter, call, close } = await kernelWith(health, { [KEYS]: ["mongodb"] });
     try {
-      expect(await unaryCall(middleware, GET, counter)).toBe("handled");
+      expect(await call(GET)).toBe("handled");
 
       up.redis = false;
       await waitFor(() => health.isDown("redis"));
-      const refused = await unaryCall(middleware, GET, counter).catch((error: unknown) => error);
-      expect(refused).toBeInstanceOf(DependencyUnavailableError);
-      expect(refused).toMatchObject({
-        code: Status.UNAVAILABLE,
-        reason: "DEPENDENCY_UNAVAILABLE",
-        message: "redis is unavailable; retry later",
-        metadata: { dependency: "redis" },
-        retryAfterMs: 2 * health.checkIntervalMs,
-      });
+      const startedAt = performance.now();
+      const refused = await call(GET).catch((error: unknown) => error);
+      // At once: no driver timeout, no check round waited for.
+      expect(performance.now() - startedAt).toBeLessThan(health.checkIntervalMs * 50);
+      expect(refused).toBeInstanceOf(RichClientError);
+      const retryAfterMs = 2 * health.checkIntervalMs;
+      expect(refused).toMatchObject({ code: Status.UNAVAILABLE, details: "redis is unavailable; retry later" });
+      expect((refused as RichClientError).extra).toEqual([
+        ErrorInfo.fromPartial({ reason: "DEPENDENCY_UNAVAILABLE", domain: "leadmesh.io", metadata: { dependency: "redis" } }),
+        RetryInfo.fromPartial({ retryDelay: { seconds: Math.floor(retryAfterMs / 1000), nanos: (retryAfterMs % 1000) * 1_000_000 } }),
+      ]);
       expect(counter.handled).toBe(1);
       // An RPC that does not need Redis still runs.
-      expect(await unaryCall(middleware, KEYS, counter)).toBe("handled");
+      expect(await call(KEYS)).toBe("handled");
       expect(counter.handled).toBe(2);
 
       up.mongodb = false;
       await waitFor(() => health.isDown("mongodb"));
-      await expect(unaryCall(middleware, KEYS, counter)).rejects.toMatchObject({ metadata: { dependency: "mongodb" } });
+      const refusedKeys = await call(KEYS).catch((error: unknown) => error);
+      expect(refusedKeys).toMatchObject({
+        code: Status.UNAVAILABLE,
+        extra: expect.arrayContaining([expect.objectContaining({ metadata: { dependency: "mongodb" } })]),
+      });
       expect(counter.handled).toBe(2);
 
       // Back at the first passing check, before the serving status has had its steady run.
       up.mongodb = true;
       up.redis = true;
       await waitFor(() => !health.isDown("mongodb") && !health.isDown("redis"));
-      expect(await unaryCall(middleware, GET, counter)).toBe("handled");
+      expect(await call(GET)).toBe("handled");
       expect(counter.handled).toBe(3);
     } finally {
       health.stop();
+      await close();
     }
   });
 
@@ -100,8 +119,13 @@ describe("failFastMiddleware", () => {
     const health = monitorWith({ mongodb: true });
     await health.start();
     health.drain();
-    const counter = { handled: 0 };
-    const middleware = failFastMiddleware(health, dependencyNeedsOf([GET], health.dependencyNames));
-    expect(await unaryCall(middleware, GET, counter)).toBe("handled");
+    const { counter, call, close } = await kernelWith(health, {});
+    try {
+      expect(await call(GET)).toBe("handled");
+      expect(counter.handled).toBe(1);
+    } finally {
+      health.stop();
+      await close();
+    }
   });
 });

@@ -17,7 +17,6 @@
  *
  * It runs before authentication, which itself needs Redis (revocations).
  */
-import type { ServerMiddleware } from "nice-grpc-common";
 import { DependencyUnavailableError } from "./errors";
 import type { HealthMonitor } from "./health";
 
@@ -49,14 +48,6 @@ export function dependencyNeedsOf(
   }
   if (problems.length > 0) throw new Error(`invalid dependency needs: ${problems.join("; ")}`);
   return needs;
-}
-
-export function failFastMiddleware(health: DependencyState, needs: ReadonlyMap<string, readonly string[]>): ServerMiddleware {
-  const refuseIfDown = dependencyGate(health, needs);
-  return async function* failFast(call, context) {
-    refuseIfDown(call.method.path);
-    return yield* call.next(call.request, context);
-  };
 }
 
 /** Throws DependencyUnavailableError when a dependency the RPC at `path` needs is down. */

@@ -3,8 +3,9 @@
  * type. grpc-js answers a throwing deserializer with INTERNAL ("Error
  * deserializing request"), blaming the server for the client's bytes, and
  * Envoy shows that as a 500. So the kernel decodes leniently: a request that
- * does not parse becomes a marker, and rejectUndecodableRequests answers it
- * with INVALID_ARGUMENT before any other middleware or handler sees it.
+ * does not parse becomes a marker, and the kernel middleware answers it
+ * with INVALID_ARGUMENT (refuseUndecodable) before fail-fast,
+ * authentication or the handler see it.
  *
  * The same goes for a google.protobuf.Timestamp outside the range proto
  * allows (years 0001 to 9999): ts-proto (useDate) decodes it without a word
@@ -12,7 +13,6 @@
  * throws (found by the generated-input tests: CreateLead answered INTERNAL).
  */
 import type { CompatServiceDefinition } from "nice-grpc";
-import type { ServerMiddleware } from "nice-grpc-common";
 import { InvalidArgumentError } from "./errors";
 
 const UNDECODABLE = Symbol("undecodable request");
@@ -51,11 +51,6 @@ export function withLenientRequestDecoding<S extends CompatServiceDefinition>(de
   }
   return { ...definition, methods: lenient };
 }
-
-export const rejectUndecodableRequests: ServerMiddleware = async function* rejectUndecodable(call, context) {
-  refuseUndecodable(call.request, call.method.path);
-  return yield* call.next(call.request, context);
-};
 
 /** Throws INVALID_ARGUMENT for a request that lenient decoding marked as not parsing. */
 export function refuseUndecodable(request: unknown, path: string): void {

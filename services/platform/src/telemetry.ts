@@ -36,7 +36,7 @@ import {
   SimpleSpanProcessor,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { type Metadata, type ServerMiddleware, Status } from "nice-grpc-common";
+import { type Metadata, Status } from "nice-grpc-common";
 
 let provider: BasicTracerProvider | undefined;
 /** Whether server spans are recorded (an exporter is configured); otherwise only their ids are made. */
@@ -64,6 +64,7 @@ export async function shutdownTelemetry(): Promise<void> {
 /** The server span of one call: the context its work runs in, and its trace id. */
 export interface ServerSpan {
   readonly context: Context;
+  /** Returned to every caller as x-trace-id, so a frontend developer or SRE can quote it and find the request's logs and spans. */
   readonly traceId: string;
   end(code: Status, message?: string): void;
 }
@@ -138,13 +139,3 @@ export function activeTraceIds(): { trace_id: string; span_id: string } | undefi
   if (!spanContext || !trace.isSpanContextValid(spanContext)) return undefined;
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }
-
-/**
- * Returns the trace id to every caller as `x-trace-id`, so a frontend
- * developer or SRE can quote it and find the request's logs and spans.
- */
-export const traceIdHeaderMiddleware: ServerMiddleware = async function* traceIdHeader(call, context) {
-  const ids = activeTraceIds();
-  if (ids) context.header.set("x-trace-id", ids.trace_id);
-  return yield* call.next(call.request, context);
-};

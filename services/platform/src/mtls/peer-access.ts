@@ -1,15 +1,15 @@
 /**
  * Per-RPC allow-lists by caller identity, from mesh/topology.yaml (rendered
  * into MESH_PEERS): the first thing every call on the main port meets after
- * the error status guard, health and reflection included. A call without a
+ * its span is started, health and reflection included. A call without a
  * verified peer identity is UNAUTHENTICATED; a peer not listed for that exact
  * path is PERMISSION_DENIED. Each refusal is logged (warn) with the caller and
  * the RPC, and counted in leadmesh_peer_rejections_total{rpc,reason}; so are
- * the refusals of mesh peers that the auth middleware makes after this check
+ * the refusals of mesh peers that authentication makes after this check
  * (caller.ts: a service its RPC's access rule does not admit, a service token,
  * …), through recordPeerRefusal.
  */
-import { type CallContext, type ServerMiddleware, Status } from "nice-grpc-common";
+import { type CallContext, Status } from "nice-grpc-common";
 import { Counter } from "prom-client";
 import { DomainError } from "../errors";
 import type { Logger } from "../logger";
@@ -35,8 +35,8 @@ export interface PeerContext {
 }
 
 /**
- * Why a mesh peer was refused. This middleware: no_identity, not_allowed.
- * The auth middleware, after it (caller.ts): no_token (the operator calling
+ * Why a mesh peer was refused. The allow-list: no_identity, not_allowed.
+ * Authentication, after it (caller.ts): no_token (the operator calling
  * without a user's token where one is needed), service_token (a JWT with the
  * retired role "service"), service_not_allowed_by_rule (a service on an RPC
  * whose access rule admits no services), no_tenant and malformed_tenant (a
@@ -147,14 +147,6 @@ export interface PeerRefusal {
 export function recordPeerRefusal(logger: Logger, refusal: PeerRefusal): void {
   rejectionCounter().inc({ rpc: refusal.rpc, reason: refusal.reason });
   logger.warn(refusal, "mesh peer refused");
-}
-
-export function peerAccessMiddleware(settings: PeerAccessSettings, logger: Logger): ServerMiddleware<PeerContext> {
-  rejectionCounter();
-  return async function* checkPeer(call, context) {
-    const meshPeer = admittedPeer(settings, logger, call.method.path, context);
-    return yield* call.next(call.request, { ...context, meshPeer });
-  };
 }
 
 /** The verified caller of `path` if the allow-list admits it; otherwise the refusal, logged and counted, is thrown. */
