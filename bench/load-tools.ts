@@ -17,6 +17,8 @@ export interface LoadResult {
   requests: number;
   /** Non-OK gRPC statuses, non-2xx HTTP responses and transport errors. */
   errors: number;
+  /** Responses by HTTP status (hey and vegeta; "0" is vegeta's transport error). */
+  statusCodes?: Record<string, number>;
 }
 
 export interface LoadShape {
@@ -190,8 +192,10 @@ export function parseHeyReport(text: string): LoadResult {
   const section = (title: string) => text.split(`${title}:`)[1]?.split(/\n\s*\n/)[0] ?? "";
   let requests = 0;
   let errors = 0;
+  const statusCodes: Record<string, number> = {};
   for (const [, code, count] of section("Status code distribution").matchAll(/\[(\d+)\]\s+(\d+) responses/g)) {
     requests += Number(count);
+    statusCodes[code] = Number(count);
     if (!code.startsWith("2")) errors += Number(count);
   }
   // Transport errors (refused, reset, timeout) have no status code.
@@ -206,6 +210,7 @@ export function parseHeyReport(text: string): LoadResult {
     p99Ms: number(/^\s*99%+ in ([\d.]+) secs/m) * 1000,
     requests,
     errors,
+    statusCodes,
   };
 }
 
@@ -270,6 +275,7 @@ async function runVegeta(requests: HeyRequest[], durationS: number, pacing: stri
     p99Ms: report.latencies["99th"] / 1e6,
     requests: report.requests,
     errors: report.requests - ok,
+    statusCodes: report.status_codes ?? {},
   };
   return checkErrors(what, result, maxErrorRatio, ` (status codes ${JSON.stringify(report.status_codes ?? {})})`);
 }

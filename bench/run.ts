@@ -73,7 +73,9 @@ const RESULTS_FILE = join(REPO_ROOT, ".run", "bench", "results.json");
 const LEAD_BODY = JSON.stringify({ firstName: "Bench", email: "bench@example.com", source: "LEAD_SOURCE_WEB_FORM" });
 /** Each side of the comparison gets DURATION_S of measured load per endpoint, in two rounds that alternate with the other side's. */
 const SIDE_BY_SIDE: SideBySideShape = {
-  warmupS: WARMUP_S,
+  // Longer than the other scenarios' warm-up: the monolith's Mongo pool (driver default maxConnecting 2) grows
+  // for several seconds under load, and a long-running monolith has a full one.
+  warmupS: Math.min(5, DURATION_S),
   rounds: 2,
   roundS: Math.max(1, Math.round(DURATION_S / 2)),
   concurrency: CONCURRENCY,

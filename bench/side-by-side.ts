@@ -178,7 +178,8 @@ export async function compareSideBySide(monolith: Contender, leadmesh: Contender
         rounds.push({ contender: contender.name, result, usage });
         log(
           `  ${endpoint} ${contender.name} round ${round}: ${Math.round(successfulRps(result, toolOf(endpoint)))} successful req/s, ` +
-            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} of ${result.requests} failed`,
+            `p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, ${result.errors} of ${result.requests} failed` +
+            (result.errors > 0 ? ` (HTTP status: count ${JSON.stringify(result.statusCodes ?? {})})` : ""),
         );
       }
     }
