@@ -97,8 +97,9 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
 
   /** The lead if it exists in the caller's tenant and is visible to them; NOT_FOUND otherwise (no existence leak). */
   async function existing(context: Context, id: string): Promise<LeadDocument> {
-    const document = await store.get(context.caller.tenantId, id, visibleLeads(context.caller));
-    if (!document) throw new NotFoundError("lead", id);
+    // mayView is visibleLeads' rule in code: the store reads one lead by id alone (store.get).
+    const document = await store.get(context.caller.tenantId, id);
+    if (!document || !mayView(context.caller, document.assigneeId)) throw new NotFoundError("lead", id);
     return document;
   }
 
@@ -115,6 +116,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
       clientEtag,
       read: () => existing(context, id),
       change,
+      signal: context.signal,
       stamp: () => ({ updateTime: clock() }),
     });
     const lead = toLead(after);

@@ -1,8 +1,10 @@
 /**
  * The collections the leads service owns: `leads` and `lead_activities`.
  * Enums are stored by name (LEAD_STATUS_NEW) so documents stay readable and
- * survive enum renumbering. Every query carries tenantId: there is no method
- * here that can read across tenants.
+ * survive enum renumbering. No method here can read across tenants: every
+ * query carries tenantId, except reads of one lead by id, which check it in
+ * code instead (FerretDB v1 serves only `{_id}` alone from an index; any other
+ * filter scans the whole collection: see platform revisions.ts).
  *
  * Writes go through the platform's revision claims (RevisionedWrites, in
  * `lead_revisions`), the compare-and-set that works on FerretDB and MongoDB.
@@ -71,10 +73,22 @@ export async function ensureLeadIndexes(db: Db): Promise<void> {
     { key: { tenantId: 1, updateTime: -1, _id: -1 }, name: "tenant_update_time" },
     { key: { tenantId: 1, status: 1, createTime: -1 }, name: "tenant_status" },
     { key: { tenantId: 1, assigneeId: 1, createTime: -1 }, name: "tenant_assignee" },
-    { key: { tenantId: 1, email: 1 }, name: "tenant_email" },
   ]);
+  await dropRetiredIndexes(db.collection("leads"), RETIRED_LEAD_INDEXES);
   await ensureRevisionClaimIndexes(db, "lead_revisions");
   await ensureIndexes(db.collection("lead_activities"), [{ key: { tenantId: 1, leadId: 1, createTime: -1, _id: -1 }, name: "tenant_lead_time" }]);
+}
+
+/**
+ * Indexes no query uses, dropped where an older version created them: each
+ * one costs every insert and update (FerretDB's SQLite rewrites every index
+ * of the row on an update). tenant_email: no filter, order or lookup is by email.
+ */
+const RETIRED_LEAD_INDEXES = ["tenant_email"];
+
+async function dropRetiredIndexes(collection: Collection<LeadDocument>, names: string[]): Promise<void> {
+  const existing = new Set((await collection.listIndexes().toArray()).map((index) => String(index.name)));
+  for (const name of names) if (existing.has(name)) await collection.dropIndex(name);
 }
 
 export class LeadStore {
@@ -102,9 +116,10 @@ export class LeadStore {
     return document;
   }
 
-  /** `scope` narrows to what the caller may see (see domain/visibility.ts). */
-  get(tenantId: string, id: string, scope: MongoQuery = {}): Promise<LeadDocument | null> {
-    return this.leads.findOne({ ...scope, _id: id, tenantId } as Filter<LeadDocument>);
+  /** The lead with this id in this tenant; null when it does not exist or belongs to another tenant. */
+  async get(tenantId: string, id: string): Promise<LeadDocument | null> {
+    const document = await this.leads.findOne({ _id: id });
+    return document?.tenantId === tenantId ? document : null;
   }
 
   async getMany(tenantId: string, ids: string[]): Promise<LeadDocument[]> {
