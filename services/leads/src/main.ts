@@ -1,3 +1,4 @@
+import type { AccessRule } from "@leadmesh/contracts/common/v1/access";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import {
   apiService,
@@ -33,8 +34,13 @@ const readCacheSettings = {
   }),
 };
 
-/** `fetchKeys` replaces the JWKS lookup at the auth service (tests that sign their own tokens). */
-export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher) {
+/**
+ * `fetchKeys` replaces the JWKS lookup at the auth service (tests that sign
+ * their own tokens); `accessRuleOverrides` is for the benchmark's
+ * unauthenticated baseline only (bench/baseline-leads.ts): this file's own
+ * entry point never passes it, and no environment variable reaches it.
+ */
+export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys?: JwksFetcher, accessRuleOverrides?: Record<string, AccessRule>) {
   const config = loadServiceConfig("leads", env, ["mongodb", "redis"]);
   const cacheSettings = loadConfig(readCacheSettings, env);
   const logger = createLogger("leads");
@@ -51,6 +57,7 @@ export async function startLeads(env: NodeJS.ProcessEnv = process.env, fetchKeys
     config,
     logger,
     services: [apiService(LeadServiceDefinition, handlers)],
+    accessRuleOverrides,
     dependencies: [mongo.healthCheck, redis.healthCheck],
     auth,
     transport,
