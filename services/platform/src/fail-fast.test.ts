@@ -44,7 +44,7 @@ function monitorWith(up: Record<string, boolean>) {
   return new HealthMonitor(
     Object.keys(up).map((name) => ({ name, check: async () => (up[name] ? "ok" : Promise.reject(new Error(`${name} refused`))) })),
     silent,
-    { intervalMs: 10, timeoutMs: 50, recoveryRounds: 3 },
+    { intervalMs: 10, silenceLimitMs: 50, recoveryRounds: 3 },
   );
 }
 

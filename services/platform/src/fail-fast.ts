@@ -1,6 +1,7 @@
 /**
- * Fail fast on a known-down dependency. While the latest health check of a
- * dependency failed (HealthMonitor.isDown), calls that need it are refused at
+ * Fail fast on a known-down dependency. While a dependency is down (its
+ * latest check failed, or it gave no answer for 1.5 s: HealthMonitor.isDown;
+ * slow is not down), calls that need it are refused at
  * once with UNAVAILABLE (reason DEPENDENCY_UNAVAILABLE, naming it, with a
  * google.rpc.RetryInfo) instead of waiting for a driver timeout: the Mongo
  * driver would wait out its server selection on every call, and a service

@@ -12,7 +12,7 @@ describe("HealthMonitor", () => {
         { name: "cache", check: async () => "PONG" },
       ],
       silent,
-      { intervalMs: 20, timeoutMs: 50, recoveryRounds: 3 },
+      { intervalMs: 20, silenceLimitMs: 50, recoveryRounds: 3 },
     );
     const changes: ServingStatus[] = [];
     monitor.on("change", (status) => changes.push(status));
@@ -45,7 +45,7 @@ describe("HealthMonitor", () => {
       passed += 1;
       return "PONG";
     };
-    const monitor = new HealthMonitor([{ name: "cache", check }], silent, { intervalMs: 10, timeoutMs: 50, recoveryRounds: 3 });
+    const monitor = new HealthMonitor([{ name: "cache", check }], silent, { intervalMs: 10, silenceLimitMs: 50, recoveryRounds: 3 });
     let passedWhenServing: number | undefined;
     monitor.on("change", (status) => {
       if (status === "SERVING") passedWhenServing = passed;
@@ -58,16 +58,91 @@ describe("HealthMonitor", () => {
     expect(passedWhenServing).toBe(1);
   });
 
-  it("counts a check that hangs past its timeout as failed", async () => {
-    const monitor = new HealthMonitor([{ name: "slow", check: () => new Promise(() => undefined) }], silent, { intervalMs: 10, timeoutMs: 30 });
+  it("counts a dependency that gives no answer for the silence limit as down", async () => {
+    const monitor = new HealthMonitor([{ name: "hung", check: () => new Promise(() => undefined) }], silent, { intervalMs: 10, silenceLimitMs: 30 });
+    const started = Date.now();
     await monitor.start();
     monitor.stop();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(30);
     expect(monitor.status).toBe("NOT_SERVING");
-    expect(monitor.failures.get("slow")).toMatch(/did not answer within 30 ms/);
+    expect(monitor.failures.get("hung")).toMatch(/gave no answer for 30 ms/);
+  });
+
+  it("keeps a dependency that answers slower than the check interval SERVING (slow is not down)", async () => {
+    // Every answer takes four intervals, most of the silence limit: checks
+    // overlap, so answers still come every interval.
+    const slowCheck = () => new Promise((resolve) => setTimeout(() => resolve("pong"), 80));
+    const monitor = new HealthMonitor([{ name: "db", check: slowCheck }], silent, { intervalMs: 20, silenceLimitMs: 100, recoveryRounds: 3 });
+    const changes: ServingStatus[] = [];
+    monitor.on("change", (status) => changes.push(status));
+    await monitor.start();
+    let sawDown = false;
+    for (let i = 0; i < 40; i++) {
+      sawDown ||= monitor.isDown("db");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    monitor.stop();
+    expect(sawDown).toBe(false);
+    expect(changes).toEqual(["SERVING"]);
+  });
+
+  it("goes down at once on a failed check, without waiting for the silence limit", async () => {
+    let refusing = false;
+    const monitor = new HealthMonitor([{ name: "db", check: async () => (refusing ? Promise.reject(new Error("connect ECONNREFUSED")) : "pong") }], silent, {
+      intervalMs: 20,
+      silenceLimitMs: 5_000,
+    });
+    await monitor.start();
+    refusing = true;
+    const refusedAt = Date.now();
+    await waitFor(() => monitor.isDown("db"));
+    monitor.stop();
+    expect(Date.now() - refusedAt).toBeLessThan(1_000);
+    expect(monitor.failures.get("db")).toBe("connect ECONNREFUSED");
+  });
+
+  it("lets only the latest finished check decide: an older check that fails late does not mark an answering dependency down", async () => {
+    let calls = 0;
+    const check = () => {
+      calls += 1;
+      // The second check fails, but only after later checks have answered.
+      return calls === 2 ? new Promise((_, reject) => setTimeout(() => reject(new Error("late failure")), 60)) : Promise.resolve("pong");
+    };
+    const monitor = new HealthMonitor([{ name: "db", check }], silent, { intervalMs: 10, silenceLimitMs: 200 });
+    await monitor.start();
+    let sawDown = false;
+    for (let i = 0; i < 15; i++) {
+      sawDown ||= monitor.isDown("db");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    monitor.stop();
+    expect(calls).toBeGreaterThan(5);
+    expect(sawDown).toBe(false);
+  });
+
+  it("starts no more than maxInFlight checks of a dependency that hangs", async () => {
+    let started = 0;
+    const monitor = new HealthMonitor(
+      [
+        {
+          name: "hung",
+          check: () => {
+            started += 1;
+            return new Promise(() => undefined);
+          },
+        },
+      ],
+      silent,
+      { intervalMs: 5, silenceLimitMs: 20, maxInFlight: 3 },
+    );
+    await monitor.start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    monitor.stop();
+    expect(started).toBe(3);
   });
 
   it("stays NOT_SERVING once draining, whatever the checks say", async () => {
-    const monitor = new HealthMonitor([{ name: "ok", check: async () => "ok" }], silent, { intervalMs: 10, timeoutMs: 30 });
+    const monitor = new HealthMonitor([{ name: "ok", check: async () => "ok" }], silent, { intervalMs: 10, silenceLimitMs: 30 });
     await monitor.start();
     expect(monitor.status).toBe("SERVING");
     monitor.drain();
@@ -85,7 +160,7 @@ describe("HealthMonitor.isDown", () => {
         { name: "cache", check: async () => "PONG" },
       ],
       silent,
-      { intervalMs: 20, timeoutMs: 50, recoveryRounds: 5 },
+      { intervalMs: 20, silenceLimitMs: 50, recoveryRounds: 5 },
     );
     expect(monitor.dependencyNames).toEqual(["db", "cache"]);
     expect(monitor.checkIntervalMs).toBe(20);

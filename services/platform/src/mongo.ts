@@ -22,17 +22,19 @@ export function connectMongo(url: string, database: string, appName: string, ens
   // database down, fail-fast.ts refuses calls before they reach the driver;
   // the timeouts here bound only the calls already under way when it went
   // (and a first call before the next check). Server selection is capped at
-  // the health check's own budget (1 s): waiting longer for a server than the
-  // service takes to declare the database down serves no caller, and on a
-  // healthy topology selection is immediate. A database that hangs instead
-  // of refusing is noticed by the driver's monitor (heartbeat every 1 s,
-  // 1 s connect budget), which fails the calls waiting on it: measured on
-  // a frozen FerretDB, calls already under way ended after 2-3.5 s instead
-  // of 3.6-7 s with the previous 2 s settings.
+  // 1 s: waiting longer for a server than the service takes to declare the
+  // database down serves no caller, and on a healthy topology selection is
+  // immediate. A database that hangs instead of refusing is noticed by the
+  // driver's monitor (heartbeat every 1 s), which fails the calls waiting on
+  // it. The connect budget is also the heartbeat's reply budget: 2 s, so a
+  // saturated database that answers in 1.5 s stays usable (health.ts: slow
+  // is not down) instead of the driver dropping it and every call on it;
+  // measured on a frozen FerretDB, calls already under way ended after
+  // 2-3.5 s with a 1 s budget and 3.6-7 s with 2 s heartbeats.
   const client = new MongoClient(url, {
     appName,
     serverSelectionTimeoutMS: 1000,
-    connectTimeoutMS: 1000,
+    connectTimeoutMS: 2000,
     socketTimeoutMS: 15000,
     heartbeatFrequencyMS: 1000,
     maxPoolSize: 50,

@@ -13,11 +13,13 @@ export function connectRedis(url: string, logger: Logger): RedisHandle {
   // so callers get UNAVAILABLE instead of requests piling up; the client
   // keeps reconnecting in the background with a capped backoff. A Redis that
   // accepts but does not answer is bounded by commandTimeout: our commands
-  // take well under a millisecond, and 1 s is the health check's own budget,
-  // after which fail-fast.ts refuses new calls anyway.
+  // take well under a millisecond, and the health check knows a Redis that
+  // is silent for 1.5 s down, after which fail-fast.ts refuses new calls
+  // anyway. 2 s, not less, so that a Redis that is slow but answering
+  // (health.ts: slow is not down) still serves the commands it answers.
   const redis = new Redis(url, {
     connectTimeout: 2000,
-    commandTimeout: 1000,
+    commandTimeout: 2000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     retryStrategy: (attempt) => Math.min(100 * attempt, 1000),
