@@ -105,6 +105,21 @@ describe("the revision compare-and-set (Lua, real Redis)", () => {
     expect(await cache.get(tenant, id)).toMatchObject({ kind: "hit", revision: 6, value: { firstName: "Back" } });
   });
 
+  it("does not fill a key that a write and an eviction emptied while the reader was reading the database", async () => {
+    const id = "evicted-mid-read";
+    // The reader misses and reads revision 1; meanwhile a write of 2 is acknowledged and the key is evicted.
+    const value = await cache.read(tenant, id, async () => {
+      await cache.put(tenant, id, leadAt(id, 2));
+      await redis.del(cache.keyOf(tenant, id));
+      return leadAt(id, 1);
+    });
+    expect(value?.etag).toBe("1");
+    // Revision 1 must not come back for the next reader: the key stays empty until a fill that read after the write.
+    expect(await cache.get(tenant, id)).toEqual({ kind: "miss", unavailable: false });
+    expect((await cache.read(tenant, id, async () => leadAt(id, 2)))?.etag).toBe("2");
+    expect(await cache.get(tenant, id)).toMatchObject({ kind: "hit", revision: 2 });
+  });
+
   it("drops a fill whose read is older than the fill window, and entries carry the TTL", async () => {
     const id = "old-read";
     await cache.fill(tenant, id, leadAt(id, 1), performance.now() - MAX_FILL_AGE_MS - 1);

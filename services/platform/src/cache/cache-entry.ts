@@ -59,3 +59,32 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `;
+
+/**
+ * A reader's claim on an empty key while it reads the database: "F:<token>".
+ * Not an entry (no revision), so a write's compare-and-set replaces it like
+ * an empty key, and so does its expiry or an eviction.
+ */
+export function fillLease(token: string): string {
+  return `F:${token}`;
+}
+
+/**
+ * KEYS[1] the entry's key; ARGV[1] the reader's lease, ARGV[2] the entry
+ * (empty: nothing found, just release the lease), ARGV[3] its TTL in ms.
+ * Writes only if the key still holds exactly that lease: a write, an
+ * eviction or an expiry since the lease was taken means the reader's
+ * database answer may be older than what a write already acknowledged, and
+ * it must not be cached. Returns 1 when written (or released), 0 otherwise.
+ */
+export const FILL_IF_LEASED_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+`;

@@ -6,15 +6,21 @@
  * apply the caller's visibility rules to what it returns, exactly as to a
  * database read.
  *
- * How it is used: a read calls `read()` (get; on a miss, load from the
- * database and `fill`); every write calls `put` (or `tombstone` for a hard
+ * How it is used: a read calls `read()` (get; on a miss, take a fill lease
+ * on the empty key, load from the database and fill only if the lease is
+ * still there); every write calls `put` (or `tombstone` for a hard
  * delete) with the resource it wrote, AFTER the database write and BEFORE the
  * RPC acknowledges. Fills and puts are one compare-and-set on the revision in
  * Redis (Lua, EVALSHA): an entry only ever moves to a newer revision.
  *
  * The consistency promise, while Redis answers:
  * 1. Monotonic per key: a fill carrying an older read never replaces a newer
- *    revision, whichever reaches Redis last.
+ *    revision, whichever reaches Redis last. Nor does it fill a key that a
+ *    write, an eviction or an expiry emptied while it read: a miss first
+ *    leaves a lease ("F:<token>", SET NX) on the empty key and fills only if
+ *    the lease is still there (FILL_IF_LEASED_LUA). Without it, a reader that
+ *    read revision r, then saw the key evicted after a write of r+1 was
+ *    acknowledged, would put r back.
  * 2. A write (update, delete, undelete, create) is visible to every replica's
  *    next read: its entry is in Redis before the client hears of it.
  * 3. So a read never returns a revision older than one the same client
@@ -45,9 +51,11 @@
  * last written) if the writing process dies first or holds more than
  * MAX_PENDING_REPAIRS keys. Promises 1, 4 and 5 hold throughout.
  */
+
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Logger } from "../logger";
-import { decodeEntry, type EntryKind, encodeEntry, STORE_IF_NEWER_LUA } from "./cache-entry";
+import { decodeEntry, type EntryKind, encodeEntry, FILL_IF_LEASED_LUA, fillLease, STORE_IF_NEWER_LUA } from "./cache-entry";
 import { type CacheMetrics, type CacheOperation, cacheMetrics } from "./cache-metrics";
 
 export const ENTRY_TTL_MS = 60_000;
@@ -85,7 +93,11 @@ export type CacheLookup<T> =
   | { kind: "miss"; unavailable: boolean };
 
 const SCRIPT_COMMAND = "leadmeshStoreIfNewer";
-type ScriptedRedis = Redis & { [SCRIPT_COMMAND](key: string, revision: number, entry: Buffer, ttlMs: number): Promise<number> };
+const LEASED_FILL_COMMAND = "leadmeshFillIfLeased";
+type ScriptedRedis = Redis & {
+  [SCRIPT_COMMAND](key: string, revision: number, entry: Buffer, ttlMs: number): Promise<number>;
+  [LEASED_FILL_COMMAND](key: string, lease: string, entry: Buffer | string, ttlMs: number): Promise<number>;
+};
 
 interface PendingRepair {
   revision: number;
@@ -116,6 +128,7 @@ export class ReadCache<T> {
     }
     // defineCommand sends EVALSHA and falls back to EVAL once after NOSCRIPT (a restarted or flushed Redis).
     if (!(SCRIPT_COMMAND in options.redis)) options.redis.defineCommand(SCRIPT_COMMAND, { numberOfKeys: 1, lua: STORE_IF_NEWER_LUA });
+    if (!(LEASED_FILL_COMMAND in options.redis)) options.redis.defineCommand(LEASED_FILL_COMMAND, { numberOfKeys: 1, lua: FILL_IF_LEASED_LUA });
     this.redis = options.redis as ScriptedRedis;
     this.codec = options.codec;
     this.logger = options.logger;
@@ -140,10 +153,31 @@ export class ReadCache<T> {
     const cached = await this.get(tenantId, id);
     if (cached.kind === "hit") return cached.value;
     if (cached.kind === "tombstone") return null;
-    const readStartedAt = performance.now();
-    const value = await load();
-    if (value !== null && !cached.unavailable) await this.fill(tenantId, id, value, readStartedAt);
+    const key = this.keyOf(tenantId, id);
+    // Another reader's lease, or Redis not answering: read the database and leave the key alone.
+    const lease = cached.unavailable ? undefined : await this.takeLease(key);
+    let value: T | null;
+    try {
+      value = await load();
+    } catch (error) {
+      // Release the lease (if still ours), so other readers may fill meanwhile.
+      if (lease) void this.attempt("fill", this.redis[LEASED_FILL_COMMAND](key, lease, "", this.ttlMs));
+      throw error;
+    }
+    if (lease) {
+      const entry = value === null ? "" : encodeEntry(this.codec.revisionOf(value), "live", this.codec.encode(value));
+      const written = await this.attempt("fill", this.redis[LEASED_FILL_COMMAND](key, lease, entry, this.ttlMs));
+      if (written === 0) this.metrics.staleWrite("fill");
+    }
     return value;
+  }
+
+  /** A lease on the empty key for this reader's fill, or undefined when another reader holds one (or Redis fails). */
+  private async takeLease(key: string): Promise<string | undefined> {
+    const lease = fillLease(randomBytes(9).toString("base64url"));
+    // Expires with the fill's own age limit: a reader stuck longer never fills.
+    const taken = await this.attempt("fill", this.redis.set(key, lease, "PX", MAX_FILL_AGE_MS, "NX"));
+    return taken === "OK" ? lease : undefined;
   }
 
   async get(tenantId: string, id: string): Promise<CacheLookup<T>> {
