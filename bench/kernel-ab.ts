@@ -14,12 +14,11 @@
  * server that gets fewer calls per event-loop turn spends more per call).
  */
 
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 import { ECHO_CALL, ECHO_PROTO, type EchoKind, type EchoServer, echoMetadata, startEchoServer } from "./echo-servers";
-import { type LoadResult, parseGhzReport } from "./load-tools";
+import { ghz } from "./load-tools";
 import { watchProcesses } from "./proc-stats";
 
 const CONCURRENCY = 50;
@@ -33,43 +32,12 @@ interface Round {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
-/** ghz, open-loop at `rate` when given (load-tools' ghz runs closed-loop only). */
-function runGhz(server: EchoServer, durationS: number, rate: number | undefined, reportFile: string): LoadResult {
-  const metadata = echoMetadata(server.kind);
-  execFileSync(join(REPO_ROOT, ".tools", "bin", "ghz"), [
-    "--insecure",
-    "--proto",
-    ECHO_PROTO,
-    "--call",
-    ECHO_CALL,
-    "--data",
-    JSON.stringify({ message: "bench" }),
-    ...(metadata ? ["--metadata", JSON.stringify(metadata)] : []),
-    ...(rate ? ["--rps", String(rate)] : []),
-    "--concurrency",
-    String(CONCURRENCY),
-    "--connections",
-    String(CONNECTIONS),
-    "--duration",
-    `${durationS}s`,
-    "--duration-stop",
-    "wait",
-    "--format",
-    "json",
-    "--output",
-    reportFile,
-    `127.0.0.1:${server.port}`,
-  ]);
-  const result = parseGhzReport(JSON.parse(readFileSync(reportFile, "utf8")));
-  if (result.errors > 0) throw new Error(`echo-${server.kind}: ${result.errors} of ${result.requests} calls failed`);
-  return result;
-}
-
 async function round(server: EchoServer, durationS: number, runDir: string, rate?: number): Promise<Round> {
   const pid = server.process.pid;
   if (pid === undefined) throw new Error(`echo-${server.kind} has no pid`);
   const watch = watchProcesses({ server: pid });
-  const result = runGhz(server, durationS, rate, join(runDir, `ghz-${server.kind}.json`));
+  const target = { address: `127.0.0.1:${server.port}`, call: ECHO_CALL, proto: ECHO_PROTO, data: { message: "bench" }, metadata: echoMetadata(server.kind) };
+  const result = await ghz(target, { durationS, concurrency: CONCURRENCY, connections: CONNECTIONS, rps: rate }, join(runDir, `ghz-${server.kind}.json`));
   const usage = watch.stop();
   const cpuSeconds = (usage.processes.server.cpuPercent / 100) * durationS;
   return { rps: result.rps, p99Ms: result.p99Ms, cpuUsPerRequest: (cpuSeconds / result.requests) * 1e6 };

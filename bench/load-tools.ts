@@ -102,6 +102,8 @@ function ghzTransportArgs(tls: GhzClientTls | undefined): string[] {
 
 export interface GhzShape extends LoadShape {
   connections: number;
+  /** Open loop at this many calls per second in all; closed loop (as fast as answered) when absent. */
+  rps?: number;
 }
 
 interface GhzReport {
@@ -123,6 +125,7 @@ export async function ghz(target: GhzTarget, shape: GhzShape, reportFile: string
       "--data",
       JSON.stringify(target.data),
       ...(target.metadata ? ["--metadata", JSON.stringify(target.metadata)] : []),
+      ...(shape.rps ? ["--rps", String(shape.rps)] : []),
       "--concurrency",
       String(shape.concurrency),
       "--connections",
