@@ -1,8 +1,8 @@
 import { AbortError, isAbortError } from "abort-controller-x";
 import { type CallContext, ClientError, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc-common";
-import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, RetryInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
+import { BadRequest, ErrorInfo, errorDetailsServerMiddleware, PreconditionFailure, RetryInfo, RichClientError, RichServerError } from "nice-grpc-error-details";
 import { failedForForwardedUser } from "./clients";
-import { DependencyUnavailableError, DomainError, type FieldViolation, isErrorReason } from "./errors";
+import { DependencyUnavailableError, DomainError, type FieldViolation, isErrorReason, type PreconditionViolation } from "./errors";
 import type { Logger } from "./logger";
 import { REFUSED_BY_ALLOW_LIST, REFUSED_BY_KEY } from "./mtls/peer-access";
 import { boundedDetails, statusText } from "./status-text";
@@ -105,11 +105,26 @@ function relayedUserRefusal(error: ClientError): DomainError | undefined {
   const details = error instanceof RichClientError ? error.extra : [];
   const info = details.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
   if (info?.metadata[REFUSED_BY_KEY] === REFUSED_BY_ALLOW_LIST) return undefined;
+  return relayedAsItCame(error);
+}
+
+/**
+ * Another service's error as this service's own, with its reason, metadata,
+ * field and precondition violations: for a handler that decided the callee's
+ * answer is its caller's answer too (e.g. leads relaying buyers' "no buyer
+ * can take the lead" with the reason for each buyer).
+ */
+export function relayedAsItCame(error: ClientError): DomainError {
+  const details = error instanceof RichClientError ? error.extra : [];
+  const info = details.find((detail): detail is ErrorInfo => detail.$type === ErrorInfo.$type);
   const violations: FieldViolation[] = details.flatMap((detail) =>
     detail.$type === BadRequest.$type ? detail.fieldViolations.map(({ field, description }) => ({ field, description })) : [],
   );
+  const preconditions: PreconditionViolation[] = details.flatMap((detail) =>
+    detail.$type === PreconditionFailure.$type ? detail.violations.map(({ type, subject, description }) => ({ type, subject, description })) : [],
+  );
   const reason = info && isErrorReason(info.reason) ? info.reason : REASON_OF_CODE[error.code as keyof typeof REASON_OF_CODE];
-  return new DomainError(error.code, reason ?? "INTERNAL", error.details, { ...info?.metadata, rpc: error.path }, violations);
+  return new DomainError(error.code, reason ?? "INTERNAL", error.details, { ...info?.metadata, rpc: error.path }, violations, undefined, preconditions);
 }
 
 const REASON_OF_CODE = {
@@ -131,8 +146,11 @@ function logUnavailable(logger: Logger, raised: unknown, mapped: DomainError, rp
 }
 
 function richError(error: DomainError): RichServerError {
-  const details: (ErrorInfo | BadRequest | RetryInfo)[] = [ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata })];
+  const details: (ErrorInfo | BadRequest | RetryInfo | PreconditionFailure)[] = [
+    ErrorInfo.fromPartial({ reason: error.reason, domain: ERROR_DOMAIN, metadata: error.metadata }),
+  ];
   if (error.fieldViolations.length > 0) details.push(BadRequest.fromPartial({ fieldViolations: error.fieldViolations }));
+  if (error.preconditionViolations.length > 0) details.push(PreconditionFailure.fromPartial({ violations: error.preconditionViolations }));
   if (error.retryAfterMs !== undefined) {
     const ms = Math.max(0, Math.ceil(error.retryAfterMs));
     details.push(RetryInfo.fromPartial({ retryDelay: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 } }));

@@ -18,6 +18,15 @@ export interface FieldViolation {
   description: string;
 }
 
+/** One unmet precondition (google.rpc.PreconditionFailure.Violation), e.g. why a buyer could not take a lead. */
+export interface PreconditionViolation {
+  /** Kind of precondition, e.g. "BUYER_SKIPPED". */
+  type: string;
+  /** What it is about, e.g. "buyers/<id>". */
+  subject: string;
+  description: string;
+}
+
 type Unprefixed<Name> = Name extends `ERROR_REASON_${infer Reason}` ? Reason : never;
 
 /**
@@ -41,6 +50,8 @@ export class DomainError extends Error {
     readonly fieldViolations: FieldViolation[] = [],
     /** When set, the caller is told (google.rpc.RetryInfo) to retry after this long. */
     readonly retryAfterMs?: number,
+    /** Sent as google.rpc.PreconditionFailure. */
+    readonly preconditionViolations: PreconditionViolation[] = [],
   ) {
     super(message);
     this.name = "DomainError";
@@ -109,6 +120,20 @@ export class EtagMismatchError extends DomainError {
 export class FailedPreconditionError extends DomainError {
   constructor(message: string, metadata: Record<string, string> = {}) {
     super(Status.FAILED_PRECONDITION, "FAILED_PRECONDITION", message, metadata);
+  }
+}
+
+/** FAILED_PRECONDITION with the list of what is unmet (google.rpc.PreconditionFailure), under a specific reason. */
+export class PreconditionFailureError extends DomainError {
+  constructor(reason: ErrorReason, message: string, violations: PreconditionViolation[], metadata: Record<string, string> = {}) {
+    super(Status.FAILED_PRECONDITION, reason, message, metadata, [], undefined, violations);
+  }
+}
+
+/** Someone else's write of the same operation is still being applied (RevisionedWrites): retry shortly. */
+export class OperationPendingError extends DomainError {
+  constructor(message: string, retryAfterMs: number, metadata: Record<string, string> = {}) {
+    super(Status.UNAVAILABLE, "OPERATION_PENDING", message, metadata, [], retryAfterMs);
   }
 }
 

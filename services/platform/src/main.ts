@@ -1,4 +1,5 @@
 import { ConfigError } from "./config";
+import { armCrashPoints } from "./crash-points";
 import type { RunningService } from "./server";
 
 /**
@@ -7,7 +8,16 @@ import type { RunningService } from "./server";
  * message and exit code 78 (EX_CONFIG) instead of a stack trace.
  */
 export function runMain(serviceName: string, start: () => Promise<RunningService>): void {
-  start().then(
+  // A malformed or production-refused LEADMESH_CRASH_POINTS stops the process here, not inside a request.
+  const starting = (async () => {
+    try {
+      armCrashPoints();
+    } catch (error) {
+      throw new ConfigError([error instanceof Error ? error.message : String(error)]);
+    }
+    return start();
+  })();
+  starting.then(
     (running) => {
       const stop = (signal: NodeJS.Signals) => {
         process.stderr.write(`${serviceName}: ${signal} received\n`);

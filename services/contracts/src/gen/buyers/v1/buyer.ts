@@ -6,7 +6,8 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Money } from "../../common/v1/money";
+import { Amount } from "../../common/v1/amount";
+import { Duration } from "../../google/protobuf/duration";
 import { Timestamp } from "../../google/protobuf/timestamp";
 import { LeadSource, leadSourceFromJSON, leadSourceToJSON } from "../../leads/v1/lead";
 
@@ -57,9 +58,67 @@ export function buyerStateToJSON(object: BuyerState): string {
   }
 }
 
+/** What moved a buyer's balance. */
+export enum BuyerLedgerEntryType {
+  /** BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED - Never used. */
+  BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED = 0,
+  /** BUYER_LEDGER_ENTRY_TYPE_TOP_UP - Money the buyer paid in. */
+  BUYER_LEDGER_ENTRY_TYPE_TOP_UP = 1,
+  /** BUYER_LEDGER_ENTRY_TYPE_CREDIT - Money granted to the buyer (goodwill, correction), not paid in. */
+  BUYER_LEDGER_ENTRY_TYPE_CREDIT = 2,
+  /** BUYER_LEDGER_ENTRY_TYPE_CHARGE - The price of a lead sold to the buyer. */
+  BUYER_LEDGER_ENTRY_TYPE_CHARGE = 3,
+  /** BUYER_LEDGER_ENTRY_TYPE_REFUND - The price of a returned lead, paid back. */
+  BUYER_LEDGER_ENTRY_TYPE_REFUND = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function buyerLedgerEntryTypeFromJSON(object: any): BuyerLedgerEntryType {
+  switch (object) {
+    case 0:
+    case "BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED":
+      return BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED;
+    case 1:
+    case "BUYER_LEDGER_ENTRY_TYPE_TOP_UP":
+      return BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_TOP_UP;
+    case 2:
+    case "BUYER_LEDGER_ENTRY_TYPE_CREDIT":
+      return BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_CREDIT;
+    case 3:
+    case "BUYER_LEDGER_ENTRY_TYPE_CHARGE":
+      return BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_CHARGE;
+    case 4:
+    case "BUYER_LEDGER_ENTRY_TYPE_REFUND":
+      return BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_REFUND;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BuyerLedgerEntryType.UNRECOGNIZED;
+  }
+}
+
+export function buyerLedgerEntryTypeToJSON(object: BuyerLedgerEntryType): string {
+  switch (object) {
+    case BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED:
+      return "BUYER_LEDGER_ENTRY_TYPE_UNSPECIFIED";
+    case BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_TOP_UP:
+      return "BUYER_LEDGER_ENTRY_TYPE_TOP_UP";
+    case BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_CREDIT:
+      return "BUYER_LEDGER_ENTRY_TYPE_CREDIT";
+    case BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_CHARGE:
+      return "BUYER_LEDGER_ENTRY_TYPE_CHARGE";
+    case BuyerLedgerEntryType.BUYER_LEDGER_ENTRY_TYPE_REFUND:
+      return "BUYER_LEDGER_ENTRY_TYPE_REFUND";
+    case BuyerLedgerEntryType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * A business that buys leads from the tenant: which leads it takes
- * (criteria), what it pays per lead and how many it takes per day.
+ * (criteria), what it pays per lead, how many it takes per day and month, and
+ * the prepaid balance its purchases are charged to.
  */
 export interface Buyer {
   /** Server-assigned id. */
@@ -73,25 +132,60 @@ export interface Buyer {
    * 254 characters).
    */
   contactEmail: string;
-  /** Whether the buyer currently receives leads. */
+  /**
+   * Whether the buyer currently receives leads. Changed by PauseBuyer and
+   * ResumeBuyer (or UpdateBuyer); ACTIVE on create.
+   */
   state: BuyerState;
   /** Which leads the buyer accepts. */
   criteria:
     | BuyerCriteria
     | undefined;
   /**
-   * Price the buyer pays per accepted lead; positive, in the tenant's
-   * currency (users.v1.Tenant.currency_code). A change applies to future
-   * sales only; each LeadSale keeps the price it was made at.
+   * Price the buyer pays per lead, positive, in the buyer's currency_code. A
+   * change applies to future sales only; each LeadSale keeps its price.
    */
   pricePerLead:
-    | Money
+    | Amount
     | undefined;
   /**
-   * Maximum number of leads the buyer accepts per day (in the tenant's time
-   * zone); 0 means unlimited.
+   * Maximum number of leads the buyer takes per calendar day in the tenant's
+   * time zone (users.v1.Tenant.time_zone); 0 means unlimited.
    */
   dailyCap: string;
+  /**
+   * Maximum number of leads the buyer takes per calendar month in the
+   * tenant's time zone; 0 means unlimited.
+   */
+  monthlyCap: string;
+  /** Phone number of the contact person in E.164 format. */
+  contactPhone: string;
+  /** Company name of the buyer, at most 200 characters. */
+  company: string;
+  /**
+   * The prepaid balance sales are charged to: the sum of the buyer's ledger
+   * entries. Changed only by TopUpBuyer, sales and returns.
+   */
+  balance:
+    | Amount
+    | undefined;
+  /**
+   * Leads sold to the buyer today (tenant's time zone), counted against
+   * daily_cap.
+   */
+  salesToday: string;
+  /**
+   * Leads sold to the buyer this month (tenant's time zone), counted against
+   * monthly_cap.
+   */
+  salesThisMonth: string;
+  /**
+   * How long after a sale the buyer may return the lead for a refund;
+   * default 7 days, at most 90 days.
+   */
+  returnWindow:
+    | Duration
+    | undefined;
   /** When the buyer was created. */
   createTime:
     | Date
@@ -128,6 +222,61 @@ export interface BuyerCriteria {
   countryCodes: string[];
   /** Minimum lead score, 0-100; 0 accepts every score. */
   minScore: number;
+  /** Maximum lead score, 0-100; 0 means no maximum. At least min_score when set. */
+  maxScore: number;
+  /**
+   * Accepted postal-code prefixes (regions), e.g. "94" or "SW1"; empty accepts
+   * every postal code. At most 500, each 1-20 characters of [A-Za-z0-9 -];
+   * compared ignoring case and spaces.
+   */
+  postalCodePrefixes: string[];
+  /**
+   * Verticals the buyer works in, as lead tags: a lead matches when it has at
+   * least one of them. Empty accepts every lead. At most 20, each 1-50
+   * characters of [a-z0-9-_].
+   */
+  tags: string[];
+  /**
+   * Maximum age of a lead (since its create_time) when it is sold; unset
+   * accepts leads of any age. At least 1 minute, at most 365 days.
+   */
+  maxLeadAge: Duration | undefined;
+}
+
+/**
+ * One movement of a buyer's balance. The ledger is append-only: entries are
+ * never changed or removed, and the balance is always the sum of them.
+ */
+export interface BuyerLedgerEntry {
+  /** Server-assigned id. */
+  id: string;
+  /** Tenant of the buyer. */
+  tenantId: string;
+  /** The buyer whose balance moved. */
+  buyerId: string;
+  /** What moved the balance. */
+  type: BuyerLedgerEntryType;
+  /**
+   * The signed amount: positive for top-ups, credits and refunds, negative
+   * for charges.
+   */
+  amount:
+    | Amount
+    | undefined;
+  /** The balance right after this entry. */
+  balanceAfter:
+    | Amount
+    | undefined;
+  /** The sale a charge or refund belongs to; empty for top-ups and credits. */
+  leadSaleId: string;
+  /** The lead of that sale. */
+  leadId: string;
+  /** Free text given with a top-up or credit. */
+  note: string;
+  /** Who caused the entry: a user id, or the service for sales. */
+  actorId: string;
+  /** When the entry was made. */
+  createTime: Date | undefined;
 }
 
 function createBaseBuyer(): Buyer {
@@ -140,6 +289,13 @@ function createBaseBuyer(): Buyer {
     criteria: undefined,
     pricePerLead: undefined,
     dailyCap: "0",
+    monthlyCap: "0",
+    contactPhone: "",
+    company: "",
+    balance: undefined,
+    salesToday: "0",
+    salesThisMonth: "0",
+    returnWindow: undefined,
     createTime: undefined,
     updateTime: undefined,
     deleteTime: undefined,
@@ -168,10 +324,31 @@ export const Buyer: MessageFns<Buyer> = {
       BuyerCriteria.encode(message.criteria, writer.uint32(50).fork()).join();
     }
     if (message.pricePerLead !== undefined) {
-      Money.encode(message.pricePerLead, writer.uint32(58).fork()).join();
+      Amount.encode(message.pricePerLead, writer.uint32(58).fork()).join();
     }
     if (message.dailyCap !== "0") {
       writer.uint32(64).int64(message.dailyCap);
+    }
+    if (message.monthlyCap !== "0") {
+      writer.uint32(72).int64(message.monthlyCap);
+    }
+    if (message.contactPhone !== "") {
+      writer.uint32(82).string(message.contactPhone);
+    }
+    if (message.company !== "") {
+      writer.uint32(90).string(message.company);
+    }
+    if (message.balance !== undefined) {
+      Amount.encode(message.balance, writer.uint32(98).fork()).join();
+    }
+    if (message.salesToday !== "0") {
+      writer.uint32(104).int64(message.salesToday);
+    }
+    if (message.salesThisMonth !== "0") {
+      writer.uint32(112).int64(message.salesThisMonth);
+    }
+    if (message.returnWindow !== undefined) {
+      Duration.encode(message.returnWindow, writer.uint32(122).fork()).join();
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
@@ -254,7 +431,7 @@ export const Buyer: MessageFns<Buyer> = {
               break;
             }
 
-            message.pricePerLead = Money.decode(reader, reader.uint32());
+            message.pricePerLead = Amount.decode(reader, reader.uint32());
             continue;
           }
           case 8: {
@@ -263,6 +440,62 @@ export const Buyer: MessageFns<Buyer> = {
             }
 
             message.dailyCap = reader.int64().toString();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.monthlyCap = reader.int64().toString();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.contactPhone = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.company = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.balance = Amount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.salesToday = reader.int64().toString();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.salesThisMonth = reader.int64().toString();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.returnWindow = Duration.decode(reader, reader.uint32());
             continue;
           }
           case 20: {
@@ -330,15 +563,42 @@ export const Buyer: MessageFns<Buyer> = {
       state: isSet(object.state) ? buyerStateFromJSON(object.state) : 0,
       criteria: isSet(object.criteria) ? BuyerCriteria.fromJSON(object.criteria) : undefined,
       pricePerLead: isSet(object.pricePerLead)
-        ? Money.fromJSON(object.pricePerLead)
+        ? Amount.fromJSON(object.pricePerLead)
         : isSet(object.price_per_lead)
-        ? Money.fromJSON(object.price_per_lead)
+        ? Amount.fromJSON(object.price_per_lead)
         : undefined,
       dailyCap: isSet(object.dailyCap)
         ? globalThis.String(object.dailyCap)
         : isSet(object.daily_cap)
         ? globalThis.String(object.daily_cap)
         : "0",
+      monthlyCap: isSet(object.monthlyCap)
+        ? globalThis.String(object.monthlyCap)
+        : isSet(object.monthly_cap)
+        ? globalThis.String(object.monthly_cap)
+        : "0",
+      contactPhone: isSet(object.contactPhone)
+        ? globalThis.String(object.contactPhone)
+        : isSet(object.contact_phone)
+        ? globalThis.String(object.contact_phone)
+        : "",
+      company: isSet(object.company) ? globalThis.String(object.company) : "",
+      balance: isSet(object.balance) ? Amount.fromJSON(object.balance) : undefined,
+      salesToday: isSet(object.salesToday)
+        ? globalThis.String(object.salesToday)
+        : isSet(object.sales_today)
+        ? globalThis.String(object.sales_today)
+        : "0",
+      salesThisMonth: isSet(object.salesThisMonth)
+        ? globalThis.String(object.salesThisMonth)
+        : isSet(object.sales_this_month)
+        ? globalThis.String(object.sales_this_month)
+        : "0",
+      returnWindow: isSet(object.returnWindow)
+        ? Duration.fromJSON(object.returnWindow)
+        : isSet(object.return_window)
+        ? Duration.fromJSON(object.return_window)
+        : undefined,
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -379,10 +639,31 @@ export const Buyer: MessageFns<Buyer> = {
       obj.criteria = BuyerCriteria.toJSON(message.criteria);
     }
     if (message.pricePerLead !== undefined) {
-      obj.pricePerLead = Money.toJSON(message.pricePerLead);
+      obj.pricePerLead = Amount.toJSON(message.pricePerLead);
     }
     if (message.dailyCap !== "0") {
       obj.dailyCap = message.dailyCap;
+    }
+    if (message.monthlyCap !== "0") {
+      obj.monthlyCap = message.monthlyCap;
+    }
+    if (message.contactPhone !== "") {
+      obj.contactPhone = message.contactPhone;
+    }
+    if (message.company !== "") {
+      obj.company = message.company;
+    }
+    if (message.balance !== undefined) {
+      obj.balance = Amount.toJSON(message.balance);
+    }
+    if (message.salesToday !== "0") {
+      obj.salesToday = message.salesToday;
+    }
+    if (message.salesThisMonth !== "0") {
+      obj.salesThisMonth = message.salesThisMonth;
+    }
+    if (message.returnWindow !== undefined) {
+      obj.returnWindow = Duration.toJSON(message.returnWindow);
     }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
@@ -413,9 +694,20 @@ export const Buyer: MessageFns<Buyer> = {
       ? BuyerCriteria.fromPartial(object.criteria)
       : undefined;
     message.pricePerLead = (object.pricePerLead !== undefined && object.pricePerLead !== null)
-      ? Money.fromPartial(object.pricePerLead)
+      ? Amount.fromPartial(object.pricePerLead)
       : undefined;
     message.dailyCap = object.dailyCap ?? "0";
+    message.monthlyCap = object.monthlyCap ?? "0";
+    message.contactPhone = object.contactPhone ?? "";
+    message.company = object.company ?? "";
+    message.balance = (object.balance !== undefined && object.balance !== null)
+      ? Amount.fromPartial(object.balance)
+      : undefined;
+    message.salesToday = object.salesToday ?? "0";
+    message.salesThisMonth = object.salesThisMonth ?? "0";
+    message.returnWindow = (object.returnWindow !== undefined && object.returnWindow !== null)
+      ? Duration.fromPartial(object.returnWindow)
+      : undefined;
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.deleteTime = object.deleteTime ?? undefined;
@@ -425,7 +717,15 @@ export const Buyer: MessageFns<Buyer> = {
 };
 
 function createBaseBuyerCriteria(): BuyerCriteria {
-  return { sources: [], countryCodes: [], minScore: 0 };
+  return {
+    sources: [],
+    countryCodes: [],
+    minScore: 0,
+    maxScore: 0,
+    postalCodePrefixes: [],
+    tags: [],
+    maxLeadAge: undefined,
+  };
 }
 
 export const BuyerCriteria: MessageFns<BuyerCriteria> = {
@@ -442,6 +742,18 @@ export const BuyerCriteria: MessageFns<BuyerCriteria> = {
     }
     if (message.minScore !== 0) {
       writer.uint32(24).int32(message.minScore);
+    }
+    if (message.maxScore !== 0) {
+      writer.uint32(32).int32(message.maxScore);
+    }
+    for (const v of message.postalCodePrefixes) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.tags) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.maxLeadAge !== undefined) {
+      Duration.encode(message.maxLeadAge, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -493,6 +805,38 @@ export const BuyerCriteria: MessageFns<BuyerCriteria> = {
             message.minScore = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxScore = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.postalCodePrefixes.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.maxLeadAge = Duration.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -518,6 +862,22 @@ export const BuyerCriteria: MessageFns<BuyerCriteria> = {
         : isSet(object.min_score)
         ? globalThis.Number(object.min_score)
         : 0,
+      maxScore: isSet(object.maxScore)
+        ? globalThis.Number(object.maxScore)
+        : isSet(object.max_score)
+        ? globalThis.Number(object.max_score)
+        : 0,
+      postalCodePrefixes: globalThis.Array.isArray(object?.postalCodePrefixes)
+        ? object.postalCodePrefixes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.postal_code_prefixes)
+        ? object.postal_code_prefixes.map((e: any) => globalThis.String(e))
+        : [],
+      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
+      maxLeadAge: isSet(object.maxLeadAge)
+        ? Duration.fromJSON(object.maxLeadAge)
+        : isSet(object.max_lead_age)
+        ? Duration.fromJSON(object.max_lead_age)
+        : undefined,
     };
   },
 
@@ -532,6 +892,18 @@ export const BuyerCriteria: MessageFns<BuyerCriteria> = {
     if (message.minScore !== 0) {
       obj.minScore = Math.round(message.minScore);
     }
+    if (message.maxScore !== 0) {
+      obj.maxScore = Math.round(message.maxScore);
+    }
+    if (message.postalCodePrefixes?.length) {
+      obj.postalCodePrefixes = message.postalCodePrefixes;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
+    if (message.maxLeadAge !== undefined) {
+      obj.maxLeadAge = Duration.toJSON(message.maxLeadAge);
+    }
     return obj;
   },
 
@@ -543,6 +915,285 @@ export const BuyerCriteria: MessageFns<BuyerCriteria> = {
     message.sources = object.sources?.map((e) => e) || [];
     message.countryCodes = object.countryCodes?.map((e) => e) || [];
     message.minScore = object.minScore ?? 0;
+    message.maxScore = object.maxScore ?? 0;
+    message.postalCodePrefixes = object.postalCodePrefixes?.map((e) => e) || [];
+    message.tags = object.tags?.map((e) => e) || [];
+    message.maxLeadAge = (object.maxLeadAge !== undefined && object.maxLeadAge !== null)
+      ? Duration.fromPartial(object.maxLeadAge)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBuyerLedgerEntry(): BuyerLedgerEntry {
+  return {
+    id: "",
+    tenantId: "",
+    buyerId: "",
+    type: 0,
+    amount: undefined,
+    balanceAfter: undefined,
+    leadSaleId: "",
+    leadId: "",
+    note: "",
+    actorId: "",
+    createTime: undefined,
+  };
+}
+
+export const BuyerLedgerEntry: MessageFns<BuyerLedgerEntry> = {
+  encode(message: BuyerLedgerEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(18).string(message.tenantId);
+    }
+    if (message.buyerId !== "") {
+      writer.uint32(26).string(message.buyerId);
+    }
+    if (message.type !== 0) {
+      writer.uint32(32).int32(message.type);
+    }
+    if (message.amount !== undefined) {
+      Amount.encode(message.amount, writer.uint32(42).fork()).join();
+    }
+    if (message.balanceAfter !== undefined) {
+      Amount.encode(message.balanceAfter, writer.uint32(50).fork()).join();
+    }
+    if (message.leadSaleId !== "") {
+      writer.uint32(58).string(message.leadSaleId);
+    }
+    if (message.leadId !== "") {
+      writer.uint32(66).string(message.leadId);
+    }
+    if (message.note !== "") {
+      writer.uint32(74).string(message.note);
+    }
+    if (message.actorId !== "") {
+      writer.uint32(82).string(message.actorId);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BuyerLedgerEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBuyerLedgerEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.buyerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.amount = Amount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.balanceAfter = Amount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.leadSaleId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.leadId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.createTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BuyerLedgerEntry {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      buyerId: isSet(object.buyerId)
+        ? globalThis.String(object.buyerId)
+        : isSet(object.buyer_id)
+        ? globalThis.String(object.buyer_id)
+        : "",
+      type: isSet(object.type) ? buyerLedgerEntryTypeFromJSON(object.type) : 0,
+      amount: isSet(object.amount) ? Amount.fromJSON(object.amount) : undefined,
+      balanceAfter: isSet(object.balanceAfter)
+        ? Amount.fromJSON(object.balanceAfter)
+        : isSet(object.balance_after)
+        ? Amount.fromJSON(object.balance_after)
+        : undefined,
+      leadSaleId: isSet(object.leadSaleId)
+        ? globalThis.String(object.leadSaleId)
+        : isSet(object.lead_sale_id)
+        ? globalThis.String(object.lead_sale_id)
+        : "",
+      leadId: isSet(object.leadId)
+        ? globalThis.String(object.leadId)
+        : isSet(object.lead_id)
+        ? globalThis.String(object.lead_id)
+        : "",
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: BuyerLedgerEntry): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.buyerId !== "") {
+      obj.buyerId = message.buyerId;
+    }
+    if (message.type !== 0) {
+      obj.type = buyerLedgerEntryTypeToJSON(message.type);
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Amount.toJSON(message.amount);
+    }
+    if (message.balanceAfter !== undefined) {
+      obj.balanceAfter = Amount.toJSON(message.balanceAfter);
+    }
+    if (message.leadSaleId !== "") {
+      obj.leadSaleId = message.leadSaleId;
+    }
+    if (message.leadId !== "") {
+      obj.leadId = message.leadId;
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = message.createTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BuyerLedgerEntry>): BuyerLedgerEntry {
+    return BuyerLedgerEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BuyerLedgerEntry>): BuyerLedgerEntry {
+    const message = createBaseBuyerLedgerEntry();
+    message.id = object.id ?? "";
+    message.tenantId = object.tenantId ?? "";
+    message.buyerId = object.buyerId ?? "";
+    message.type = object.type ?? 0;
+    message.amount = (object.amount !== undefined && object.amount !== null)
+      ? Amount.fromPartial(object.amount)
+      : undefined;
+    message.balanceAfter = (object.balanceAfter !== undefined && object.balanceAfter !== null)
+      ? Amount.fromPartial(object.balanceAfter)
+      : undefined;
+    message.leadSaleId = object.leadSaleId ?? "";
+    message.leadId = object.leadId ?? "";
+    message.note = object.note ?? "";
+    message.actorId = object.actorId ?? "";
+    message.createTime = object.createTime ?? undefined;
     return message;
   },
 };

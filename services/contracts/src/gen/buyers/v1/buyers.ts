@@ -7,8 +7,16 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
+import { Amount } from "../../common/v1/amount";
 import { FieldMask } from "../../google/protobuf/field_mask";
-import { Buyer } from "./buyer";
+import { Lead } from "../../leads/v1/lead";
+import {
+  Buyer,
+  BuyerLedgerEntry,
+  BuyerLedgerEntryType,
+  buyerLedgerEntryTypeFromJSON,
+  buyerLedgerEntryTypeToJSON,
+} from "./buyer";
 import { LeadSale, LeadSaleReturnReason, leadSaleReturnReasonFromJSON, leadSaleReturnReasonToJSON } from "./lead_sale";
 
 export const protobufPackage = "buyers.v1";
@@ -37,10 +45,9 @@ export interface ListBuyersRequest {
   /** next_page_token of a previous call with the same filter and order_by. */
   pageToken: string;
   /**
-   * AIP-160 filter. Fields: state, display_name, create_time, update_time,
-   * criteria.sources, criteria.country_codes (`:` tests membership, e.g.
-   * `criteria.sources:WEB_FORM`). Operators: = != < <= > >= and `:`; terms
-   * joined by AND; alternatives of one field in parentheses with OR.
+   * AIP-160 filter. Fields: state, display_name, create_time, update_time.
+   * Operators: = != < <= > >=; terms joined by AND; alternatives of one field
+   * in parentheses with OR.
    */
   filter: string;
   /**
@@ -128,6 +135,87 @@ export interface UndeleteBuyerResponse {
   buyer: Buyer | undefined;
 }
 
+/** Request of PauseBuyer. */
+export interface PauseBuyerRequest {
+  /** Id of the buyer. */
+  id: string;
+  /** When set, the pause only applies if it matches the stored etag. */
+  etag: string;
+}
+
+/** Response of PauseBuyer. */
+export interface PauseBuyerResponse {
+  /** The buyer, PAUSED. */
+  buyer: Buyer | undefined;
+}
+
+/** Request of ResumeBuyer. */
+export interface ResumeBuyerRequest {
+  /** Id of the buyer. */
+  id: string;
+  /** When set, the resume only applies if it matches the stored etag. */
+  etag: string;
+}
+
+/** Response of ResumeBuyer. */
+export interface ResumeBuyerResponse {
+  /** The buyer, ACTIVE. */
+  buyer: Buyer | undefined;
+}
+
+/** Request of TopUpBuyer. */
+export interface TopUpBuyerRequest {
+  /** Id of the buyer. */
+  id: string;
+  /**
+   * The amount to add: positive, at most 10^12 minor units, in the buyer's
+   * currency.
+   */
+  amount:
+    | Amount
+    | undefined;
+  /** TOP_UP (money paid in, the default) or CREDIT (granted). */
+  type: BuyerLedgerEntryType;
+  /** Free text kept with the entry (payment reference), at most 500 characters. */
+  note: string;
+  /**
+   * Optional idempotency key (AIP-155): a retry with the same request_id
+   * within 24 hours applies the amount once and answers the same entry.
+   */
+  requestId: string;
+}
+
+/** Response of TopUpBuyer. */
+export interface TopUpBuyerResponse {
+  /** The buyer with its new balance. */
+  buyer:
+    | Buyer
+    | undefined;
+  /** The ledger entry the top-up made. */
+  ledgerEntry: BuyerLedgerEntry | undefined;
+}
+
+/** Request of ListBuyerLedgerEntries. */
+export interface ListBuyerLedgerEntriesRequest {
+  /** Id of the buyer. */
+  buyerId: string;
+  /**
+   * Maximum number of entries to return; default 50, values above 1000 are
+   * treated as 1000.
+   */
+  pageSize: number;
+  /** next_page_token of a previous call with the same buyer_id. */
+  pageToken: string;
+}
+
+/** Response of ListBuyerLedgerEntries. */
+export interface ListBuyerLedgerEntriesResponse {
+  /** The page of entries, newest first. */
+  ledgerEntries: BuyerLedgerEntry[];
+  /** Token for the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
 /** Request of ListLeadSales. */
 export interface ListLeadSalesRequest {
   /** Id of the buyer, or "-" for every buyer of the tenant. */
@@ -144,13 +232,13 @@ export interface ListLeadSalesRequest {
   pageToken: string;
   /**
    * AIP-160 filter. Fields: lead_id, state, return_reason, create_time,
-   * accept_time, return_time. Operators: = != < <= > >=; terms joined by
+   * sell_time, return_time. Operators: = != < <= > >=; terms joined by
    * AND; alternatives of one field in parentheses with OR. Example:
-   * `state = ACCEPTED AND accept_time >= "2026-01-01T00:00:00Z"`.
+   * `state = SOLD AND sell_time >= "2026-01-01T00:00:00Z"`.
    */
   filter: string;
   /**
-   * One of create_time, accept_time, optionally followed by " desc". Default
+   * One of create_time, sell_time, optionally followed by " desc". Default
    * "create_time desc".
    */
   orderBy: string;
@@ -197,37 +285,33 @@ export interface ReturnLeadSaleResponse {
   leadSale: LeadSale | undefined;
 }
 
-/** Request of DistributeLead. */
-export interface DistributeLeadRequest {
-  /** Id of the lead. */
-  leadId: string;
+/** Request of SellLead. */
+export interface SellLeadRequest {
   /**
-   * Offer the lead to this buyer only (a manual sale); its state, criteria
-   * and daily cap still apply. Empty lets the service pick: among ACTIVE
-   * buyers whose criteria match, whose daily cap is not reached and who have
-   * not had the lead before, the highest price_per_lead wins, ties going to
-   * the buyer with the fewest sales today.
+   * Id of the sale to make, chosen by the caller (leads) before the call and
+   * kept until it knows the outcome: the idempotency key of the whole sale.
+   */
+  leadSaleId: string;
+  /** The lead as the caller holds it (criteria are matched against it). */
+  lead:
+    | Lead
+    | undefined;
+  /**
+   * Sell to this buyer only (a manual sale); its state, criteria, caps and
+   * balance still apply. Empty lets the service pick.
    */
   buyerId: string;
   /**
-   * Only pick the buyer and return the sale that would be offered (state
-   * OFFERED, empty id) without offering or recording anything.
+   * Only pick the buyer and answer the sale that would be made (state
+   * PENDING, empty id), charging and recording nothing.
    */
   validateOnly: boolean;
 }
 
-/** Response of DistributeLead. */
-export interface DistributeLeadResponse {
-  /**
-   * The sale the lead ended up in: ACCEPTED, or OFFERED while the buyer's
-   * decision is still pending. Unset when no buyer matched or every matching
-   * buyer declined.
-   */
-  leadSale:
-    | LeadSale
-    | undefined;
-  /** Offers declined during this call, in the order they were made. */
-  rejectedLeadSales: LeadSale[];
+/** Response of SellLead. */
+export interface SellLeadResponse {
+  /** The sale: SOLD (or PENDING with validate_only). */
+  leadSale: LeadSale | undefined;
 }
 
 function createBaseGetBuyerRequest(): GetBuyerRequest {
@@ -1200,6 +1284,746 @@ export const UndeleteBuyerResponse: MessageFns<UndeleteBuyerResponse> = {
   },
 };
 
+function createBasePauseBuyerRequest(): PauseBuyerRequest {
+  return { id: "", etag: "" };
+}
+
+export const PauseBuyerRequest: MessageFns<PauseBuyerRequest> = {
+  encode(message: PauseBuyerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.etag !== "") {
+      writer.uint32(18).string(message.etag);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseBuyerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseBuyerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.etag = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PauseBuyerRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+    };
+  },
+
+  toJSON(message: PauseBuyerRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.etag !== "") {
+      obj.etag = message.etag;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PauseBuyerRequest>): PauseBuyerRequest {
+    return PauseBuyerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseBuyerRequest>): PauseBuyerRequest {
+    const message = createBasePauseBuyerRequest();
+    message.id = object.id ?? "";
+    message.etag = object.etag ?? "";
+    return message;
+  },
+};
+
+function createBasePauseBuyerResponse(): PauseBuyerResponse {
+  return { buyer: undefined };
+}
+
+export const PauseBuyerResponse: MessageFns<PauseBuyerResponse> = {
+  encode(message: PauseBuyerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.buyer !== undefined) {
+      Buyer.encode(message.buyer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseBuyerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseBuyerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.buyer = Buyer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PauseBuyerResponse {
+    return { buyer: isSet(object.buyer) ? Buyer.fromJSON(object.buyer) : undefined };
+  },
+
+  toJSON(message: PauseBuyerResponse): unknown {
+    const obj: any = {};
+    if (message.buyer !== undefined) {
+      obj.buyer = Buyer.toJSON(message.buyer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PauseBuyerResponse>): PauseBuyerResponse {
+    return PauseBuyerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PauseBuyerResponse>): PauseBuyerResponse {
+    const message = createBasePauseBuyerResponse();
+    message.buyer = (object.buyer !== undefined && object.buyer !== null) ? Buyer.fromPartial(object.buyer) : undefined;
+    return message;
+  },
+};
+
+function createBaseResumeBuyerRequest(): ResumeBuyerRequest {
+  return { id: "", etag: "" };
+}
+
+export const ResumeBuyerRequest: MessageFns<ResumeBuyerRequest> = {
+  encode(message: ResumeBuyerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.etag !== "") {
+      writer.uint32(18).string(message.etag);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeBuyerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeBuyerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.etag = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeBuyerRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+    };
+  },
+
+  toJSON(message: ResumeBuyerRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.etag !== "") {
+      obj.etag = message.etag;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResumeBuyerRequest>): ResumeBuyerRequest {
+    return ResumeBuyerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResumeBuyerRequest>): ResumeBuyerRequest {
+    const message = createBaseResumeBuyerRequest();
+    message.id = object.id ?? "";
+    message.etag = object.etag ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeBuyerResponse(): ResumeBuyerResponse {
+  return { buyer: undefined };
+}
+
+export const ResumeBuyerResponse: MessageFns<ResumeBuyerResponse> = {
+  encode(message: ResumeBuyerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.buyer !== undefined) {
+      Buyer.encode(message.buyer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeBuyerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeBuyerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.buyer = Buyer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeBuyerResponse {
+    return { buyer: isSet(object.buyer) ? Buyer.fromJSON(object.buyer) : undefined };
+  },
+
+  toJSON(message: ResumeBuyerResponse): unknown {
+    const obj: any = {};
+    if (message.buyer !== undefined) {
+      obj.buyer = Buyer.toJSON(message.buyer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResumeBuyerResponse>): ResumeBuyerResponse {
+    return ResumeBuyerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResumeBuyerResponse>): ResumeBuyerResponse {
+    const message = createBaseResumeBuyerResponse();
+    message.buyer = (object.buyer !== undefined && object.buyer !== null) ? Buyer.fromPartial(object.buyer) : undefined;
+    return message;
+  },
+};
+
+function createBaseTopUpBuyerRequest(): TopUpBuyerRequest {
+  return { id: "", amount: undefined, type: 0, note: "", requestId: "" };
+}
+
+export const TopUpBuyerRequest: MessageFns<TopUpBuyerRequest> = {
+  encode(message: TopUpBuyerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.amount !== undefined) {
+      Amount.encode(message.amount, writer.uint32(18).fork()).join();
+    }
+    if (message.type !== 0) {
+      writer.uint32(24).int32(message.type);
+    }
+    if (message.note !== "") {
+      writer.uint32(34).string(message.note);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(42).string(message.requestId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopUpBuyerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTopUpBuyerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.amount = Amount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TopUpBuyerRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      amount: isSet(object.amount) ? Amount.fromJSON(object.amount) : undefined,
+      type: isSet(object.type) ? buyerLedgerEntryTypeFromJSON(object.type) : 0,
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+    };
+  },
+
+  toJSON(message: TopUpBuyerRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = Amount.toJSON(message.amount);
+    }
+    if (message.type !== 0) {
+      obj.type = buyerLedgerEntryTypeToJSON(message.type);
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TopUpBuyerRequest>): TopUpBuyerRequest {
+    return TopUpBuyerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TopUpBuyerRequest>): TopUpBuyerRequest {
+    const message = createBaseTopUpBuyerRequest();
+    message.id = object.id ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null)
+      ? Amount.fromPartial(object.amount)
+      : undefined;
+    message.type = object.type ?? 0;
+    message.note = object.note ?? "";
+    message.requestId = object.requestId ?? "";
+    return message;
+  },
+};
+
+function createBaseTopUpBuyerResponse(): TopUpBuyerResponse {
+  return { buyer: undefined, ledgerEntry: undefined };
+}
+
+export const TopUpBuyerResponse: MessageFns<TopUpBuyerResponse> = {
+  encode(message: TopUpBuyerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.buyer !== undefined) {
+      Buyer.encode(message.buyer, writer.uint32(10).fork()).join();
+    }
+    if (message.ledgerEntry !== undefined) {
+      BuyerLedgerEntry.encode(message.ledgerEntry, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TopUpBuyerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTopUpBuyerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.buyer = Buyer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ledgerEntry = BuyerLedgerEntry.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TopUpBuyerResponse {
+    return {
+      buyer: isSet(object.buyer) ? Buyer.fromJSON(object.buyer) : undefined,
+      ledgerEntry: isSet(object.ledgerEntry)
+        ? BuyerLedgerEntry.fromJSON(object.ledgerEntry)
+        : isSet(object.ledger_entry)
+        ? BuyerLedgerEntry.fromJSON(object.ledger_entry)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TopUpBuyerResponse): unknown {
+    const obj: any = {};
+    if (message.buyer !== undefined) {
+      obj.buyer = Buyer.toJSON(message.buyer);
+    }
+    if (message.ledgerEntry !== undefined) {
+      obj.ledgerEntry = BuyerLedgerEntry.toJSON(message.ledgerEntry);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TopUpBuyerResponse>): TopUpBuyerResponse {
+    return TopUpBuyerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TopUpBuyerResponse>): TopUpBuyerResponse {
+    const message = createBaseTopUpBuyerResponse();
+    message.buyer = (object.buyer !== undefined && object.buyer !== null) ? Buyer.fromPartial(object.buyer) : undefined;
+    message.ledgerEntry = (object.ledgerEntry !== undefined && object.ledgerEntry !== null)
+      ? BuyerLedgerEntry.fromPartial(object.ledgerEntry)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListBuyerLedgerEntriesRequest(): ListBuyerLedgerEntriesRequest {
+  return { buyerId: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListBuyerLedgerEntriesRequest: MessageFns<ListBuyerLedgerEntriesRequest> = {
+  encode(message: ListBuyerLedgerEntriesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.buyerId !== "") {
+      writer.uint32(10).string(message.buyerId);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBuyerLedgerEntriesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBuyerLedgerEntriesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.buyerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBuyerLedgerEntriesRequest {
+    return {
+      buyerId: isSet(object.buyerId)
+        ? globalThis.String(object.buyerId)
+        : isSet(object.buyer_id)
+        ? globalThis.String(object.buyer_id)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBuyerLedgerEntriesRequest): unknown {
+    const obj: any = {};
+    if (message.buyerId !== "") {
+      obj.buyerId = message.buyerId;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListBuyerLedgerEntriesRequest>): ListBuyerLedgerEntriesRequest {
+    return ListBuyerLedgerEntriesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListBuyerLedgerEntriesRequest>): ListBuyerLedgerEntriesRequest {
+    const message = createBaseListBuyerLedgerEntriesRequest();
+    message.buyerId = object.buyerId ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListBuyerLedgerEntriesResponse(): ListBuyerLedgerEntriesResponse {
+  return { ledgerEntries: [], nextPageToken: "" };
+}
+
+export const ListBuyerLedgerEntriesResponse: MessageFns<ListBuyerLedgerEntriesResponse> = {
+  encode(message: ListBuyerLedgerEntriesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ledgerEntries) {
+      BuyerLedgerEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBuyerLedgerEntriesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBuyerLedgerEntriesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ledgerEntries.push(BuyerLedgerEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBuyerLedgerEntriesResponse {
+    return {
+      ledgerEntries: globalThis.Array.isArray(object?.ledgerEntries)
+        ? object.ledgerEntries.map((e: any) => BuyerLedgerEntry.fromJSON(e))
+        : globalThis.Array.isArray(object?.ledger_entries)
+        ? object.ledger_entries.map((e: any) => BuyerLedgerEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListBuyerLedgerEntriesResponse): unknown {
+    const obj: any = {};
+    if (message.ledgerEntries?.length) {
+      obj.ledgerEntries = message.ledgerEntries.map((e) => BuyerLedgerEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListBuyerLedgerEntriesResponse>): ListBuyerLedgerEntriesResponse {
+    return ListBuyerLedgerEntriesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListBuyerLedgerEntriesResponse>): ListBuyerLedgerEntriesResponse {
+    const message = createBaseListBuyerLedgerEntriesResponse();
+    message.ledgerEntries = object.ledgerEntries?.map((e) => BuyerLedgerEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 function createBaseListLeadSalesRequest(): ListLeadSalesRequest {
   return { buyerId: "", pageSize: 0, pageToken: "", filter: "", orderBy: "" };
 }
@@ -1784,25 +2608,28 @@ export const ReturnLeadSaleResponse: MessageFns<ReturnLeadSaleResponse> = {
   },
 };
 
-function createBaseDistributeLeadRequest(): DistributeLeadRequest {
-  return { leadId: "", buyerId: "", validateOnly: false };
+function createBaseSellLeadRequest(): SellLeadRequest {
+  return { leadSaleId: "", lead: undefined, buyerId: "", validateOnly: false };
 }
 
-export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
-  encode(message: DistributeLeadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.leadId !== "") {
-      writer.uint32(10).string(message.leadId);
+export const SellLeadRequest: MessageFns<SellLeadRequest> = {
+  encode(message: SellLeadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leadSaleId !== "") {
+      writer.uint32(10).string(message.leadSaleId);
+    }
+    if (message.lead !== undefined) {
+      Lead.encode(message.lead, writer.uint32(18).fork()).join();
     }
     if (message.buyerId !== "") {
-      writer.uint32(18).string(message.buyerId);
+      writer.uint32(26).string(message.buyerId);
     }
     if (message.validateOnly !== false) {
-      writer.uint32(24).bool(message.validateOnly);
+      writer.uint32(32).bool(message.validateOnly);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): DistributeLeadRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SellLeadRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1811,7 +2638,7 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDistributeLeadRequest();
+      const message = createBaseSellLeadRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1820,7 +2647,7 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
               break;
             }
 
-            message.leadId = reader.string();
+            message.leadSaleId = reader.string();
             continue;
           }
           case 2: {
@@ -1828,11 +2655,19 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
               break;
             }
 
-            message.buyerId = reader.string();
+            message.lead = Lead.decode(reader, reader.uint32());
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.buyerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
               break;
             }
 
@@ -1851,13 +2686,14 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
     }
   },
 
-  fromJSON(object: any): DistributeLeadRequest {
+  fromJSON(object: any): SellLeadRequest {
     return {
-      leadId: isSet(object.leadId)
-        ? globalThis.String(object.leadId)
-        : isSet(object.lead_id)
-        ? globalThis.String(object.lead_id)
+      leadSaleId: isSet(object.leadSaleId)
+        ? globalThis.String(object.leadSaleId)
+        : isSet(object.lead_sale_id)
+        ? globalThis.String(object.lead_sale_id)
         : "",
+      lead: isSet(object.lead) ? Lead.fromJSON(object.lead) : undefined,
       buyerId: isSet(object.buyerId)
         ? globalThis.String(object.buyerId)
         : isSet(object.buyer_id)
@@ -1871,10 +2707,13 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
     };
   },
 
-  toJSON(message: DistributeLeadRequest): unknown {
+  toJSON(message: SellLeadRequest): unknown {
     const obj: any = {};
-    if (message.leadId !== "") {
-      obj.leadId = message.leadId;
+    if (message.leadSaleId !== "") {
+      obj.leadSaleId = message.leadSaleId;
+    }
+    if (message.lead !== undefined) {
+      obj.lead = Lead.toJSON(message.lead);
     }
     if (message.buyerId !== "") {
       obj.buyerId = message.buyerId;
@@ -1885,34 +2724,32 @@ export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
     return obj;
   },
 
-  create(base?: DeepPartial<DistributeLeadRequest>): DistributeLeadRequest {
-    return DistributeLeadRequest.fromPartial(base ?? {});
+  create(base?: DeepPartial<SellLeadRequest>): SellLeadRequest {
+    return SellLeadRequest.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<DistributeLeadRequest>): DistributeLeadRequest {
-    const message = createBaseDistributeLeadRequest();
-    message.leadId = object.leadId ?? "";
+  fromPartial(object: DeepPartial<SellLeadRequest>): SellLeadRequest {
+    const message = createBaseSellLeadRequest();
+    message.leadSaleId = object.leadSaleId ?? "";
+    message.lead = (object.lead !== undefined && object.lead !== null) ? Lead.fromPartial(object.lead) : undefined;
     message.buyerId = object.buyerId ?? "";
     message.validateOnly = object.validateOnly ?? false;
     return message;
   },
 };
 
-function createBaseDistributeLeadResponse(): DistributeLeadResponse {
-  return { leadSale: undefined, rejectedLeadSales: [] };
+function createBaseSellLeadResponse(): SellLeadResponse {
+  return { leadSale: undefined };
 }
 
-export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
-  encode(message: DistributeLeadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const SellLeadResponse: MessageFns<SellLeadResponse> = {
+  encode(message: SellLeadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.leadSale !== undefined) {
       LeadSale.encode(message.leadSale, writer.uint32(10).fork()).join();
-    }
-    for (const v of message.rejectedLeadSales) {
-      LeadSale.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): DistributeLeadResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): SellLeadResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1921,7 +2758,7 @@ export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseDistributeLeadResponse();
+      const message = createBaseSellLeadResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1931,14 +2768,6 @@ export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
             }
 
             message.leadSale = LeadSale.decode(reader, reader.uint32());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.rejectedLeadSales.push(LeadSale.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1953,52 +2782,42 @@ export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
     }
   },
 
-  fromJSON(object: any): DistributeLeadResponse {
+  fromJSON(object: any): SellLeadResponse {
     return {
       leadSale: isSet(object.leadSale)
         ? LeadSale.fromJSON(object.leadSale)
         : isSet(object.lead_sale)
         ? LeadSale.fromJSON(object.lead_sale)
         : undefined,
-      rejectedLeadSales: globalThis.Array.isArray(object?.rejectedLeadSales)
-        ? object.rejectedLeadSales.map((e: any) => LeadSale.fromJSON(e))
-        : globalThis.Array.isArray(object?.rejected_lead_sales)
-        ? object.rejected_lead_sales.map((e: any) => LeadSale.fromJSON(e))
-        : [],
     };
   },
 
-  toJSON(message: DistributeLeadResponse): unknown {
+  toJSON(message: SellLeadResponse): unknown {
     const obj: any = {};
     if (message.leadSale !== undefined) {
       obj.leadSale = LeadSale.toJSON(message.leadSale);
     }
-    if (message.rejectedLeadSales?.length) {
-      obj.rejectedLeadSales = message.rejectedLeadSales.map((e) => LeadSale.toJSON(e));
-    }
     return obj;
   },
 
-  create(base?: DeepPartial<DistributeLeadResponse>): DistributeLeadResponse {
-    return DistributeLeadResponse.fromPartial(base ?? {});
+  create(base?: DeepPartial<SellLeadResponse>): SellLeadResponse {
+    return SellLeadResponse.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<DistributeLeadResponse>): DistributeLeadResponse {
-    const message = createBaseDistributeLeadResponse();
+  fromPartial(object: DeepPartial<SellLeadResponse>): SellLeadResponse {
+    const message = createBaseSellLeadResponse();
     message.leadSale = (object.leadSale !== undefined && object.leadSale !== null)
       ? LeadSale.fromPartial(object.leadSale)
       : undefined;
-    message.rejectedLeadSales = object.rejectedLeadSales?.map((e) => LeadSale.fromPartial(e)) || [];
     return message;
   },
 };
 
 /**
- * Manages the buyers of a tenant and sells leads to them: picks a matching
- * buyer for a lead, records each offer as a LeadSale, and handles returns.
- * Reading buyers and sales and distributing leads needs ROLE_MANAGER or
- * ROLE_ADMIN (services may call these too); returning sales needs
- * ROLE_MANAGER or ROLE_ADMIN; creating, changing, deleting and restoring
- * buyers needs ROLE_ADMIN.
+ * Manages the buyers of a tenant, their prepaid balances (an append-only
+ * ledger) and the sales of leads to them. Leads are sold by
+ * leads.v1.LeadService.DistributeLead, which asks this service to pick and
+ * charge a buyer (SellLead). Agents may read buyers; managers and admins
+ * manage them, their balances and their sales.
  */
 export type BuyerServiceDefinition = typeof BuyerServiceDefinition;
 export const BuyerServiceDefinition = {
@@ -2015,7 +2834,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
-          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
+          400802: [Buffer.from([7, 18, 3, 1, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([
               21,
@@ -2055,14 +2874,17 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "NO_SIDE_EFFECTS",
         _unknownFields: {
-          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
+          400802: [Buffer.from([7, 18, 3, 1, 2, 3, 32, 1]) as Buffer],
           578365826: [
             Buffer.from([16, 18, 14, 47, 97, 112, 105, 47, 118, 49, 47, 98, 117, 121, 101, 114, 115]) as Buffer,
           ],
         },
       },
     },
-    /** Creates a buyer. State defaults to ACTIVE. */
+    /**
+     * Creates a buyer: ACTIVE, with a zero balance in the currency of
+     * price_per_lead.
+     */
     createBuyer: {
       name: "CreateBuyer",
       requestType: CreateBuyerRequest as typeof CreateBuyerRequest,
@@ -2071,7 +2893,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
-          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               23,
@@ -2106,7 +2928,8 @@ export const BuyerServiceDefinition = {
     /**
      * Updates the fields named in update_mask (or every field set in `buyer`
      * when the mask is empty); "criteria" replaces the whole criteria, while
-     * e.g. "criteria.min_score" replaces one criterion. When buyer.etag is set,
+     * e.g. "criteria.min_score" replaces one criterion. The balance, the
+     * currency and the sale counters cannot be updated. When buyer.etag is set,
      * the update only applies if it still matches (optimistic concurrency);
      * otherwise ABORTED.
      */
@@ -2118,7 +2941,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
-          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               34,
@@ -2163,9 +2986,8 @@ export const BuyerServiceDefinition = {
     },
     /**
      * Soft-deletes a buyer: it receives no more leads and disappears from
-     * ListBuyers (unless show_deleted); its sales stay readable and returnable.
-     * Pending OFFERED sales are withdrawn (REJECTED). Restore with
-     * UndeleteBuyer.
+     * ListBuyers (unless show_deleted); its sales and ledger stay readable and
+     * its sales returnable. Restore with UndeleteBuyer.
      */
     deleteBuyer: {
       name: "DeleteBuyer",
@@ -2176,7 +2998,7 @@ export const BuyerServiceDefinition = {
       options: {
         idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
-          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               21,
@@ -2215,7 +3037,7 @@ export const BuyerServiceDefinition = {
       responseStream: false,
       options: {
         _unknownFields: {
-          400802: [Buffer.from([3, 18, 1, 3]) as Buffer],
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
             Buffer.from([
               33,
@@ -2252,6 +3074,219 @@ export const BuyerServiceDefinition = {
               101,
               116,
               101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /**
+     * Stops selling leads to the buyer (state PAUSED). Pausing a paused buyer
+     * changes nothing.
+     */
+    pauseBuyer: {
+      name: "PauseBuyer",
+      requestType: PauseBuyerRequest as typeof PauseBuyerRequest,
+      requestStream: false,
+      responseType: PauseBuyerResponse as typeof PauseBuyerResponse,
+      responseStream: false,
+      options: {
+        idempotencyLevel: "IDEMPOTENT",
+        _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              98,
+              117,
+              121,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              112,
+              97,
+              117,
+              115,
+              101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /** Sells leads to the buyer again (state ACTIVE). */
+    resumeBuyer: {
+      name: "ResumeBuyer",
+      requestType: ResumeBuyerRequest as typeof ResumeBuyerRequest,
+      requestStream: false,
+      responseType: ResumeBuyerResponse as typeof ResumeBuyerResponse,
+      responseStream: false,
+      options: {
+        idempotencyLevel: "IDEMPOTENT",
+        _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              31,
+              58,
+              1,
+              42,
+              34,
+              26,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              98,
+              117,
+              121,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              114,
+              101,
+              115,
+              117,
+              109,
+              101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /**
+     * Adds money to the buyer's balance (a TOP_UP or CREDIT ledger entry).
+     * With a request_id, a retry applies it once and returns the same entry.
+     */
+    topUpBuyer: {
+      name: "TopUpBuyer",
+      requestType: TopUpBuyerRequest as typeof TopUpBuyerRequest,
+      requestStream: false,
+      responseType: TopUpBuyerResponse as typeof TopUpBuyerResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              98,
+              117,
+              121,
+              101,
+              114,
+              115,
+              47,
+              123,
+              105,
+              100,
+              125,
+              58,
+              116,
+              111,
+              112,
+              85,
+              112,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /** Lists the buyer's ledger entries, newest first. */
+    listBuyerLedgerEntries: {
+      name: "ListBuyerLedgerEntries",
+      requestType: ListBuyerLedgerEntriesRequest as typeof ListBuyerLedgerEntriesRequest,
+      requestStream: false,
+      responseType: ListBuyerLedgerEntriesResponse as typeof ListBuyerLedgerEntriesResponse,
+      responseStream: false,
+      options: {
+        idempotencyLevel: "NO_SIDE_EFFECTS",
+        _unknownFields: {
+          400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
+          578365826: [
+            Buffer.from([
+              41,
+              18,
+              39,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              98,
+              117,
+              121,
+              101,
+              114,
+              115,
+              47,
+              123,
+              98,
+              117,
+              121,
+              101,
+              114,
+              95,
+              105,
+              100,
+              125,
+              47,
+              108,
+              101,
+              100,
+              103,
+              101,
+              114,
+              69,
+              110,
+              116,
+              114,
+              105,
+              101,
+              115,
             ]) as Buffer,
           ],
         },
@@ -2352,10 +3387,12 @@ export const BuyerServiceDefinition = {
       },
     },
     /**
-     * Records that the buyer returned an ACCEPTED lead: the sale becomes
-     * RETURNED and stops counting as revenue, and the lead goes back to
-     * QUALIFIED so it can be distributed again (never to the same buyer). FAILED_PRECONDITION unless the sale is
-     * ACCEPTED.
+     * Records that the buyer returned a SOLD lead within its return window:
+     * the sale becomes RETURNED, the price is refunded to the buyer's balance
+     * (one REFUND ledger entry, however often the call is retried) and the lead
+     * goes back to QUALIFIED so it can be distributed again, never to the same
+     * buyer. Returning a RETURNED sale again answers the sale as it is.
+     * FAILED_PRECONDITION when the sale is not SOLD or the window has passed.
      */
     returnLeadSale: {
       name: "ReturnLeadSale",
@@ -2364,6 +3401,7 @@ export const BuyerServiceDefinition = {
       responseType: ReturnLeadSaleResponse as typeof ReturnLeadSaleResponse,
       responseStream: false,
       options: {
+        idempotencyLevel: "IDEMPOTENT",
         _unknownFields: {
           400802: [Buffer.from([4, 18, 2, 2, 3]) as Buffer],
           578365826: [
@@ -2405,71 +3443,24 @@ export const BuyerServiceDefinition = {
       },
     },
     /**
-     * Sells a lead: picks the matching buyer (or the one named), offers the
-     * lead and records the offer as a LeadSale. Declined offers are recorded as
-     * REJECTED and the next matching buyer is tried. On acceptance the lead's
-     * status becomes SOLD. Also called internally by services acting for the
-     * tenant (e.g. to distribute leads automatically once QUALIFIED).
-     * FAILED_PRECONDITION when the lead is deleted, not
-     * QUALIFIED, or already has an OFFERED or ACCEPTED sale, which makes
-     * repeated calls safe. Finding no buyer is not an error: the response then
-     * has no lead_sale.
+     * Internal (leads.v1.LeadService.DistributeLead): picks the buyer for a
+     * lead and charges it, recorded as the sale with the given id. Among ACTIVE
+     * buyers whose criteria match, under their daily and monthly caps, with
+     * enough balance and that never returned this lead, the highest price wins;
+     * ties go to the buyer with the fewest sales today, then to a rotation
+     * fixed per lead. The charge, the cap counters and the sale move together:
+     * concurrent sales never exceed a cap or overdraw a balance. Idempotent
+     * per lead_sale_id: a retry answers the sale already made (or resumes it).
+     * FAILED_PRECONDITION (reason NO_MATCHING_BUYER) with one violation per
+     * buyer considered when no buyer can take the lead.
      */
-    distributeLead: {
-      name: "DistributeLead",
-      requestType: DistributeLeadRequest as typeof DistributeLeadRequest,
+    sellLead: {
+      name: "SellLead",
+      requestType: SellLeadRequest as typeof SellLeadRequest,
       requestStream: false,
-      responseType: DistributeLeadResponse as typeof DistributeLeadResponse,
+      responseType: SellLeadResponse as typeof SellLeadResponse,
       responseStream: false,
-      options: {
-        _unknownFields: {
-          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
-          578365826: [
-            Buffer.from([
-              39,
-              58,
-              1,
-              42,
-              34,
-              34,
-              47,
-              97,
-              112,
-              105,
-              47,
-              118,
-              49,
-              47,
-              108,
-              101,
-              97,
-              100,
-              115,
-              47,
-              123,
-              108,
-              101,
-              97,
-              100,
-              95,
-              105,
-              100,
-              125,
-              58,
-              100,
-              105,
-              115,
-              116,
-              114,
-              105,
-              98,
-              117,
-              116,
-              101,
-            ]) as Buffer,
-          ],
-        },
-      },
+      options: { idempotencyLevel: "IDEMPOTENT", _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
     },
   },
 } as const;
@@ -2482,7 +3473,10 @@ export interface BuyerServiceImplementation<CallContextExt = {}> {
     request: ListBuyersRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ListBuyersResponse>>;
-  /** Creates a buyer. State defaults to ACTIVE. */
+  /**
+   * Creates a buyer: ACTIVE, with a zero balance in the currency of
+   * price_per_lead.
+   */
   createBuyer(
     request: CreateBuyerRequest,
     context: CallContext & CallContextExt,
@@ -2490,7 +3484,8 @@ export interface BuyerServiceImplementation<CallContextExt = {}> {
   /**
    * Updates the fields named in update_mask (or every field set in `buyer`
    * when the mask is empty); "criteria" replaces the whole criteria, while
-   * e.g. "criteria.min_score" replaces one criterion. When buyer.etag is set,
+   * e.g. "criteria.min_score" replaces one criterion. The balance, the
+   * currency and the sale counters cannot be updated. When buyer.etag is set,
    * the update only applies if it still matches (optimistic concurrency);
    * otherwise ABORTED.
    */
@@ -2500,9 +3495,8 @@ export interface BuyerServiceImplementation<CallContextExt = {}> {
   ): Promise<DeepPartial<UpdateBuyerResponse>>;
   /**
    * Soft-deletes a buyer: it receives no more leads and disappears from
-   * ListBuyers (unless show_deleted); its sales stay readable and returnable.
-   * Pending OFFERED sales are withdrawn (REJECTED). Restore with
-   * UndeleteBuyer.
+   * ListBuyers (unless show_deleted); its sales and ledger stay readable and
+   * its sales returnable. Restore with UndeleteBuyer.
    */
   deleteBuyer(
     request: DeleteBuyerRequest,
@@ -2513,6 +3507,32 @@ export interface BuyerServiceImplementation<CallContextExt = {}> {
     request: UndeleteBuyerRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<UndeleteBuyerResponse>>;
+  /**
+   * Stops selling leads to the buyer (state PAUSED). Pausing a paused buyer
+   * changes nothing.
+   */
+  pauseBuyer(
+    request: PauseBuyerRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<PauseBuyerResponse>>;
+  /** Sells leads to the buyer again (state ACTIVE). */
+  resumeBuyer(
+    request: ResumeBuyerRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ResumeBuyerResponse>>;
+  /**
+   * Adds money to the buyer's balance (a TOP_UP or CREDIT ledger entry).
+   * With a request_id, a retry applies it once and returns the same entry.
+   */
+  topUpBuyer(
+    request: TopUpBuyerRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<TopUpBuyerResponse>>;
+  /** Lists the buyer's ledger entries, newest first. */
+  listBuyerLedgerEntries(
+    request: ListBuyerLedgerEntriesRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ListBuyerLedgerEntriesResponse>>;
   /**
    * Lists the sales of a buyer, newest first. buyer_id "-" lists the sales of
    * every buyer, e.g. all sales of one lead with filter `lead_id = "..."`.
@@ -2527,30 +3547,30 @@ export interface BuyerServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<GetLeadSaleResponse>>;
   /**
-   * Records that the buyer returned an ACCEPTED lead: the sale becomes
-   * RETURNED and stops counting as revenue, and the lead goes back to
-   * QUALIFIED so it can be distributed again (never to the same buyer). FAILED_PRECONDITION unless the sale is
-   * ACCEPTED.
+   * Records that the buyer returned a SOLD lead within its return window:
+   * the sale becomes RETURNED, the price is refunded to the buyer's balance
+   * (one REFUND ledger entry, however often the call is retried) and the lead
+   * goes back to QUALIFIED so it can be distributed again, never to the same
+   * buyer. Returning a RETURNED sale again answers the sale as it is.
+   * FAILED_PRECONDITION when the sale is not SOLD or the window has passed.
    */
   returnLeadSale(
     request: ReturnLeadSaleRequest,
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<ReturnLeadSaleResponse>>;
   /**
-   * Sells a lead: picks the matching buyer (or the one named), offers the
-   * lead and records the offer as a LeadSale. Declined offers are recorded as
-   * REJECTED and the next matching buyer is tried. On acceptance the lead's
-   * status becomes SOLD. Also called internally by services acting for the
-   * tenant (e.g. to distribute leads automatically once QUALIFIED).
-   * FAILED_PRECONDITION when the lead is deleted, not
-   * QUALIFIED, or already has an OFFERED or ACCEPTED sale, which makes
-   * repeated calls safe. Finding no buyer is not an error: the response then
-   * has no lead_sale.
+   * Internal (leads.v1.LeadService.DistributeLead): picks the buyer for a
+   * lead and charges it, recorded as the sale with the given id. Among ACTIVE
+   * buyers whose criteria match, under their daily and monthly caps, with
+   * enough balance and that never returned this lead, the highest price wins;
+   * ties go to the buyer with the fewest sales today, then to a rotation
+   * fixed per lead. The charge, the cap counters and the sale move together:
+   * concurrent sales never exceed a cap or overdraw a balance. Idempotent
+   * per lead_sale_id: a retry answers the sale already made (or resumes it).
+   * FAILED_PRECONDITION (reason NO_MATCHING_BUYER) with one violation per
+   * buyer considered when no buyer can take the lead.
    */
-  distributeLead(
-    request: DistributeLeadRequest,
-    context: CallContext & CallContextExt,
-  ): Promise<DeepPartial<DistributeLeadResponse>>;
+  sellLead(request: SellLeadRequest, context: CallContext & CallContextExt): Promise<DeepPartial<SellLeadResponse>>;
 }
 
 export interface BuyerServiceClient<CallOptionsExt = {}> {
@@ -2561,7 +3581,10 @@ export interface BuyerServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<ListBuyersRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ListBuyersResponse>;
-  /** Creates a buyer. State defaults to ACTIVE. */
+  /**
+   * Creates a buyer: ACTIVE, with a zero balance in the currency of
+   * price_per_lead.
+   */
   createBuyer(
     request: DeepPartial<CreateBuyerRequest>,
     options?: CallOptions & CallOptionsExt,
@@ -2569,7 +3592,8 @@ export interface BuyerServiceClient<CallOptionsExt = {}> {
   /**
    * Updates the fields named in update_mask (or every field set in `buyer`
    * when the mask is empty); "criteria" replaces the whole criteria, while
-   * e.g. "criteria.min_score" replaces one criterion. When buyer.etag is set,
+   * e.g. "criteria.min_score" replaces one criterion. The balance, the
+   * currency and the sale counters cannot be updated. When buyer.etag is set,
    * the update only applies if it still matches (optimistic concurrency);
    * otherwise ABORTED.
    */
@@ -2579,9 +3603,8 @@ export interface BuyerServiceClient<CallOptionsExt = {}> {
   ): Promise<UpdateBuyerResponse>;
   /**
    * Soft-deletes a buyer: it receives no more leads and disappears from
-   * ListBuyers (unless show_deleted); its sales stay readable and returnable.
-   * Pending OFFERED sales are withdrawn (REJECTED). Restore with
-   * UndeleteBuyer.
+   * ListBuyers (unless show_deleted); its sales and ledger stay readable and
+   * its sales returnable. Restore with UndeleteBuyer.
    */
   deleteBuyer(
     request: DeepPartial<DeleteBuyerRequest>,
@@ -2592,6 +3615,32 @@ export interface BuyerServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<UndeleteBuyerRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<UndeleteBuyerResponse>;
+  /**
+   * Stops selling leads to the buyer (state PAUSED). Pausing a paused buyer
+   * changes nothing.
+   */
+  pauseBuyer(
+    request: DeepPartial<PauseBuyerRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<PauseBuyerResponse>;
+  /** Sells leads to the buyer again (state ACTIVE). */
+  resumeBuyer(
+    request: DeepPartial<ResumeBuyerRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ResumeBuyerResponse>;
+  /**
+   * Adds money to the buyer's balance (a TOP_UP or CREDIT ledger entry).
+   * With a request_id, a retry applies it once and returns the same entry.
+   */
+  topUpBuyer(
+    request: DeepPartial<TopUpBuyerRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<TopUpBuyerResponse>;
+  /** Lists the buyer's ledger entries, newest first. */
+  listBuyerLedgerEntries(
+    request: DeepPartial<ListBuyerLedgerEntriesRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ListBuyerLedgerEntriesResponse>;
   /**
    * Lists the sales of a buyer, newest first. buyer_id "-" lists the sales of
    * every buyer, e.g. all sales of one lead with filter `lead_id = "..."`.
@@ -2606,30 +3655,30 @@ export interface BuyerServiceClient<CallOptionsExt = {}> {
     options?: CallOptions & CallOptionsExt,
   ): Promise<GetLeadSaleResponse>;
   /**
-   * Records that the buyer returned an ACCEPTED lead: the sale becomes
-   * RETURNED and stops counting as revenue, and the lead goes back to
-   * QUALIFIED so it can be distributed again (never to the same buyer). FAILED_PRECONDITION unless the sale is
-   * ACCEPTED.
+   * Records that the buyer returned a SOLD lead within its return window:
+   * the sale becomes RETURNED, the price is refunded to the buyer's balance
+   * (one REFUND ledger entry, however often the call is retried) and the lead
+   * goes back to QUALIFIED so it can be distributed again, never to the same
+   * buyer. Returning a RETURNED sale again answers the sale as it is.
+   * FAILED_PRECONDITION when the sale is not SOLD or the window has passed.
    */
   returnLeadSale(
     request: DeepPartial<ReturnLeadSaleRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<ReturnLeadSaleResponse>;
   /**
-   * Sells a lead: picks the matching buyer (or the one named), offers the
-   * lead and records the offer as a LeadSale. Declined offers are recorded as
-   * REJECTED and the next matching buyer is tried. On acceptance the lead's
-   * status becomes SOLD. Also called internally by services acting for the
-   * tenant (e.g. to distribute leads automatically once QUALIFIED).
-   * FAILED_PRECONDITION when the lead is deleted, not
-   * QUALIFIED, or already has an OFFERED or ACCEPTED sale, which makes
-   * repeated calls safe. Finding no buyer is not an error: the response then
-   * has no lead_sale.
+   * Internal (leads.v1.LeadService.DistributeLead): picks the buyer for a
+   * lead and charges it, recorded as the sale with the given id. Among ACTIVE
+   * buyers whose criteria match, under their daily and monthly caps, with
+   * enough balance and that never returned this lead, the highest price wins;
+   * ties go to the buyer with the fewest sales today, then to a rotation
+   * fixed per lead. The charge, the cap counters and the sale move together:
+   * concurrent sales never exceed a cap or overdraw a balance. Idempotent
+   * per lead_sale_id: a retry answers the sale already made (or resumes it).
+   * FAILED_PRECONDITION (reason NO_MATCHING_BUYER) with one violation per
+   * buyer considered when no buyer can take the lead.
    */
-  distributeLead(
-    request: DeepPartial<DistributeLeadRequest>,
-    options?: CallOptions & CallOptionsExt,
-  ): Promise<DistributeLeadResponse>;
+  sellLead(request: DeepPartial<SellLeadRequest>, options?: CallOptions & CallOptionsExt): Promise<SellLeadResponse>;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

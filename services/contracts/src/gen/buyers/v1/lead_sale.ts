@@ -6,28 +6,25 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Money } from "../../common/v1/money";
+import { Amount } from "../../common/v1/amount";
 import { Timestamp } from "../../google/protobuf/timestamp";
 
 export const protobufPackage = "buyers.v1";
 
 export const protobufFileName = "buyers/v1/lead_sale.proto";
 
-/** Where a lead sale stands. */
+/** Where a sale stands. */
 export enum LeadSaleState {
-  /** LEAD_SALE_STATE_UNSPECIFIED - Never sent. */
+  /** LEAD_SALE_STATE_UNSPECIFIED - Not set. */
   LEAD_SALE_STATE_UNSPECIFIED = 0,
-  /** LEAD_SALE_STATE_OFFERED - The lead was offered to the buyer, whose decision is pending. */
-  LEAD_SALE_STATE_OFFERED = 1,
-  /** LEAD_SALE_STATE_ACCEPTED - The buyer took the lead; the sale counts as revenue and the lead is SOLD. */
-  LEAD_SALE_STATE_ACCEPTED = 2,
-  /** LEAD_SALE_STATE_REJECTED - The buyer declined the offer; the lead may be offered to another buyer. */
-  LEAD_SALE_STATE_REJECTED = 3,
   /**
-   * LEAD_SALE_STATE_RETURNED - The buyer returned the lead after accepting it (ReturnLeadSale); the sale
-   * no longer counts as revenue and the lead can be sold again, to another
-   * buyer.
+   * LEAD_SALE_STATE_PENDING - A distribution picked the buyer and is charging it; it becomes SOLD, or
+   * is withdrawn (and disappears) when the charge cannot be made.
    */
+  LEAD_SALE_STATE_PENDING = 1,
+  /** LEAD_SALE_STATE_SOLD - The buyer was charged and owns the lead. */
+  LEAD_SALE_STATE_SOLD = 2,
+  /** LEAD_SALE_STATE_RETURNED - The buyer returned the lead within the return window and was refunded. */
   LEAD_SALE_STATE_RETURNED = 4,
   UNRECOGNIZED = -1,
 }
@@ -38,14 +35,11 @@ export function leadSaleStateFromJSON(object: any): LeadSaleState {
     case "LEAD_SALE_STATE_UNSPECIFIED":
       return LeadSaleState.LEAD_SALE_STATE_UNSPECIFIED;
     case 1:
-    case "LEAD_SALE_STATE_OFFERED":
-      return LeadSaleState.LEAD_SALE_STATE_OFFERED;
+    case "LEAD_SALE_STATE_PENDING":
+      return LeadSaleState.LEAD_SALE_STATE_PENDING;
     case 2:
-    case "LEAD_SALE_STATE_ACCEPTED":
-      return LeadSaleState.LEAD_SALE_STATE_ACCEPTED;
-    case 3:
-    case "LEAD_SALE_STATE_REJECTED":
-      return LeadSaleState.LEAD_SALE_STATE_REJECTED;
+    case "LEAD_SALE_STATE_SOLD":
+      return LeadSaleState.LEAD_SALE_STATE_SOLD;
     case 4:
     case "LEAD_SALE_STATE_RETURNED":
       return LeadSaleState.LEAD_SALE_STATE_RETURNED;
@@ -60,12 +54,10 @@ export function leadSaleStateToJSON(object: LeadSaleState): string {
   switch (object) {
     case LeadSaleState.LEAD_SALE_STATE_UNSPECIFIED:
       return "LEAD_SALE_STATE_UNSPECIFIED";
-    case LeadSaleState.LEAD_SALE_STATE_OFFERED:
-      return "LEAD_SALE_STATE_OFFERED";
-    case LeadSaleState.LEAD_SALE_STATE_ACCEPTED:
-      return "LEAD_SALE_STATE_ACCEPTED";
-    case LeadSaleState.LEAD_SALE_STATE_REJECTED:
-      return "LEAD_SALE_STATE_REJECTED";
+    case LeadSaleState.LEAD_SALE_STATE_PENDING:
+      return "LEAD_SALE_STATE_PENDING";
+    case LeadSaleState.LEAD_SALE_STATE_SOLD:
+      return "LEAD_SALE_STATE_SOLD";
     case LeadSaleState.LEAD_SALE_STATE_RETURNED:
       return "LEAD_SALE_STATE_RETURNED";
     case LeadSaleState.UNRECOGNIZED:
@@ -76,17 +68,17 @@ export function leadSaleStateToJSON(object: LeadSaleState): string {
 
 /** Why a buyer returned a lead. */
 export enum LeadSaleReturnReason {
-  /** LEAD_SALE_RETURN_REASON_UNSPECIFIED - Not set; rejected by ReturnLeadSale. */
+  /** LEAD_SALE_RETURN_REASON_UNSPECIFIED - Not set; rejected. */
   LEAD_SALE_RETURN_REASON_UNSPECIFIED = 0,
-  /** LEAD_SALE_RETURN_REASON_INVALID_CONTACT - Email and phone do not reach the person. */
+  /** LEAD_SALE_RETURN_REASON_INVALID_CONTACT - The contact data does not work. */
   LEAD_SALE_RETURN_REASON_INVALID_CONTACT = 1,
   /** LEAD_SALE_RETURN_REASON_DUPLICATE - The buyer already had the lead. */
   LEAD_SALE_RETURN_REASON_DUPLICATE = 2,
-  /** LEAD_SALE_RETURN_REASON_OUT_OF_CRITERIA - The lead does not actually meet the buyer's criteria. */
+  /** LEAD_SALE_RETURN_REASON_OUT_OF_CRITERIA - The lead does not match the buyer's criteria. */
   LEAD_SALE_RETURN_REASON_OUT_OF_CRITERIA = 3,
-  /** LEAD_SALE_RETURN_REASON_NO_CONSENT - The person denies having asked to be contacted. */
+  /** LEAD_SALE_RETURN_REASON_NO_CONSENT - The person did not consent to be contacted. */
   LEAD_SALE_RETURN_REASON_NO_CONSENT = 4,
-  /** LEAD_SALE_RETURN_REASON_OTHER - Anything else; explain in return_comment. */
+  /** LEAD_SALE_RETURN_REASON_OTHER - Anything else; return_comment is required. */
   LEAD_SALE_RETURN_REASON_OTHER = 5,
   UNRECOGNIZED = -1,
 }
@@ -139,33 +131,113 @@ export function leadSaleReturnReasonToJSON(object: LeadSaleReturnReason): string
 }
 
 /**
- * One offer of one lead to one buyer and what became of it. A lead can have
- * several sales over time (rejected offers, a returned sale and a resale),
- * but at most one that is OFFERED or ACCEPTED.
+ * Why a buyer did not get a lead; DistributeLead's FAILED_PRECONDITION lists
+ * one per buyer considered (google.rpc.PreconditionFailure violations of type
+ * "BUYER_SKIPPED" with subject "buyers/<id>" and the reason's name as
+ * description prefix).
+ */
+export enum BuyerSkipReason {
+  /** BUYER_SKIP_REASON_UNSPECIFIED - Not set. */
+  BUYER_SKIP_REASON_UNSPECIFIED = 0,
+  /** BUYER_SKIP_REASON_PAUSED - The buyer is paused. */
+  BUYER_SKIP_REASON_PAUSED = 1,
+  /** BUYER_SKIP_REASON_CRITERIA - The lead does not match the buyer's criteria. */
+  BUYER_SKIP_REASON_CRITERIA = 2,
+  /** BUYER_SKIP_REASON_DAILY_CAP - The buyer reached its daily cap. */
+  BUYER_SKIP_REASON_DAILY_CAP = 3,
+  /** BUYER_SKIP_REASON_MONTHLY_CAP - The buyer reached its monthly cap. */
+  BUYER_SKIP_REASON_MONTHLY_CAP = 4,
+  /** BUYER_SKIP_REASON_INSUFFICIENT_BALANCE - The buyer's balance is below its price. */
+  BUYER_SKIP_REASON_INSUFFICIENT_BALANCE = 5,
+  /** BUYER_SKIP_REASON_RETURNED_BEFORE - The buyer bought this lead before and returned it. */
+  BUYER_SKIP_REASON_RETURNED_BEFORE = 6,
+  /** BUYER_SKIP_REASON_CURRENCY - The buyer's currency differs from the price's (never mixed in a balance). */
+  BUYER_SKIP_REASON_CURRENCY = 7,
+  UNRECOGNIZED = -1,
+}
+
+export function buyerSkipReasonFromJSON(object: any): BuyerSkipReason {
+  switch (object) {
+    case 0:
+    case "BUYER_SKIP_REASON_UNSPECIFIED":
+      return BuyerSkipReason.BUYER_SKIP_REASON_UNSPECIFIED;
+    case 1:
+    case "BUYER_SKIP_REASON_PAUSED":
+      return BuyerSkipReason.BUYER_SKIP_REASON_PAUSED;
+    case 2:
+    case "BUYER_SKIP_REASON_CRITERIA":
+      return BuyerSkipReason.BUYER_SKIP_REASON_CRITERIA;
+    case 3:
+    case "BUYER_SKIP_REASON_DAILY_CAP":
+      return BuyerSkipReason.BUYER_SKIP_REASON_DAILY_CAP;
+    case 4:
+    case "BUYER_SKIP_REASON_MONTHLY_CAP":
+      return BuyerSkipReason.BUYER_SKIP_REASON_MONTHLY_CAP;
+    case 5:
+    case "BUYER_SKIP_REASON_INSUFFICIENT_BALANCE":
+      return BuyerSkipReason.BUYER_SKIP_REASON_INSUFFICIENT_BALANCE;
+    case 6:
+    case "BUYER_SKIP_REASON_RETURNED_BEFORE":
+      return BuyerSkipReason.BUYER_SKIP_REASON_RETURNED_BEFORE;
+    case 7:
+    case "BUYER_SKIP_REASON_CURRENCY":
+      return BuyerSkipReason.BUYER_SKIP_REASON_CURRENCY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BuyerSkipReason.UNRECOGNIZED;
+  }
+}
+
+export function buyerSkipReasonToJSON(object: BuyerSkipReason): string {
+  switch (object) {
+    case BuyerSkipReason.BUYER_SKIP_REASON_UNSPECIFIED:
+      return "BUYER_SKIP_REASON_UNSPECIFIED";
+    case BuyerSkipReason.BUYER_SKIP_REASON_PAUSED:
+      return "BUYER_SKIP_REASON_PAUSED";
+    case BuyerSkipReason.BUYER_SKIP_REASON_CRITERIA:
+      return "BUYER_SKIP_REASON_CRITERIA";
+    case BuyerSkipReason.BUYER_SKIP_REASON_DAILY_CAP:
+      return "BUYER_SKIP_REASON_DAILY_CAP";
+    case BuyerSkipReason.BUYER_SKIP_REASON_MONTHLY_CAP:
+      return "BUYER_SKIP_REASON_MONTHLY_CAP";
+    case BuyerSkipReason.BUYER_SKIP_REASON_INSUFFICIENT_BALANCE:
+      return "BUYER_SKIP_REASON_INSUFFICIENT_BALANCE";
+    case BuyerSkipReason.BUYER_SKIP_REASON_RETURNED_BEFORE:
+      return "BUYER_SKIP_REASON_RETURNED_BEFORE";
+    case BuyerSkipReason.BUYER_SKIP_REASON_CURRENCY:
+      return "BUYER_SKIP_REASON_CURRENCY";
+    case BuyerSkipReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * The sale of one lead to one buyer, made by LeadService.DistributeLead. The
+ * buyer's balance was charged `price` exactly once for it (ledger entry type
+ * CHARGE with this sale's id), and refunded once if it was returned.
  */
 export interface LeadSale {
-  /** Server-assigned id. */
+  /** Server-assigned id; also the lead's leads.v1.Lead.sale.lead_sale_id. */
   id: string;
-  /** Tenant that owns the sale. */
+  /** Tenant of the lead and the buyer. */
   tenantId: string;
-  /** Id of the lead sold (leads.v1.Lead.id). */
+  /** The lead sold. */
   leadId: string;
-  /** Id of the buyer. */
+  /** The buyer it was sold to. */
   buyerId: string;
-  /** Price of the sale: the buyer's price_per_lead when the offer was made. */
+  /** What the buyer paid (the buyer's price_per_lead at the time of sale). */
   price:
-    | Money
+    | Amount
     | undefined;
   /** Where the sale stands. */
   state: LeadSaleState;
-  /** Why the buyer returned the lead; unset unless state is RETURNED. */
+  /** Why the buyer returned the lead (RETURNED only). */
   returnReason: LeadSaleReturnReason;
-  /**
-   * Free-text explanation of the return, at most 1000 characters; empty
-   * unless state is RETURNED.
-   */
+  /** Free-text explanation of the return. */
   returnComment: string;
-  /** When the lead was offered to the buyer. */
+  /** When the distribution that made this sale started. */
   createTime:
     | Date
     | undefined;
@@ -173,22 +245,21 @@ export interface LeadSale {
   updateTime:
     | Date
     | undefined;
-  /**
-   * When the buyer accepted the lead (the moment of sale, which counts for
-   * daily caps and revenue); unset unless it was accepted.
-   */
-  acceptTime:
+  /** When the buyer was charged and the sale completed. */
+  sellTime:
     | Date
     | undefined;
-  /** When the lead was returned; unset unless state is RETURNED. */
+  /** When the lead was returned. */
   returnTime:
     | Date
     | undefined;
-  /**
-   * Opaque version tag; send it with ReturnLeadSale to avoid acting on a
-   * stale view.
-   */
+  /** Opaque version tag; ReturnLeadSale accepts it for optimistic concurrency. */
   etag: string;
+  /**
+   * Until when the buyer may return the lead (sell_time + the buyer's
+   * return_window at the time of sale).
+   */
+  returnDeadline: Date | undefined;
 }
 
 function createBaseLeadSale(): LeadSale {
@@ -203,9 +274,10 @@ function createBaseLeadSale(): LeadSale {
     returnComment: "",
     createTime: undefined,
     updateTime: undefined,
-    acceptTime: undefined,
+    sellTime: undefined,
     returnTime: undefined,
     etag: "",
+    returnDeadline: undefined,
   };
 }
 
@@ -224,7 +296,7 @@ export const LeadSale: MessageFns<LeadSale> = {
       writer.uint32(34).string(message.buyerId);
     }
     if (message.price !== undefined) {
-      Money.encode(message.price, writer.uint32(42).fork()).join();
+      Amount.encode(message.price, writer.uint32(42).fork()).join();
     }
     if (message.state !== 0) {
       writer.uint32(48).int32(message.state);
@@ -241,14 +313,17 @@ export const LeadSale: MessageFns<LeadSale> = {
     if (message.updateTime !== undefined) {
       Timestamp.encode(toTimestamp(message.updateTime), writer.uint32(170).fork()).join();
     }
-    if (message.acceptTime !== undefined) {
-      Timestamp.encode(toTimestamp(message.acceptTime), writer.uint32(178).fork()).join();
+    if (message.sellTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.sellTime), writer.uint32(178).fork()).join();
     }
     if (message.returnTime !== undefined) {
       Timestamp.encode(toTimestamp(message.returnTime), writer.uint32(186).fork()).join();
     }
     if (message.etag !== "") {
       writer.uint32(194).string(message.etag);
+    }
+    if (message.returnDeadline !== undefined) {
+      Timestamp.encode(toTimestamp(message.returnDeadline), writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -303,7 +378,7 @@ export const LeadSale: MessageFns<LeadSale> = {
               break;
             }
 
-            message.price = Money.decode(reader, reader.uint32());
+            message.price = Amount.decode(reader, reader.uint32());
             continue;
           }
           case 6: {
@@ -351,7 +426,7 @@ export const LeadSale: MessageFns<LeadSale> = {
               break;
             }
 
-            message.acceptTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            message.sellTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
           case 23: {
@@ -368,6 +443,14 @@ export const LeadSale: MessageFns<LeadSale> = {
             }
 
             message.etag = reader.string();
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.returnDeadline = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -400,7 +483,7 @@ export const LeadSale: MessageFns<LeadSale> = {
         : isSet(object.buyer_id)
         ? globalThis.String(object.buyer_id)
         : "",
-      price: isSet(object.price) ? Money.fromJSON(object.price) : undefined,
+      price: isSet(object.price) ? Amount.fromJSON(object.price) : undefined,
       state: isSet(object.state) ? leadSaleStateFromJSON(object.state) : 0,
       returnReason: isSet(object.returnReason)
         ? leadSaleReturnReasonFromJSON(object.returnReason)
@@ -422,10 +505,10 @@ export const LeadSale: MessageFns<LeadSale> = {
         : isSet(object.update_time)
         ? fromJsonTimestamp(object.update_time)
         : undefined,
-      acceptTime: isSet(object.acceptTime)
-        ? fromJsonTimestamp(object.acceptTime)
-        : isSet(object.accept_time)
-        ? fromJsonTimestamp(object.accept_time)
+      sellTime: isSet(object.sellTime)
+        ? fromJsonTimestamp(object.sellTime)
+        : isSet(object.sell_time)
+        ? fromJsonTimestamp(object.sell_time)
         : undefined,
       returnTime: isSet(object.returnTime)
         ? fromJsonTimestamp(object.returnTime)
@@ -433,6 +516,11 @@ export const LeadSale: MessageFns<LeadSale> = {
         ? fromJsonTimestamp(object.return_time)
         : undefined,
       etag: isSet(object.etag) ? globalThis.String(object.etag) : "",
+      returnDeadline: isSet(object.returnDeadline)
+        ? fromJsonTimestamp(object.returnDeadline)
+        : isSet(object.return_deadline)
+        ? fromJsonTimestamp(object.return_deadline)
+        : undefined,
     };
   },
 
@@ -451,7 +539,7 @@ export const LeadSale: MessageFns<LeadSale> = {
       obj.buyerId = message.buyerId;
     }
     if (message.price !== undefined) {
-      obj.price = Money.toJSON(message.price);
+      obj.price = Amount.toJSON(message.price);
     }
     if (message.state !== 0) {
       obj.state = leadSaleStateToJSON(message.state);
@@ -468,14 +556,17 @@ export const LeadSale: MessageFns<LeadSale> = {
     if (message.updateTime !== undefined) {
       obj.updateTime = message.updateTime.toISOString();
     }
-    if (message.acceptTime !== undefined) {
-      obj.acceptTime = message.acceptTime.toISOString();
+    if (message.sellTime !== undefined) {
+      obj.sellTime = message.sellTime.toISOString();
     }
     if (message.returnTime !== undefined) {
       obj.returnTime = message.returnTime.toISOString();
     }
     if (message.etag !== "") {
       obj.etag = message.etag;
+    }
+    if (message.returnDeadline !== undefined) {
+      obj.returnDeadline = message.returnDeadline.toISOString();
     }
     return obj;
   },
@@ -489,15 +580,18 @@ export const LeadSale: MessageFns<LeadSale> = {
     message.tenantId = object.tenantId ?? "";
     message.leadId = object.leadId ?? "";
     message.buyerId = object.buyerId ?? "";
-    message.price = (object.price !== undefined && object.price !== null) ? Money.fromPartial(object.price) : undefined;
+    message.price = (object.price !== undefined && object.price !== null)
+      ? Amount.fromPartial(object.price)
+      : undefined;
     message.state = object.state ?? 0;
     message.returnReason = object.returnReason ?? 0;
     message.returnComment = object.returnComment ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
-    message.acceptTime = object.acceptTime ?? undefined;
+    message.sellTime = object.sellTime ?? undefined;
     message.returnTime = object.returnTime ?? undefined;
     message.etag = object.etag ?? "";
+    message.returnDeadline = object.returnDeadline ?? undefined;
     return message;
   },
 };

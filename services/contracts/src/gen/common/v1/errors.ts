@@ -45,6 +45,21 @@ export enum ErrorReason {
    * when to try again.
    */
   ERROR_REASON_RESOURCE_EXHAUSTED = 11,
+  /**
+   * ERROR_REASON_NO_MATCHING_BUYER - No buyer can take the lead (DistributeLead): google.rpc.PreconditionFailure
+   * lists each buyer considered and why it was skipped.
+   */
+  ERROR_REASON_NO_MATCHING_BUYER = 12,
+  /**
+   * ERROR_REASON_DISTRIBUTION_IN_PROGRESS - A distribution of the lead is running (DistributeLead): retry shortly, or
+   * with the same request_id to join it.
+   */
+  ERROR_REASON_DISTRIBUTION_IN_PROGRESS = 13,
+  /**
+   * ERROR_REASON_OPERATION_PENDING - A write is still being applied by another call (an interrupted sale or
+   * refund being recovered): retry shortly.
+   */
+  ERROR_REASON_OPERATION_PENDING = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -86,6 +101,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 11:
     case "ERROR_REASON_RESOURCE_EXHAUSTED":
       return ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED;
+    case 12:
+    case "ERROR_REASON_NO_MATCHING_BUYER":
+      return ErrorReason.ERROR_REASON_NO_MATCHING_BUYER;
+    case 13:
+    case "ERROR_REASON_DISTRIBUTION_IN_PROGRESS":
+      return ErrorReason.ERROR_REASON_DISTRIBUTION_IN_PROGRESS;
+    case 14:
+    case "ERROR_REASON_OPERATION_PENDING":
+      return ErrorReason.ERROR_REASON_OPERATION_PENDING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -119,6 +143,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_INTERNAL";
     case ErrorReason.ERROR_REASON_RESOURCE_EXHAUSTED:
       return "ERROR_REASON_RESOURCE_EXHAUSTED";
+    case ErrorReason.ERROR_REASON_NO_MATCHING_BUYER:
+      return "ERROR_REASON_NO_MATCHING_BUYER";
+    case ErrorReason.ERROR_REASON_DISTRIBUTION_IN_PROGRESS:
+      return "ERROR_REASON_DISTRIBUTION_IN_PROGRESS";
+    case ErrorReason.ERROR_REASON_OPERATION_PENDING:
+      return "ERROR_REASON_OPERATION_PENDING";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Amount } from "../../common/v1/amount";
 import { Timestamp } from "../../google/protobuf/timestamp";
 
 export const protobufPackage = "leads.v1";
@@ -300,6 +301,18 @@ export interface Lead {
   countryCode: string;
   /** Postal code, at most 20 characters. */
   postalCode: string;
+  /**
+   * The sale of the lead while it is SOLD (set by DistributeLead, cleared when
+   * the buyer returns it).
+   */
+  sale:
+    | LeadSaleSummary
+    | undefined;
+  /**
+   * Buyers that bought the lead before and returned it; it is never sold to
+   * them again.
+   */
+  returnedBuyerIds: string[];
   /** When the lead was created. */
   createTime:
     | Date
@@ -322,6 +335,23 @@ export interface Lead {
 export interface Lead_AttributesEntry {
   key: string;
   value: string;
+}
+
+/**
+ * The sale of a lead, as the lead records it (the full sale, with returns,
+ * is buyers.v1.LeadSale).
+ */
+export interface LeadSaleSummary {
+  /** Id of the buyers.v1.LeadSale. */
+  leadSaleId: string;
+  /** The buyer the lead was sold to. */
+  buyerId: string;
+  /** What the buyer paid. */
+  price:
+    | Amount
+    | undefined;
+  /** When it was sold. */
+  sellTime: Date | undefined;
 }
 
 /** One entry of a lead's activity log. */
@@ -393,6 +423,8 @@ function createBaseLead(): Lead {
     attributes: {},
     countryCode: "",
     postalCode: "",
+    sale: undefined,
+    returnedBuyerIds: [],
     createTime: undefined,
     updateTime: undefined,
     deleteTime: undefined,
@@ -446,6 +478,12 @@ export const Lead: MessageFns<Lead> = {
     }
     if (message.postalCode !== "") {
       writer.uint32(122).string(message.postalCode);
+    }
+    if (message.sale !== undefined) {
+      LeadSaleSummary.encode(message.sale, writer.uint32(130).fork()).join();
+    }
+    for (const v of message.returnedBuyerIds) {
+      writer.uint32(138).string(v!);
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
@@ -598,6 +636,22 @@ export const Lead: MessageFns<Lead> = {
             message.postalCode = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.sale = LeadSaleSummary.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.returnedBuyerIds.push(reader.string());
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -698,6 +752,12 @@ export const Lead: MessageFns<Lead> = {
         : isSet(object.postal_code)
         ? globalThis.String(object.postal_code)
         : "",
+      sale: isSet(object.sale) ? LeadSaleSummary.fromJSON(object.sale) : undefined,
+      returnedBuyerIds: globalThis.Array.isArray(object?.returnedBuyerIds)
+        ? object.returnedBuyerIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.returned_buyer_ids)
+        ? object.returned_buyer_ids.map((e: any) => globalThis.String(e))
+        : [],
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -770,6 +830,12 @@ export const Lead: MessageFns<Lead> = {
     if (message.postalCode !== "") {
       obj.postalCode = message.postalCode;
     }
+    if (message.sale !== undefined) {
+      obj.sale = LeadSaleSummary.toJSON(message.sale);
+    }
+    if (message.returnedBuyerIds?.length) {
+      obj.returnedBuyerIds = message.returnedBuyerIds;
+    }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
@@ -813,6 +879,10 @@ export const Lead: MessageFns<Lead> = {
     );
     message.countryCode = object.countryCode ?? "";
     message.postalCode = object.postalCode ?? "";
+    message.sale = (object.sale !== undefined && object.sale !== null)
+      ? LeadSaleSummary.fromPartial(object.sale)
+      : undefined;
+    message.returnedBuyerIds = object.returnedBuyerIds?.map((e) => e) || [];
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     message.deleteTime = object.deleteTime ?? undefined;
@@ -902,6 +972,137 @@ export const Lead_AttributesEntry: MessageFns<Lead_AttributesEntry> = {
     const message = createBaseLead_AttributesEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseLeadSaleSummary(): LeadSaleSummary {
+  return { leadSaleId: "", buyerId: "", price: undefined, sellTime: undefined };
+}
+
+export const LeadSaleSummary: MessageFns<LeadSaleSummary> = {
+  encode(message: LeadSaleSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leadSaleId !== "") {
+      writer.uint32(10).string(message.leadSaleId);
+    }
+    if (message.buyerId !== "") {
+      writer.uint32(18).string(message.buyerId);
+    }
+    if (message.price !== undefined) {
+      Amount.encode(message.price, writer.uint32(26).fork()).join();
+    }
+    if (message.sellTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.sellTime), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeadSaleSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeadSaleSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leadSaleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.buyerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.price = Amount.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sellTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeadSaleSummary {
+    return {
+      leadSaleId: isSet(object.leadSaleId)
+        ? globalThis.String(object.leadSaleId)
+        : isSet(object.lead_sale_id)
+        ? globalThis.String(object.lead_sale_id)
+        : "",
+      buyerId: isSet(object.buyerId)
+        ? globalThis.String(object.buyerId)
+        : isSet(object.buyer_id)
+        ? globalThis.String(object.buyer_id)
+        : "",
+      price: isSet(object.price) ? Amount.fromJSON(object.price) : undefined,
+      sellTime: isSet(object.sellTime)
+        ? fromJsonTimestamp(object.sellTime)
+        : isSet(object.sell_time)
+        ? fromJsonTimestamp(object.sell_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: LeadSaleSummary): unknown {
+    const obj: any = {};
+    if (message.leadSaleId !== "") {
+      obj.leadSaleId = message.leadSaleId;
+    }
+    if (message.buyerId !== "") {
+      obj.buyerId = message.buyerId;
+    }
+    if (message.price !== undefined) {
+      obj.price = Amount.toJSON(message.price);
+    }
+    if (message.sellTime !== undefined) {
+      obj.sellTime = message.sellTime.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeadSaleSummary>): LeadSaleSummary {
+    return LeadSaleSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeadSaleSummary>): LeadSaleSummary {
+    const message = createBaseLeadSaleSummary();
+    message.leadSaleId = object.leadSaleId ?? "";
+    message.buyerId = object.buyerId ?? "";
+    message.price = (object.price !== undefined && object.price !== null)
+      ? Amount.fromPartial(object.price)
+      : undefined;
+    message.sellTime = object.sellTime ?? undefined;
     return message;
   },
 };

@@ -8,11 +8,59 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
 import { FieldMask } from "../../google/protobuf/field_mask";
-import { Lead, LeadActivity } from "./lead";
+import { Lead, LeadActivity, LeadSaleSummary } from "./lead";
 
 export const protobufPackage = "leads.v1";
 
 export const protobufFileName = "leads/v1/leads.proto";
+
+/** Request of DistributeLead. */
+export interface DistributeLeadRequest {
+  /** Id of the lead. */
+  leadId: string;
+  /**
+   * Sell to this buyer only (a manual sale); its state, criteria, caps and
+   * balance still apply. Empty lets the buyers service pick.
+   */
+  buyerId: string;
+  /**
+   * Optional idempotency key (AIP-155), e.g. a UUID chosen by the client: a
+   * retry with the same request_id answers the sale of the first attempt.
+   */
+  requestId: string;
+  /**
+   * Only pick the buyer and answer the sale that would be made (state
+   * PENDING, empty id), changing and charging nothing.
+   */
+  validateOnly: boolean;
+}
+
+/** Response of DistributeLead. */
+export interface DistributeLeadResponse {
+  /** The lead, SOLD with its sale (unchanged with validate_only). */
+  lead:
+    | Lead
+    | undefined;
+  /**
+   * The sale made, the same as lead.sale (buyers.v1.LeadSale has the rest);
+   * with validate_only the sale that would be made, without lead_sale_id.
+   */
+  sale: LeadSaleSummary | undefined;
+}
+
+/** Request of ReleaseLeadSale. */
+export interface ReleaseLeadSaleRequest {
+  /** Id of the lead. */
+  leadId: string;
+  /** The returned sale; the lead changes only while this is its sale. */
+  leadSaleId: string;
+}
+
+/** Response of ReleaseLeadSale. */
+export interface ReleaseLeadSaleResponse {
+  /** The lead after the release. */
+  lead: Lead | undefined;
+}
 
 /** Request of GetLead. */
 export interface GetLeadRequest {
@@ -174,6 +222,386 @@ export interface BatchGetLeadsResponse {
   /** The leads found, in request order. */
   leads: Lead[];
 }
+
+function createBaseDistributeLeadRequest(): DistributeLeadRequest {
+  return { leadId: "", buyerId: "", requestId: "", validateOnly: false };
+}
+
+export const DistributeLeadRequest: MessageFns<DistributeLeadRequest> = {
+  encode(message: DistributeLeadRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leadId !== "") {
+      writer.uint32(10).string(message.leadId);
+    }
+    if (message.buyerId !== "") {
+      writer.uint32(18).string(message.buyerId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    if (message.validateOnly !== false) {
+      writer.uint32(32).bool(message.validateOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DistributeLeadRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDistributeLeadRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leadId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.buyerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.validateOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DistributeLeadRequest {
+    return {
+      leadId: isSet(object.leadId)
+        ? globalThis.String(object.leadId)
+        : isSet(object.lead_id)
+        ? globalThis.String(object.lead_id)
+        : "",
+      buyerId: isSet(object.buyerId)
+        ? globalThis.String(object.buyerId)
+        : isSet(object.buyer_id)
+        ? globalThis.String(object.buyer_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      validateOnly: isSet(object.validateOnly)
+        ? globalThis.Boolean(object.validateOnly)
+        : isSet(object.validate_only)
+        ? globalThis.Boolean(object.validate_only)
+        : false,
+    };
+  },
+
+  toJSON(message: DistributeLeadRequest): unknown {
+    const obj: any = {};
+    if (message.leadId !== "") {
+      obj.leadId = message.leadId;
+    }
+    if (message.buyerId !== "") {
+      obj.buyerId = message.buyerId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.validateOnly !== false) {
+      obj.validateOnly = message.validateOnly;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DistributeLeadRequest>): DistributeLeadRequest {
+    return DistributeLeadRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DistributeLeadRequest>): DistributeLeadRequest {
+    const message = createBaseDistributeLeadRequest();
+    message.leadId = object.leadId ?? "";
+    message.buyerId = object.buyerId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.validateOnly = object.validateOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseDistributeLeadResponse(): DistributeLeadResponse {
+  return { lead: undefined, sale: undefined };
+}
+
+export const DistributeLeadResponse: MessageFns<DistributeLeadResponse> = {
+  encode(message: DistributeLeadResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lead !== undefined) {
+      Lead.encode(message.lead, writer.uint32(10).fork()).join();
+    }
+    if (message.sale !== undefined) {
+      LeadSaleSummary.encode(message.sale, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DistributeLeadResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDistributeLeadResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lead = Lead.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sale = LeadSaleSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DistributeLeadResponse {
+    return {
+      lead: isSet(object.lead) ? Lead.fromJSON(object.lead) : undefined,
+      sale: isSet(object.sale) ? LeadSaleSummary.fromJSON(object.sale) : undefined,
+    };
+  },
+
+  toJSON(message: DistributeLeadResponse): unknown {
+    const obj: any = {};
+    if (message.lead !== undefined) {
+      obj.lead = Lead.toJSON(message.lead);
+    }
+    if (message.sale !== undefined) {
+      obj.sale = LeadSaleSummary.toJSON(message.sale);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DistributeLeadResponse>): DistributeLeadResponse {
+    return DistributeLeadResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DistributeLeadResponse>): DistributeLeadResponse {
+    const message = createBaseDistributeLeadResponse();
+    message.lead = (object.lead !== undefined && object.lead !== null) ? Lead.fromPartial(object.lead) : undefined;
+    message.sale = (object.sale !== undefined && object.sale !== null)
+      ? LeadSaleSummary.fromPartial(object.sale)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseLeadSaleRequest(): ReleaseLeadSaleRequest {
+  return { leadId: "", leadSaleId: "" };
+}
+
+export const ReleaseLeadSaleRequest: MessageFns<ReleaseLeadSaleRequest> = {
+  encode(message: ReleaseLeadSaleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leadId !== "") {
+      writer.uint32(10).string(message.leadId);
+    }
+    if (message.leadSaleId !== "") {
+      writer.uint32(18).string(message.leadSaleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseLeadSaleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseLeadSaleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leadId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leadSaleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseLeadSaleRequest {
+    return {
+      leadId: isSet(object.leadId)
+        ? globalThis.String(object.leadId)
+        : isSet(object.lead_id)
+        ? globalThis.String(object.lead_id)
+        : "",
+      leadSaleId: isSet(object.leadSaleId)
+        ? globalThis.String(object.leadSaleId)
+        : isSet(object.lead_sale_id)
+        ? globalThis.String(object.lead_sale_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseLeadSaleRequest): unknown {
+    const obj: any = {};
+    if (message.leadId !== "") {
+      obj.leadId = message.leadId;
+    }
+    if (message.leadSaleId !== "") {
+      obj.leadSaleId = message.leadSaleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseLeadSaleRequest>): ReleaseLeadSaleRequest {
+    return ReleaseLeadSaleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseLeadSaleRequest>): ReleaseLeadSaleRequest {
+    const message = createBaseReleaseLeadSaleRequest();
+    message.leadId = object.leadId ?? "";
+    message.leadSaleId = object.leadSaleId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseLeadSaleResponse(): ReleaseLeadSaleResponse {
+  return { lead: undefined };
+}
+
+export const ReleaseLeadSaleResponse: MessageFns<ReleaseLeadSaleResponse> = {
+  encode(message: ReleaseLeadSaleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lead !== undefined) {
+      Lead.encode(message.lead, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseLeadSaleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseLeadSaleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lead = Lead.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseLeadSaleResponse {
+    return { lead: isSet(object.lead) ? Lead.fromJSON(object.lead) : undefined };
+  },
+
+  toJSON(message: ReleaseLeadSaleResponse): unknown {
+    const obj: any = {};
+    if (message.lead !== undefined) {
+      obj.lead = Lead.toJSON(message.lead);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseLeadSaleResponse>): ReleaseLeadSaleResponse {
+    return ReleaseLeadSaleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseLeadSaleResponse>): ReleaseLeadSaleResponse {
+    const message = createBaseReleaseLeadSaleResponse();
+    message.lead = (object.lead !== undefined && object.lead !== null) ? Lead.fromPartial(object.lead) : undefined;
+    return message;
+  },
+};
 
 function createBaseGetLeadRequest(): GetLeadRequest {
   return { id: "" };
@@ -2036,6 +2464,86 @@ export const LeadServiceDefinition = {
       },
     },
     /**
+     * Sells a QUALIFIED lead to a buyer: the buyers service picks the matching
+     * buyer (or checks the one named) and charges it, and the lead becomes SOLD
+     * with the sale recorded. Exactly one distribution of a lead runs at a
+     * time: concurrent calls for the same lead get ABORTED (another
+     * distribution is in progress) or FAILED_PRECONDITION (already sold). A
+     * retry with the same request_id answers the same sale and never charges
+     * twice. FAILED_PRECONDITION with one violation per buyer considered
+     * (type BUYER_SKIPPED) when no buyer can take the lead.
+     */
+    distributeLead: {
+      name: "DistributeLead",
+      requestType: DistributeLeadRequest as typeof DistributeLeadRequest,
+      requestStream: false,
+      responseType: DistributeLeadResponse as typeof DistributeLeadResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          400802: [Buffer.from([6, 18, 2, 2, 3, 32, 1]) as Buffer],
+          578365826: [
+            Buffer.from([
+              39,
+              58,
+              1,
+              42,
+              34,
+              34,
+              47,
+              97,
+              112,
+              105,
+              47,
+              118,
+              49,
+              47,
+              108,
+              101,
+              97,
+              100,
+              115,
+              47,
+              123,
+              108,
+              101,
+              97,
+              100,
+              95,
+              105,
+              100,
+              125,
+              58,
+              100,
+              105,
+              115,
+              116,
+              114,
+              105,
+              98,
+              117,
+              116,
+              101,
+            ]) as Buffer,
+          ],
+        },
+      },
+    },
+    /**
+     * Internal (buyers.v1.BuyerService.ReturnLeadSale): the buyer returned the
+     * lead and was refunded; the lead goes back to QUALIFIED, its sale is
+     * cleared and the buyer joins returned_buyer_ids. Idempotent: a lead whose
+     * sale is no longer lead_sale_id is answered unchanged.
+     */
+    releaseLeadSale: {
+      name: "ReleaseLeadSale",
+      requestType: ReleaseLeadSaleRequest as typeof ReleaseLeadSaleRequest,
+      requestStream: false,
+      responseType: ReleaseLeadSaleResponse as typeof ReleaseLeadSaleResponse,
+      responseStream: false,
+      options: { idempotencyLevel: "IDEMPOTENT", _unknownFields: { 400802: [Buffer.from([2, 32, 1]) as Buffer] } },
+    },
+    /**
      * Internal: fetches several leads of one tenant by id (used by buyers for
      * distribution). Missing ids are omitted from the response.
      */
@@ -2096,6 +2604,30 @@ export interface LeadServiceImplementation<CallContextExt = {}> {
     context: CallContext & CallContextExt,
   ): Promise<DeepPartial<CreateLeadActivityResponse>>;
   /**
+   * Sells a QUALIFIED lead to a buyer: the buyers service picks the matching
+   * buyer (or checks the one named) and charges it, and the lead becomes SOLD
+   * with the sale recorded. Exactly one distribution of a lead runs at a
+   * time: concurrent calls for the same lead get ABORTED (another
+   * distribution is in progress) or FAILED_PRECONDITION (already sold). A
+   * retry with the same request_id answers the same sale and never charges
+   * twice. FAILED_PRECONDITION with one violation per buyer considered
+   * (type BUYER_SKIPPED) when no buyer can take the lead.
+   */
+  distributeLead(
+    request: DistributeLeadRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<DistributeLeadResponse>>;
+  /**
+   * Internal (buyers.v1.BuyerService.ReturnLeadSale): the buyer returned the
+   * lead and was refunded; the lead goes back to QUALIFIED, its sale is
+   * cleared and the buyer joins returned_buyer_ids. Idempotent: a lead whose
+   * sale is no longer lead_sale_id is answered unchanged.
+   */
+  releaseLeadSale(
+    request: ReleaseLeadSaleRequest,
+    context: CallContext & CallContextExt,
+  ): Promise<DeepPartial<ReleaseLeadSaleResponse>>;
+  /**
    * Internal: fetches several leads of one tenant by id (used by buyers for
    * distribution). Missing ids are omitted from the response.
    */
@@ -2150,6 +2682,30 @@ export interface LeadServiceClient<CallOptionsExt = {}> {
     request: DeepPartial<CreateLeadActivityRequest>,
     options?: CallOptions & CallOptionsExt,
   ): Promise<CreateLeadActivityResponse>;
+  /**
+   * Sells a QUALIFIED lead to a buyer: the buyers service picks the matching
+   * buyer (or checks the one named) and charges it, and the lead becomes SOLD
+   * with the sale recorded. Exactly one distribution of a lead runs at a
+   * time: concurrent calls for the same lead get ABORTED (another
+   * distribution is in progress) or FAILED_PRECONDITION (already sold). A
+   * retry with the same request_id answers the same sale and never charges
+   * twice. FAILED_PRECONDITION with one violation per buyer considered
+   * (type BUYER_SKIPPED) when no buyer can take the lead.
+   */
+  distributeLead(
+    request: DeepPartial<DistributeLeadRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<DistributeLeadResponse>;
+  /**
+   * Internal (buyers.v1.BuyerService.ReturnLeadSale): the buyer returned the
+   * lead and was refunded; the lead goes back to QUALIFIED, its sale is
+   * cleared and the buyer joins returned_buyer_ids. Idempotent: a lead whose
+   * sale is no longer lead_sale_id is answered unchanged.
+   */
+  releaseLeadSale(
+    request: DeepPartial<ReleaseLeadSaleRequest>,
+    options?: CallOptions & CallOptionsExt,
+  ): Promise<ReleaseLeadSaleResponse>;
   /**
    * Internal: fetches several leads of one tenant by id (used by buyers for
    * distribution). Missing ids are omitted from the response.

@@ -21,6 +21,12 @@ export interface Tenant {
   id: string;
   /** Company name shown in the UI, 1-200 characters. */
   displayName: string;
+  /**
+   * IANA time zone the tenant works in, e.g. "Europe/Berlin"; default "UTC".
+   * Buyers' daily and monthly caps reset at midnight and on the first of the
+   * month in this zone.
+   */
+  timeZone: string;
   /** When the tenant was created. */
   createTime:
     | Date
@@ -30,7 +36,7 @@ export interface Tenant {
 }
 
 function createBaseTenant(): Tenant {
-  return { id: "", displayName: "", createTime: undefined, updateTime: undefined };
+  return { id: "", displayName: "", timeZone: "", createTime: undefined, updateTime: undefined };
 }
 
 export const Tenant: MessageFns<Tenant> = {
@@ -40,6 +46,9 @@ export const Tenant: MessageFns<Tenant> = {
     }
     if (message.displayName !== "") {
       writer.uint32(18).string(message.displayName);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
     }
     if (message.createTime !== undefined) {
       Timestamp.encode(toTimestamp(message.createTime), writer.uint32(162).fork()).join();
@@ -79,6 +88,14 @@ export const Tenant: MessageFns<Tenant> = {
             message.displayName = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -115,6 +132,11 @@ export const Tenant: MessageFns<Tenant> = {
         : isSet(object.display_name)
         ? globalThis.String(object.display_name)
         : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
       createTime: isSet(object.createTime)
         ? fromJsonTimestamp(object.createTime)
         : isSet(object.create_time)
@@ -136,6 +158,9 @@ export const Tenant: MessageFns<Tenant> = {
     if (message.displayName !== "") {
       obj.displayName = message.displayName;
     }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
     if (message.createTime !== undefined) {
       obj.createTime = message.createTime.toISOString();
     }
@@ -152,6 +177,7 @@ export const Tenant: MessageFns<Tenant> = {
     const message = createBaseTenant();
     message.id = object.id ?? "";
     message.displayName = object.displayName ?? "";
+    message.timeZone = object.timeZone ?? "";
     message.createTime = object.createTime ?? undefined;
     message.updateTime = object.updateTime ?? undefined;
     return message;
