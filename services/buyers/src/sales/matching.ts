@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { BuyerSkipReason } from "@leadmesh/contracts/buyers/v1/lead_sale";
+import type { CounterKeys } from "../domain/calendar";
 
 /** The criteria as matching reads them: lead sources by enum name, ages in ms (0: no limit). */
 export interface SaleCriteria {
@@ -36,11 +37,7 @@ export interface SaleCounters {
   monthCount: number;
 }
 
-/** The current period in the tenant's time zone (A1's domain/calendar.ts computes it). */
-export interface CounterKeys {
-  day: string;
-  month: string;
-}
+export type { CounterKeys };
 
 export interface SaleBuyer {
   id: string;
