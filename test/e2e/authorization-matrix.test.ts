@@ -5,13 +5,26 @@
  */
 import { loadMeshModel } from "../../scripts/mesh/model";
 import { defineAuthorizationMatrix } from "../harness/authorization-matrix";
+import { type Api, createQualifiedLead, distribute, expectOk, fundedBuyer } from "../harness/distribution";
 import { type RegisteredTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
 
-/** A resource of tenant A per addressable gRPC service, to check that tenant B gets NOT_FOUND. */
+/** A buyer of tenant A with a sale of a lead, for the buyer RPCs and the sale RPCs (which address the sale, not the buyer). */
+async function seedSale(api: Api): Promise<{ buyerId: string; saleId: string }> {
+  const buyer = await fundedBuyer(api, 10_000, { displayName: "Matrix buyer", priceMinor: 500 });
+  const lead = await createQualifiedLead(api, { firstName: "Sold", email: "sold@example.com" });
+  const sold = expectOk(await distribute(api, lead.id, { buyerId: buyer.id }), `distributing lead ${lead.id} to the matrix buyer`);
+  return { buyerId: buyer.id, saleId: sold.json.sale.leadSaleId };
+}
+
+/** A resource of tenant A per addressable gRPC service (or RPC), to check that tenant B gets NOT_FOUND. */
 async function seedResources(tenantA: RegisteredTenant): Promise<Record<string, string>> {
   const token = tenantA.accessToken;
+  const { buyerId, saleId } = await seedSale({ token });
   return {
+    "buyers.v1.BuyerService": buyerId,
+    "/buyers.v1.BuyerService/GetLeadSale": saleId,
+    "/buyers.v1.BuyerService/ReturnLeadSale": saleId,
     "leads.v1.LeadService": (await rest("POST", "/api/v1/leads", { body: { firstName: "M", email: "m@example.com", source: "LEAD_SOURCE_OTHER" }, token })).json
       .lead.id,
     // A user of its own for the user RPCs, so suspending or deleting it does not disturb tenant A's admin.

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { Role } from "@leadmesh/contracts/common/v1/access";
 import { contracts, type MethodContract, roleClaim } from "@leadmesh/platform";
 import { implementedServices, loadMeshModel, type RpcModel } from "../../scripts/mesh/model";
+import { createQualifiedLead, distribute, expectOk, fundedBuyer, topUp } from "../harness/distribution";
 import { authSignedToken, type RegisteredTenant, registerTenant, rest } from "../harness/identity";
 import { meshInfo } from "../harness/mesh-info";
 import type { RequestContext } from "../harness/proto-arbitraries";
@@ -50,9 +51,29 @@ export { DEFECT_CODES } from "../harness/status-codes";
 
 export interface FuzzTenant extends RequestContext {
   tenant: RegisteredTenant;
+  /**
+   * Fields a plausible request of an RPC needs to list the fixtures (by gRPC
+   * path, as plausibleRequest overrides): e.g. the buyer whose ledger has a
+   * second page, where the default id (the first lead's) would be NOT_FOUND.
+   */
+  listOverrides: Record<string, Record<string, unknown>>;
 }
 
-/** A tenant with two leads (one with two notes), two departments, an invited user and a session, whose ids generated requests may use. */
+/** Two buyers, one topped up twice with two leads sold to it (so every buyers list has a second page), and one of its sales. */
+async function buyerFixtures(token: string): Promise<{ buyerId: string; otherBuyerId: string; saleId: string }> {
+  const api = { token };
+  const buyer = await fundedBuyer(api, 5_000, { displayName: "Fuzz buyer", priceMinor: 700 });
+  expectOk(await topUp(api, buyer.id, 2_000), `topping up buyer ${buyer.id} again`);
+  const other = await fundedBuyer(api, 0, { displayName: "Fuzz buyer 2", priceMinor: 300 });
+  const saleIds: string[] = [];
+  for (const name of ["Sold 1", "Sold 2"]) {
+    const lead = await createQualifiedLead(api, { firstName: name });
+    saleIds.push(expectOk(await distribute(api, lead.id, { buyerId: buyer.id }), `selling lead ${lead.id}`).json.sale.leadSaleId);
+  }
+  return { buyerId: buyer.id, otherBuyerId: other.id, saleId: saleIds[0] };
+}
+
+/** A tenant with two leads (one with two notes), two departments, an invited user, a session, two buyers and two sales, whose ids generated requests may use. */
 export async function fuzzTenant(label: string): Promise<FuzzTenant> {
   const tenant = await registerTenant(label);
   const token = tenant.accessToken;
@@ -67,9 +88,26 @@ export async function fuzzTenant(label: string): Promise<FuzzTenant> {
     await rest("POST", `/api/v1/leads/${lead.json?.lead?.id}/activities`, { body: { note: { text: "second" } }, token }),
   ];
   for (const response of [lead, department, user, ...more]) if (response.status !== 200) throw new Error(`fixture failed: ${response.status} ${response.text}`);
+  const { buyerId, otherBuyerId, saleId } = await buyerFixtures(token);
   return {
     tenant,
-    knownIds: [lead.json.lead.id, department.json.department.id, user.json.user.id, tenant.adminId, tenant.tenantId, tenant.sessionId, lead.json.lead.etag],
+    // The first seven by position: plausibleText takes [0] for ids, [4] for tenant_id, [6] for etag.
+    knownIds: [
+      lead.json.lead.id,
+      department.json.department.id,
+      user.json.user.id,
+      tenant.adminId,
+      tenant.tenantId,
+      tenant.sessionId,
+      lead.json.lead.etag,
+      buyerId,
+      otherBuyerId,
+      saleId,
+    ],
+    listOverrides: {
+      "/buyers.v1.BuyerService/ListBuyerLedgerEntries": { buyerId },
+      "/buyers.v1.BuyerService/ListLeadSales": { buyerId },
+    },
   };
 }
 

@@ -13,7 +13,7 @@ let before: ProcessIdentity[];
 
 beforeAll(async () => {
   admin = await registerTenant("unicode");
-  before = await Promise.all(["auth", "users", "leads"].map(processIdentity));
+  before = await Promise.all(["auth", "users", "leads", "buyers"].map(processIdentity));
 });
 
 afterEach(async () => {
@@ -23,6 +23,8 @@ afterEach(async () => {
 it.each([
   ["leads", "/api/v1/leads"],
   ["users", "/api/v1/users"],
+  ["buyers", "/api/v1/buyers"],
+  ["buyers", "/api/v1/buyers/-/sales"],
 ])("%s answers a filter with an astral character with 400 JSON", async (_service, path) => {
   const response = await rest("GET", `${path}?filter=${encodeURIComponent("\u{1F600}")}`, { token: admin.accessToken });
   expect(response.status).toBe(400);

@@ -36,7 +36,7 @@ async function realPageToken({ service, rpc, contract }: FuzzCase): Promise<stri
   const outcome = await clients.call(
     service,
     rpc.path,
-    plausibleRequest(contract.input, fixtures, { pageSize: 1 }),
+    plausibleRequest(contract.input, fixtures, { ...fixtures.listOverrides[rpc.path], pageSize: 1 }),
     await callerFor(rpc, fixtures.tenant.tenantId),
   );
   if (outcome.code !== Status.OK || !outcome.response) throw new Error(`${rpc.path} failed: ${Status[outcome.code]} ${outcome.details}`);
@@ -66,7 +66,14 @@ const sortValue = fc.oneof(
 
 it("covers every list RPC", () => {
   expect(LIST_CASES.map((c) => c.rpc.path)).toEqual(
-    expect.arrayContaining(["/leads.v1.LeadService/ListLeads", "/leads.v1.LeadService/ListLeadActivities", "/users.v1.UserService/ListUsers"]),
+    expect.arrayContaining([
+      "/leads.v1.LeadService/ListLeads",
+      "/leads.v1.LeadService/ListLeadActivities",
+      "/users.v1.UserService/ListUsers",
+      "/buyers.v1.BuyerService/ListBuyers",
+      "/buyers.v1.BuyerService/ListBuyerLedgerEntries",
+      "/buyers.v1.BuyerService/ListLeadSales",
+    ]),
   );
 });
 
@@ -78,7 +85,7 @@ describe.each(LIST_CASES.map((c) => [c.rpc.path, c] as const))("%s", (path, list
       .map((change) => Buffer.from(PageCursor.encode({ ...cursor, ...change }).finish()).toString("base64url"));
     await fc.assert(
       fc.asyncProperty(forged, async (pageToken) => {
-        const request = plausibleRequest(listCase.contract.input, fixtures, { pageSize: 1, pageToken });
+        const request = plausibleRequest(listCase.contract.input, fixtures, { ...fixtures.listOverrides[path], pageSize: 1, pageToken });
         const outcome = await clients.call(listCase.service, path, request, await callerFor(listCase.rpc, fixtures.tenant.tenantId));
         if (DEFECT_CODES.has(outcome.code)) throw new Error(`${path} answered ${Status[outcome.code]}: ${outcome.details}`);
       }),

@@ -37,7 +37,12 @@ export interface MatrixOptions {
   services?: string[];
   /** The running mesh; called once the cases run (after the caller's beforeAll started it). */
   target: () => MatrixTarget;
-  /** Resources of tenant A by gRPC service ("leads.v1.LeadService" → a lead id), for addressed RPCs. */
+  /**
+   * Resources of tenant A for addressed RPCs: by RPC path when an RPC
+   * addresses another resource than its service's others
+   * ("/buyers.v1.BuyerService/GetLeadSale" → a sale id), otherwise by gRPC
+   * service ("leads.v1.LeadService" → a lead id).
+   */
   seed?: (tenantA: RegisteredTenant, target: MatrixTarget) => Promise<Record<string, string>>;
 }
 
@@ -153,7 +158,7 @@ export function defineAuthorizationMatrix(options: MatrixOptions): void {
     const { rpc } = target;
     if (!rpc.access) return;
     const rule = rpc.access;
-    const targetId = () => fixtures[rpc.grpcService] ?? "";
+    const targetId = () => fixtures[rpc.path] ?? fixtures[rpc.grpcService] ?? "";
     const addressed = () => Object.fromEntries(addressFields(rpc).map((field) => [field, targetId()]));
 
     it(`anonymous (${describeRule(rule)})`, async () => {
