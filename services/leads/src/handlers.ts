@@ -27,8 +27,12 @@ import {
   Violations,
 } from "@leadmesh/platform";
 import type { CallContext } from "nice-grpc-common";
+import type { Distributor } from "./distribution/distribute";
+import type { LeadWriter } from "./distribution/lead-writer";
+import { releaseLeadSale } from "./distribution/release";
 import { clientActivity } from "./domain/activity-rules";
 import { applyUpdate, newLead } from "./domain/lead-rules";
+import { checkDeletable, checkStatusChange } from "./domain/sale-rules";
 import { checkAssignment, mayView, visibleLeads } from "./domain/visibility";
 import { inputOfDocument, type LeadDocument, type LeadStore, storedFields, toLead } from "./store";
 
@@ -69,9 +73,33 @@ export interface LeadHandlerOptions {
   cache?: ReadCache<Lead>;
 }
 
-export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, options: LeadHandlerOptions = {}): LeadServiceImplementation<CallerContext> {
+/** Selling leads (distribution/): DistributeLead runs the distributor, ReleaseLeadSale writes through the same writer (and cache). */
+export interface LeadSales {
+  distributor: Distributor;
+  writer: LeadWriter;
+}
+
+/**
+ * What every lead write does with its result before the write is
+ * acknowledged: it reaches the read cache (read-cache.ts: visible to every
+ * replica's next read). The handlers and the sale flow's LeadWriter share it.
+ */
+export function cachedLeadWrites(cache: ReadCache<Lead> | undefined): (lead: Lead) => Promise<Lead> {
+  return async (lead) => {
+    await cache?.put(lead.tenantId, lead.id, lead);
+    return lead;
+  };
+}
+
+export function leadHandlers(
+  store: LeadStore,
+  requestIds: IdempotencyKeys,
+  sales: LeadSales,
+  options: LeadHandlerOptions = {},
+): LeadServiceImplementation<CallerContext> {
   const clock = options.clock ?? (() => new Date());
   const cache = options.cache;
+  const written = cachedLeadWrites(cache);
 
   /**
    * GetLead's read: from the cache (or the database, filling it), then the
@@ -86,12 +114,6 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
       return document && toLead(document);
     });
     if (!lead || !mayView(context.caller, lead.assigneeId)) throw new NotFoundError("lead", id);
-    return lead;
-  }
-
-  /** Every write's result reaches the cache before the write is acknowledged (read-cache.ts: visible to every replica's next read). */
-  async function written(lead: Lead): Promise<Lead> {
-    await cache?.put(lead.tenantId, lead.id, lead);
     return lead;
   }
 
@@ -178,6 +200,7 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
       const { before, after, lead } = await writeLead(context, id, patch.etag, (current) => {
         if (current.deleteTime) throw new FailedPreconditionError(`lead "${id}" is deleted; undelete it first`, { resource_id: id });
         const { next, changed } = applyUpdate(inputOfDocument(current), patch, request.updateMask);
+        if (changed.includes("status")) checkStatusChange(current);
         if (changed.includes("assigneeId")) checkAssignment(context.caller, next.assigneeId);
         return changed.length === 0 ? undefined : storedFields(next);
       });
@@ -199,7 +222,11 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
 
     async deleteLead(request, context) {
       const id = requireId(request.id, "id");
-      const { lead } = await writeLead(context, id, request.etag, (current) => (current.deleteTime ? undefined : { deleteTime: clock() }));
+      const { lead } = await writeLead(context, id, request.etag, (current) => {
+        if (current.deleteTime) return undefined;
+        checkDeletable(current);
+        return { deleteTime: clock() };
+      });
       return { lead };
     },
 
@@ -231,6 +258,14 @@ export function leadHandlers(store: LeadStore, requestIds: IdempotencyKeys, opti
       if (lead.deleteTime) throw new FailedPreconditionError(`lead "${leadId}" is deleted; undelete it first`, { resource_id: leadId });
       const activity = await store.insertActivity(context.caller.tenantId, leadId, context.caller.actorId, detail, clock());
       return { activity };
+    },
+
+    async distributeLead(request, context) {
+      return sales.distributor.distribute(request, context);
+    },
+
+    async releaseLeadSale(request, context) {
+      return releaseLeadSale(sales.writer, request, context);
     },
 
     async batchGetLeads(request, context) {

@@ -11,7 +11,7 @@
  */
 
 import type { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
-import { CallDirection, CallOutcome, type Lead, type LeadActivity, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
+import { CallDirection, CallOutcome, type Lead, type LeadActivity, type LeadSaleSummary, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import {
   ensureIndexes,
   ensureRevisionClaimIndexes,
@@ -27,6 +27,7 @@ import {
 import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
 import type { ActivityDetail } from "./domain/activity-rules";
 import type { LeadInput } from "./domain/lead-fields";
+import type { DistributionClaim, SaleRecord } from "./domain/sale-rules";
 
 export interface LeadDocument {
   _id: string;
@@ -47,6 +48,12 @@ export interface LeadDocument {
   createTime: Date;
   updateTime: Date;
   deleteTime: Date | null;
+  /** The sale while the lead is SOLD (DistributeLead records it, ReleaseLeadSale clears it); absent on leads never sold. */
+  sale?: SaleRecord | null;
+  /** Buyers that returned the lead: never sold to again (buyers' SellLead skips them). */
+  returnedBuyerIds?: string[];
+  /** The distribution that holds the lead while it sells it (distribution/distribute.ts); absent or null when none does. */
+  distribution?: DistributionClaim | null;
   /** Incremented on every write; the etag is derived from it. */
   revision: number;
 }
@@ -223,10 +230,21 @@ export function toLead(document: LeadDocument): Lead {
     id: document._id,
     tenantId: document.tenantId,
     ...inputOfDocument(document),
+    sale: document.sale ? toSaleSummary(document.sale) : undefined,
+    returnedBuyerIds: [...(document.returnedBuyerIds ?? [])],
     createTime: document.createTime,
     updateTime: document.updateTime,
     deleteTime: document.deleteTime ?? undefined,
     etag: etagOf(document),
+  };
+}
+
+export function toSaleSummary(sale: SaleRecord): LeadSaleSummary {
+  return {
+    leadSaleId: sale.leadSaleId,
+    buyerId: sale.buyerId,
+    price: { currencyCode: sale.currencyCode, amountMinor: String(sale.priceMinor) },
+    sellTime: sale.sellTime,
   };
 }
 

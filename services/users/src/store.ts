@@ -36,7 +36,7 @@ import {
 import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
 import { type DepartmentInput, departmentNameKey } from "./domain/department-rules";
 import { type ChainLink, MAX_CHAIN_DEPTH } from "./domain/hierarchy";
-import type { TenantInput } from "./domain/tenant-rules";
+import { DEFAULT_TIME_ZONE, type TenantChanges, type TenantInput } from "./domain/tenant-rules";
 import type { NewUser, Profile } from "./domain/user-rules";
 
 export interface UserDocument {
@@ -70,6 +70,8 @@ export interface TenantDocument {
   /** The tenant id. */
   _id: string;
   displayName: string;
+  /** IANA time zone; absent on tenants registered before time zones existed (they work in UTC: toTenant). */
+  timeZone?: string;
   createTime: Date;
   updateTime: Date;
 }
@@ -209,7 +211,7 @@ export class TenantStore {
 
   /** Throws ALREADY_EXISTS when the id is taken. */
   async insert(input: TenantInput, now: Date): Promise<TenantDocument> {
-    const document: TenantDocument = { _id: input.id, displayName: input.displayName, createTime: now, updateTime: now };
+    const document: TenantDocument = { _id: input.id, displayName: input.displayName, timeZone: input.timeZone, createTime: now, updateTime: now };
     try {
       await this.tenants.insertOne(document);
     } catch (error) {
@@ -223,7 +225,7 @@ export class TenantStore {
     return this.tenants.findOne({ _id: tenantId });
   }
 
-  update(tenantId: string, changes: { displayName: string }, now: Date): Promise<TenantDocument | null> {
+  update(tenantId: string, changes: TenantChanges, now: Date): Promise<TenantDocument | null> {
     return this.tenants.findOneAndUpdate({ _id: tenantId }, { $set: { ...changes, updateTime: now } }, { returnDocument: "after" });
   }
 }
@@ -346,7 +348,13 @@ export function toUser(document: UserDocument): User {
 }
 
 export function toTenant(document: TenantDocument): Tenant {
-  return { id: document._id, displayName: document.displayName, createTime: document.createTime, updateTime: document.updateTime };
+  return {
+    id: document._id,
+    displayName: document.displayName,
+    timeZone: document.timeZone || DEFAULT_TIME_ZONE,
+    createTime: document.createTime,
+    updateTime: document.updateTime,
+  };
 }
 
 export function toDepartment(document: DepartmentDocument): Department {

@@ -24,6 +24,16 @@ describe("CreateTenant", () => {
     auth.close();
   });
 
+  it("registers the tenant's time zone, refusing one Intl does not know", async () => {
+    const id = uniqueTenant("zoned");
+    const auth = connectAsService(users.address, "auth", id);
+    const refused = await rpcError(auth.tenants.createTenant({ tenant: { id, displayName: "Zoned", timeZone: "GMT+25" } }));
+    expect(details(refused)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.time_zone"] });
+    const { tenant } = await auth.tenants.createTenant({ tenant: { id, displayName: "Zoned", timeZone: "America/New_York" } });
+    expect(tenant).toMatchObject({ id, timeZone: "America/New_York" });
+    auth.close();
+  });
+
   it("validates the id and name", async () => {
     const auth = connectAsService(users.address, "auth", uniqueTenant("validate"));
     const error = await rpcError(auth.tenants.createTenant({ tenant: { id: "Bad_Tenant", displayName: "" } }));
@@ -72,5 +82,19 @@ describe("GetTenant / UpdateTenant", () => {
     expect(details(await rpcError(t.admin.tenants.updateTenant({ tenant: { id: t.tenant }, updateMask: ["id"] }))).fields).toEqual(["update_mask"]);
     const managerId = await t.createUser("Manager", [Role.ROLE_MANAGER]);
     expect(await codeOf(t.as(managerId, "manager").tenants.updateTenant({ tenant: { id: "me", displayName: "Nope" } }))).toBe(Status.PERMISSION_DENIED);
+  });
+
+  it("keeps the tenant's time zone: UTC by default, set at registration, changed by admins, validated", async () => {
+    const t = await tenantFor("time-zone");
+    const agent = t.as(await t.createUser("Agent", [Role.ROLE_AGENT]), "agent");
+    expect((await agent.tenants.getTenant({ id: "me" })).tenant!.timeZone).toBe("UTC");
+    const { tenant } = await t.admin.tenants.updateTenant({ tenant: { id: "me", timeZone: "Europe/Berlin" }, updateMask: ["time_zone"] });
+    expect(tenant).toMatchObject({ id: t.tenant, displayName: "time-zone Inc", timeZone: "Europe/Berlin" });
+    expect((await agent.tenants.getTenant({ id: "me" })).tenant!.timeZone).toBe("Europe/Berlin");
+    const invalid = await rpcError(t.admin.tenants.updateTenant({ tenant: { id: "me", timeZone: "Europe/Atlantis" }, updateMask: ["time_zone"] }));
+    expect(details(invalid)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.time_zone"] });
+    expect((await agent.tenants.getTenant({ id: "me" })).tenant!.timeZone).toBe("Europe/Berlin");
+    // Cleared through the mask: back to UTC.
+    expect((await t.admin.tenants.updateTenant({ tenant: { id: "me" }, updateMask: ["time_zone"] })).tenant!.timeZone).toBe("UTC");
   });
 });

@@ -54,6 +54,7 @@ describe("newLead", () => {
         "lead.postal_code",
         "lead.score",
         "lead.source",
+        "lead.status",
         "lead.tags",
       ].sort(),
     );

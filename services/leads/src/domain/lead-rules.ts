@@ -6,7 +6,10 @@ import { type Lead, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import { requireMessage, Violations } from "@leadmesh/platform";
 import { checkField, FIELD_BY_PROTO_NAME, LEAD_FIELD_NAMES, LEAD_FIELDS, type LeadFieldName, type LeadInput } from "./lead-fields";
 
-const OUTPUT_ONLY = new Set(["id", "tenant_id", "create_time", "update_time", "delete_time", "etag"]);
+const OUTPUT_ONLY = new Set(["id", "tenant_id", "create_time", "update_time", "delete_time", "etag", "sale", "returned_buyer_ids"]);
+
+/** Only a distribution sells a lead (DistributeLead); a client cannot create or mark one SOLD. */
+const SOLD_BY_DISTRIBUTION_ONLY = "LEAD_STATUS_SOLD is set by DistributeLead only, not by clients";
 
 /** Copies the client-settable fields of a request lead, trimming surrounding blanks of text fields. */
 export function inputOf(lead: Lead): LeadInput {
@@ -39,6 +42,7 @@ export function newLead(lead: Lead | undefined): LeadInput {
   const violations = new Violations();
   if (input.status === LeadStatus.LEAD_STATUS_UNSPECIFIED) input.status = LeadStatus.LEAD_STATUS_NEW;
   for (const name of LEAD_FIELD_NAMES) checkField(name, input[name], violations, "lead");
+  if (input.status === LeadStatus.LEAD_STATUS_SOLD) violations.add("lead.status", SOLD_BY_DISTRIBUTION_ONLY);
   checkInvariants(input, violations, "lead");
   violations.throwIfAny();
   return input;
@@ -95,7 +99,9 @@ export function applyUpdate(current: LeadInput, patch: Lead, updateMask: string[
     checkField(name, next[name], violations, "lead");
   }
   checkInvariants(next, violations, "lead");
-  violations.throwIfAny();
   const changed = fields.filter((name) => JSON.stringify(next[name]) !== JSON.stringify(current[name]));
+  // Unchanged SOLD passes: a read-modify-write of a sold lead with "*" sends its status back as it is.
+  if (changed.includes("status") && next.status === LeadStatus.LEAD_STATUS_SOLD) violations.add("lead.status", SOLD_BY_DISTRIBUTION_ONLY);
+  violations.throwIfAny();
   return { next, changed };
 }
