@@ -183,7 +183,7 @@ describe("a lead no buyer can take", () => {
 
     const reply = await distribute(api, lead.id, { requestId });
 
-    expect(summary(reply)).toEqual({ status: 400, code: Status.FAILED_PRECONDITION, message: expect.stringContaining(`no buyer can take lead ${lead.id}`) });
+    expect(summary(reply)).toEqual({ status: 400, code: Status.FAILED_PRECONDITION, message: expect.stringContaining(`no buyer can take lead "${lead.id}"`) });
     expect(reply.json.details).toEqual(
       expect.arrayContaining([expect.objectContaining({ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "NO_MATCHING_BUYER" })]),
     );
