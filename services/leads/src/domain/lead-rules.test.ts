@@ -142,6 +142,17 @@ describe("applyUpdate", () => {
     expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), undefined)).update_mask).toMatch(/names no field/);
   });
 
+  it("never lets a client make a lead SOLD, but passes a sold lead's unchanged status back", () => {
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({ status: LeadStatus.LEAD_STATUS_SOLD }), ["status"]))).toEqual({
+      "lead.status": "LEAD_STATUS_SOLD is set by DistributeLead only, not by clients",
+    });
+    expect(violationsOf(() => newLead({ ...valid, status: LeadStatus.LEAD_STATUS_SOLD }))).toHaveProperty(["lead.status"]);
+    const sold = { ...current, status: LeadStatus.LEAD_STATUS_SOLD };
+    expect(applyUpdate(sold, Lead.fromPartial({ ...inputOf(Lead.fromPartial(sold)), score: 55 }), ["*"]).changed).toEqual(["score"]);
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["sale"])).update_mask).toMatch(/output only/);
+    expect(violationsOf(() => applyUpdate(current, Lead.fromPartial({}), ["returnedBuyerIds"])).update_mask).toMatch(/output only/);
+  });
+
   it('"*" replaces every mutable field', () => {
     const replacement = Lead.fromPartial({
       firstName: "Grace",

@@ -51,7 +51,11 @@ const QUALIFIED = LeadStatus[LeadStatus.LEAD_STATUS_QUALIFIED];
  * request_id each call is its own sale (a fresh id).
  */
 export function leadSaleIdFor(tenantId: string, leadId: string, requestId: string): string {
-  return createHash("sha256").update(`${tenantId}\n${leadId}\n${requestId}`).digest("base64url").slice(0, 32);
+  // JSON of the parts: no text can move from one part into another and still hash the same.
+  return createHash("sha256")
+    .update(JSON.stringify([tenantId, leadId, requestId]))
+    .digest("base64url")
+    .slice(0, 32);
 }
 
 /** A distribution of the lead is running under another sale id: the caller retries later (or with that request_id). */
