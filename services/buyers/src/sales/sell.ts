@@ -73,8 +73,8 @@ import type { CallContext } from "nice-grpc-common";
 import { counterKeys } from "../domain/calendar";
 import type { LedgerRecord } from "../domain/ledger";
 import { toAmount } from "../domain/money";
-import type { BuyerDocument, BuyerStore } from "../store";
-import type { TimeZoneSource } from "../tenant-time-zones";
+import type { BuyerAccess } from "../handlers/buyer-access";
+import type { BuyerDocument, BuyerStore, BuyerWriteResult } from "../store";
 import { countedSale, rankBuyers, type SaleBuyer, type SaleLead, type Skip, salesToday, skipDescription, skipReason } from "./matching";
 import type { SaleDocument, SaleStore } from "./sales-store";
 import { toLeadSale } from "./sales-store";
@@ -87,9 +87,9 @@ export function saleOperationId(saleId: string): string {
 }
 
 export interface SaleContext {
-  buyers: BuyerStore;
+  /** Buyer reads and writes (writes keep GetBuyer's read cache current), the tenant's time zone. */
+  buyers: BuyerAccess;
   sales: SaleStore;
-  timeZones: TimeZoneSource;
   clock: () => Date;
   logger: Logger;
 }
@@ -129,7 +129,7 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
     if (recorded) return toLeadSale(sameLead(recorded, lead.id));
   }
 
-  const timeZone = await sale.timeZones.zoneOf(tenantId, context);
+  const timeZone = await sale.buyers.zoneOf(tenantId, context);
   const now = sale.clock();
   const keys = counterKeys(now, timeZone);
   const saleLead = saleLeadOf(lead);
@@ -149,7 +149,7 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
   }
 
   for (const candidate of ranked) {
-    const outcome = await charge(sale, seller, saleId, saleLead, candidate.id, timeZone, context.signal);
+    const outcome = await charge(sale, seller, saleId, saleLead, candidate.id, timeZone, context);
     if (outcome.kind === "skipped") {
       skips.set(candidate.id, outcome.skip);
       continue;
@@ -159,13 +159,13 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
   }
 
   const seal: SealRecord = { leadId: lead.id, violations: violationsOf(skips) };
-  const sealed = await sale.buyers.revisions.sealOperation(saleOperationId(saleId), tenantId, seller.actorId, seal, context.signal);
+  const sealed = await sale.buyers.store.revisions.sealOperation(saleOperationId(saleId), tenantId, seller.actorId, seal, context.signal);
   if (sealed.sealed) {
     sale.logger.info({ tenantId, leadId: lead.id, leadSaleId: saleId, skipped: seal.violations.length }, "no buyer can take the lead: sale sealed");
     throw sealedSale(sealed.claim, lead.id, saleId);
   }
   // A concurrent attempt of this sale charged a buyer while this one found none.
-  return toLeadSale(await record(sale, tenantId, saleId, lead.id, await chargeOfClaim(sale.buyers, sealed.claim, lead.id, saleId)));
+  return toLeadSale(await record(sale, tenantId, saleId, lead.id, await chargeOfClaim(sale.buyers.store, sealed.claim, lead.id, saleId)));
 }
 
 function validRequest(request: SellLeadRequest, tenantId: string): { saleId: string; lead: Lead } {
@@ -192,11 +192,8 @@ function sameLead(document: SaleDocument, leadId: string): SaleDocument {
   return document;
 }
 
-async function candidates(buyers: BuyerStore, tenantId: string, buyerId: string): Promise<BuyerDocument[]> {
-  if (buyerId === "") return buyers.listLive(tenantId);
-  const buyer = await buyers.get(tenantId, buyerId);
-  if (!buyer) throw new NotFoundError("buyer", buyerId);
-  return [buyer];
+async function candidates(buyers: BuyerAccess, tenantId: string, buyerId: string): Promise<BuyerDocument[]> {
+  return buyerId === "" ? buyers.store.listLive(tenantId) : [await buyers.existing(tenantId, buyerId)];
 }
 
 /**
@@ -211,48 +208,45 @@ async function charge(
   lead: SaleLead,
   buyerId: string,
   timeZone: string,
-  signal: AbortSignal,
+  context: CallContext,
 ): Promise<ChargeOutcome> {
-  let result: Awaited<ReturnType<BuyerStore["write"]>>;
+  let result: BuyerWriteResult;
   try {
-    result = await sale.buyers.write({
-      id: buyerId,
-      actorId: seller.actorId,
-      clientEtag: "",
-      opId: saleOperationId(saleId),
-      signal,
-      async read() {
-        const buyer = await sale.buyers.get(seller.tenantId, buyerId);
-        // BuyerSkipReason has no reason for a vanished buyer; matching.ts reports a deleted one as PAUSED too.
-        if (!buyer) throw new SkippedBuyer({ reason: BuyerSkipReason.BUYER_SKIP_REASON_PAUSED, text: "the buyer no longer exists" });
-        return buyer;
-      },
-      change(current) {
+    result = await sale.buyers.write(
+      { tenantId: seller.tenantId, actorId: seller.actorId, context },
+      buyerId,
+      "",
+      (current) => {
         const now = sale.clock();
         const keys = counterKeys(now, timeZone);
         const skip = skipReason(saleBuyerOf(current), lead, now, keys);
         if (skip) throw new SkippedBuyer(skip);
         return { balanceMinor: current.balanceMinor - current.pricePerLeadMinor, counters: countedSale(current.counters, keys) };
       },
-      stamp: () => ({ updateTime: sale.clock() }),
-      entry(current, changes): LedgerRecord {
-        return {
-          type: "CHARGE",
-          amountMinor: -current.pricePerLeadMinor,
-          currencyCode: current.currencyCode,
-          balanceAfterMinor: changes.balanceMinor as number,
-          leadSaleId: saleId,
-          leadId: lead.id,
-        };
+      {
+        opId: saleOperationId(saleId),
+        entry(current, changes): LedgerRecord {
+          return {
+            type: "CHARGE",
+            amountMinor: -current.pricePerLeadMinor,
+            currencyCode: current.currencyCode,
+            balanceAfterMinor: changes.balanceMinor as number,
+            leadSaleId: saleId,
+            leadId: lead.id,
+          };
+        },
       },
-    });
+    );
   } catch (error) {
     if (error instanceof SkippedBuyer) return { kind: "skipped", skip: error.skip };
+    // BuyerSkipReason has no reason for a buyer gone since it was listed; matching.ts reports a deleted one as PAUSED too.
+    if (error instanceof NotFoundError)
+      return { kind: "skipped", skip: { reason: BuyerSkipReason.BUYER_SKIP_REASON_PAUSED, text: "the buyer no longer exists" } };
     throw error;
   }
   if (result.replayed) {
     if (result.replayed.subjectId === "") return { kind: "sealed", claim: result.replayed };
-    return { kind: "charged", charge: await chargeOfClaim(sale.buyers, result.replayed, lead.id, saleId) };
+    return { kind: "charged", charge: await chargeOfClaim(sale.buyers.store, result.replayed, lead.id, saleId) };
   }
   // write() only answers without a replay when its change landed (a refused change throws).
   crashPoint(SALE_CRASH_POINT);
