@@ -9,8 +9,10 @@ import { MongoClient } from "mongodb";
 import { Status } from "nice-grpc";
 import { BadRequest, ErrorInfo, RichClientError } from "nice-grpc-error-details";
 import { serviceClient, uniqueTenant } from "../../../test/harness/clients";
+import { startInProcess } from "../../../test/harness/in-process";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken } from "../../../test/harness/tokens";
+import { startLeads } from "../src/main";
 import { ensureLeadIndexes } from "../src/store";
 import { leadClient, startLeadsForTest } from "./harness";
 
@@ -330,21 +332,41 @@ describe("agent visibility", () => {
   });
 });
 
+const BATCH_GET = "/leads.v1.LeadService/BatchGetLeads";
+
+/** MESH_PEERS with `path` added to `peer`'s allowed calls. */
+function allowing(meshPeers: string | undefined, peer: string, path: string): string {
+  const peers = JSON.parse(meshPeers ?? "{}") as Record<string, string[]>;
+  return JSON.stringify({ ...peers, [peer]: [...(peers[peer] ?? []), path] });
+}
+
 describe("BatchGetLeads", () => {
   it("returns the caller's leads in request order and skips unknown ids", async () => {
     const tenant = uniqueTenant("batch");
     const { client, close } = clientFor(tenant);
-    const one = (await client.createLead({ lead: sample() })).lead!;
-    const two = (await client.createLead({ lead: sample() })).lead!;
-    // buyers may call it (mesh/topology.yaml), with its certificate, for the tenant it names.
-    const buyers = serviceClient(LeadServiceDefinition, address, "buyers", tenant, { server: "leads" });
+    const created = (await client.createLead({ lead: sample() })).lead!;
+    // No service reads leads in bulk today (mesh/topology.yaml); a leads whose allow-list opens it to buyers serves it to
+    // buyers' certificate, for the tenant it names.
+    const opened = await startInProcess("leads", (env, fetchKeys) =>
+      startLeads({ ...env, MESH_PEERS: allowing(env.MESH_PEERS, "buyers", BATCH_GET) }, fetchKeys),
+    );
+    const buyers = serviceClient(LeadServiceDefinition, opened.address, "buyers", tenant, { server: "leads" });
+    // Its own database: the leads are created there.
+    const manager = leadClient(opened.address, mintToken({ tenant, sub: "manager-1", roles: ["manager"] }));
+    const one = (await manager.client.createLead({ lead: sample() })).lead!;
+    const two = (await manager.client.createLead({ lead: sample() })).lead!;
     const { leads } = await buyers.client.batchGetLeads({ tenantId: tenant, ids: [two.id, "aaaaaaaaaaaaaaaaaaaaaaaa", one.id] });
     expect(leads.map((lead) => lead.id)).toEqual([two.id, one.id]);
     expect(details(await rpcError(buyers.client.batchGetLeads({ tenantId: "someone-else", ids: [one.id] }))).fields).toEqual(["tenant_id"]);
     buyers.close();
-    const notInTopology = serviceClient(LeadServiceDefinition, address, "analytics", tenant, { server: "leads" });
-    expect((await rpcError(notInTopology.client.batchGetLeads({ tenantId: tenant, ids: [one.id] }))).code).toBe(Status.PERMISSION_DENIED);
-    notInTopology.close();
+    manager.close();
+    await opened.service.shutdown();
+    // As the topology stands, neither buyers (it gets the lead with SellLead) nor analytics may call it.
+    for (const peer of ["buyers", "analytics"]) {
+      const notInTopology = serviceClient(LeadServiceDefinition, address, peer, tenant, { server: "leads" });
+      expect((await rpcError(notInTopology.client.batchGetLeads({ tenantId: tenant, ids: [created.id] }))).code).toBe(Status.PERMISSION_DENIED);
+      notInTopology.close();
+    }
     close();
   });
 });
