@@ -19,7 +19,7 @@ import {
 import { buyerReadCache } from "./buyer-cache";
 import { buyerServiceHandlers } from "./handlers";
 import { BuyerAccess } from "./handlers/buyer-access";
-import { saleHandlers } from "./sales/handlers";
+import { saleBackgroundTask, saleHandlers } from "./sales/handlers";
 import type { BackgroundTask, SaleServiceDeps } from "./service-deps";
 import { BuyerStore, ensureBuyerIndexes } from "./store";
 import { TenantTimeZones, usersTenantZoneLookup } from "./tenant-time-zones";
@@ -40,10 +40,10 @@ const buyerSettings = {
 };
 
 /**
- * Tasks started beside the server with the sale side's dependencies and
- * stopped at shutdown, e.g. the returns sweeper (src/sales/).
+ * Tasks started beside the server, once it serves, with the sale side's
+ * dependencies, and stopped at shutdown: the returns sweeper (src/sales/).
  */
-export const backgroundTasks: Array<(deps: SaleServiceDeps) => BackgroundTask> = [];
+export const backgroundTasks: Array<(deps: SaleServiceDeps) => BackgroundTask> = [saleBackgroundTask];
 
 /**
  * `fetchKeys` replaces the JWKS lookup at the auth service (tests that sign
