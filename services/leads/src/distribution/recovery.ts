@@ -11,7 +11,7 @@
  * retry of the same request: harmless, since SellLead(D) answers every caller
  * alike and each recording is a revisioned write conditional on the claim.
  * The stale age keeps the sweeper off distributions still running (a claim
- * write gives up within 10 s, a SellLead within its 4 s deadline).
+ * write gives up within 10 s, a SellLead within its 10 s deadline).
  */
 import { type ConfigSpec, config, type Logger, OperationPendingError } from "@leadmesh/platform";
 import type { Distributor, MarkerRecords } from "./distribute";
