@@ -107,6 +107,18 @@ describe("TopUpBuyer", () => {
     expect(await wholeLedger(client, id)).toEqual([first.ledgerEntry]);
   });
 
+  it("answers a retry with its landed entry even when the buyer refuses top-ups by now", async () => {
+    const { client, id } = await newBuyer("topup-retry-deleted");
+    const first = await client.topUpBuyer({ id, amount: usd("300"), requestId: "before-delete" });
+    await client.deleteBuyer({ id });
+    const retry = await client.topUpBuyer({ id, amount: usd("300"), requestId: "before-delete" });
+    expect(retry.ledgerEntry).toEqual(first.ledgerEntry);
+    expect(retry.buyer?.deleteTime).toBeInstanceOf(Date);
+    expect((await rpcError(client.topUpBuyer({ id, amount: usd("300"), requestId: "after-delete" }))).code).toBe(Status.FAILED_PRECONDITION);
+    expect(details(await rpcError(client.topUpBuyer({ id, amount: usd("301"), requestId: "before-delete" }))).fields).toEqual(["request_id"]);
+    expect((await client.getBuyer({ id })).buyer?.balance).toEqual(usd("300"));
+  });
+
   it("keeps the ledger sum equal to the balance under 30 concurrent top-ups, each applied once however often retried", async () => {
     const { client, id } = await newBuyer("topup-concurrent");
     const amounts = Array.from({ length: 30 }, (_, index) => 100 + index);

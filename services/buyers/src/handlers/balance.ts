@@ -11,6 +11,7 @@ import { type BuyerLedgerEntry, BuyerLedgerEntryType } from "@leadmesh/contracts
 import type { BuyerServiceImplementation, TopUpBuyerRequest } from "@leadmesh/contracts/buyers/v1/buyers";
 import {
   type CallerContext,
+  DomainError,
   decodePageToken,
   FailedPreconditionError,
   IdempotencyKeys,
@@ -22,9 +23,10 @@ import {
   text,
   Violations,
 } from "@leadmesh/platform";
+import { Status } from "nice-grpc-common";
 import { isLedgerRecord, type LedgerEntryTypeName, type LedgerRecord } from "../domain/ledger";
 import { MAX_STORED_MINOR, MAX_TOP_UP_MINOR, type Money, parseAmount } from "../domain/money";
-import { type BuyerDocument, toLedgerEntry } from "../store";
+import { type BuyerDocument, type BuyerWriteResult, toLedgerEntry } from "../store";
 import { actorOf, type BuyerAccess } from "./buyer-access";
 
 export type BalanceHandlers = Pick<BuyerServiceImplementation<CallerContext>, "topUpBuyer" | "listBuyerLedgerEntries">;
@@ -79,6 +81,21 @@ function sameTopUp(claim: RevisionClaim, topUp: TopUp): boolean {
   );
 }
 
+/**
+ * A retried top-up whose change is refused now (the buyer was deleted since,
+ * or its balance is full) is still answered with the entry it landed the
+ * first time: the refusal is only final if the operation never landed.
+ * Looking the operation up is a scan of the claims on FerretDB, so only
+ * this refusal path does it.
+ */
+async function replayedAfterRefusal(buyers: BuyerAccess, opId: string, tenantId: string, error: unknown): Promise<BuyerWriteResult> {
+  if (!(error instanceof DomainError) || (error.code !== Status.FAILED_PRECONDITION && error.code !== Status.INVALID_ARGUMENT)) throw error;
+  const found = await buyers.store.revisions.findOperation(opId);
+  if (found?.state !== "landed" || found.claim.tenantId !== tenantId) throw error;
+  const current = await buyers.existing(tenantId, found.claim.subjectId);
+  return { before: current, after: current, replayed: found.claim };
+}
+
 export function balanceHandlers(buyers: BuyerAccess): BalanceHandlers {
   return {
     async topUpBuyer(request, context) {
@@ -95,8 +112,9 @@ export function balanceHandlers(buyers: BuyerAccess): BalanceHandlers {
         }
         return { balanceMinor };
       };
-      const result = await buyers.write(actorOf(context), topUp.id, "", change, {
-        opId: topUp.requestId === "" ? undefined : topUpOperationId(tenantId, topUp.id, topUp.requestId),
+      const opId = topUp.requestId === "" ? undefined : topUpOperationId(tenantId, topUp.id, topUp.requestId);
+      const write = buyers.write(actorOf(context), topUp.id, "", change, {
+        opId,
         entry: (current, changes): LedgerRecord => ({
           type: topUp.type,
           amountMinor: topUp.amount.amountMinor,
@@ -105,6 +123,7 @@ export function balanceHandlers(buyers: BuyerAccess): BalanceHandlers {
           ...(topUp.note === "" ? {} : { note: topUp.note }),
         }),
       });
+      const result = opId === undefined ? await write : await write.catch((error: unknown) => replayedAfterRefusal(buyers, opId, tenantId, error));
       let ledgerEntry: BuyerLedgerEntry;
       let buyer = result.after;
       if (result.replayed) {
