@@ -32,7 +32,14 @@ export interface IngressOptions {
    * Envoy's SDS files are written into it.
    */
   tlsDir: string;
+  /** Envoy worker threads (--concurrency); default ENVOY_CONCURRENCY. */
+  concurrency?: number;
+  /** For bench/tuning-ab.ts experiments only: rewrites the rendered YAML before Envoy reads it (e.g. without the access log). */
+  adjustConfig?: (yaml: string) => string;
 }
+
+/** Envoy worker threads: see the measurement at ENVOY_CONCURRENCY's definition. */
+export const ENVOY_CONCURRENCY = 2;
 
 export interface RunningIngress {
   process: ManagedProcess;
@@ -66,22 +73,20 @@ export async function startIngress(options: IngressOptions): Promise<RunningIngr
     if (!existsSync(file)) throw new Error(`${name}: no ${file}: create the mesh certificates (ensureMeshCertificates) before starting the ingress`);
   }
   writeEnvoySdsFiles({ tlsDir, sdsDir: tlsDir, edge });
-  writeFileSync(
-    configPath,
-    renderEnvoyConfig(options.topology, {
-      listenPort: options.listenPort,
-      adminPort: options.adminPort,
-      upstreamPorts: options.upstreamPorts,
-      descriptorPath: DESCRIPTOR_PATH,
-      extraPublicPaths: options.extraPublicPaths,
-      tlsDir,
-    }),
-  );
+  const rendered = renderEnvoyConfig(options.topology, {
+    listenPort: options.listenPort,
+    adminPort: options.adminPort,
+    upstreamPorts: options.upstreamPorts,
+    descriptorPath: DESCRIPTOR_PATH,
+    extraPublicPaths: options.extraPublicPaths,
+    tlsDir,
+  });
+  writeFileSync(configPath, options.adjustConfig ? options.adjustConfig(rendered) : rendered);
   const envoy = new ManagedProcess({
     name,
     command: join(TOOLS_BIN, "envoy"),
     // --use-dynamic-base-id: a restarted Envoy (or a second mesh) must not collide with a leftover shared-memory base id.
-    args: ["-c", configPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", "2"],
+    args: ["-c", configPath, "--use-dynamic-base-id", "--log-level", "warn", "--concurrency", String(options.concurrency ?? ENVOY_CONCURRENCY)],
     cwd: REPO_ROOT,
     logFile: join(options.runDir, `${name}.log`),
     restart: DEFAULT_RESTART_POLICY,
