@@ -12,6 +12,7 @@ import { Buyer, BuyerLedgerEntryType } from "@leadmesh/contracts/buyers/v1/buyer
 import { BuyerServiceDefinition } from "@leadmesh/contracts/buyers/v1/buyers";
 import { type LeadSale, LeadSaleReturnReason, LeadSaleState } from "@leadmesh/contracts/buyers/v1/lead_sale";
 import { Lead, LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
+import { MongoClient } from "mongodb";
 import { Status } from "nice-grpc";
 import { ErrorInfo, PreconditionFailure, RichClientError } from "nice-grpc-error-details";
 import { grpcClient, serviceClient, uniqueTenant } from "../../../test/harness/clients";
@@ -354,5 +355,56 @@ describe("ReturnLeadSale", () => {
       etag: open.etag,
     });
     expect(withEtag.leadSale?.state).toBe(LeadSaleState.LEAD_SALE_STATE_RETURNED);
+  });
+});
+
+describe("the returns sweeper", () => {
+  it("finishes a return whose call died after marking the sale: refunds once and closes the marker", async () => {
+    const t = await tenant("return-sweep");
+    const buyerId = await buyer(t, { priceMinor: 1_500, balanceMinor: 4_000 });
+    const sale = (await sell(t, randomUUID(), lead(t), { buyerId })).leadSale as LeadSale;
+    // What step (a) leaves when the process dies right after it (crash point buyers.return.after-mark): the sale RETURNED, nothing refunded, the marker.
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    try {
+      const db = mongo.db("buyers");
+      const marked = await db.collection<{ _id: string }>("lead_sales").updateOne(
+        { _id: sale.id },
+        {
+          $set: {
+            state: "LEAD_SALE_STATE_RETURNED",
+            returnReason: "LEAD_SALE_RETURN_REASON_DUPLICATE",
+            returnTime: new Date(),
+            refunded: false,
+            leadReleased: false,
+          },
+        },
+      );
+      expect(marked.modifiedCount).toBe(1);
+      await db
+        .collection<{ _id: string; tenantId: string; startTime: Date }>("lead_sale_returns")
+        .insertOne({ _id: sale.id, tenantId: t.id, startTime: new Date() });
+
+      // The sweeper runs every BUYERS_SWEEP_MS (default 5 s) on every replica.
+      const deadline = Date.now() + 30_000;
+      while ((await db.collection("lead_sale_returns").countDocuments({ _id: sale.id } as never)) > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await db.collection("lead_sale_returns").countDocuments({ _id: sale.id } as never)).toBe(0);
+      expect(await db.collection("lead_sales").findOne({ _id: sale.id } as never)).toMatchObject({ refunded: true, leadReleased: true });
+    } finally {
+      await mongo.close();
+    }
+    const entries = await expectLedgerMatchesBalance(t, buyerId);
+    expect(refunds(entries).map((entry) => entry.leadSaleId)).toEqual([sale.id]);
+    expect(await balanceOf(t, buyerId)).toBe(4_000n);
+    // A client retrying the return afterwards gets the returned sale, still refunded once.
+    const retried = await t.admin.returnLeadSale({
+      id: sale.id,
+      returnReason: LeadSaleReturnReason.LEAD_SALE_RETURN_REASON_DUPLICATE,
+      returnComment: "",
+      etag: "",
+    });
+    expect(retried.leadSale?.state).toBe(LeadSaleState.LEAD_SALE_STATE_RETURNED);
+    expect(refunds(await expectLedgerMatchesBalance(t, buyerId))).toHaveLength(1);
   });
 });
