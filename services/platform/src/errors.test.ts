@@ -36,6 +36,9 @@ describe("ErrorReason", () => {
       INVALID_PAGE_TOKEN: true,
       INTERNAL: true,
       RESOURCE_EXHAUSTED: true,
+      NO_MATCHING_BUYER: true,
+      DISTRIBUTION_IN_PROGRESS: true,
+      OPERATION_PENDING: true,
     };
     expect(Object.keys(everyReason).sort()).toEqual([...protoReasons].sort());
   });

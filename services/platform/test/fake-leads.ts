@@ -19,6 +19,8 @@ export function fakeLeads(handlers: Partial<LeadServiceImplementation<CallerCont
     listLeadActivities: unused,
     createLeadActivity: unused,
     batchGetLeads: unused,
+    distributeLead: unused,
+    releaseLeadSale: unused,
     ...handlers,
   };
 }
