@@ -62,6 +62,8 @@ export interface ReturnContext {
 
 export async function returnLeadSale(returns: ReturnContext, request: ReturnLeadSaleRequest, actor: Actor & { context: CallContext }): Promise<LeadSale> {
   const id = requireId(request.id, "id");
+  // Existence first: another tenant's sale id answers NOT_FOUND whatever the body (no existence leak through validation).
+  const found = await existingSale(returns.sales, actor.tenantId, id);
   const violations = new Violations();
   if (!isSpecifiedEnumValue(LeadSaleReturnReason, request.returnReason)) {
     violations.add("return_reason", `must be one of ${specifiedEnumNames(LeadSaleReturnReason)}`);
@@ -72,7 +74,6 @@ export async function returnLeadSale(returns: ReturnContext, request: ReturnLead
   }
   violations.throwIfAny();
 
-  const found = await existingSale(returns.sales, actor.tenantId, id);
   if (found.state === "LEAD_SALE_STATE_RETURNED") return toLeadSale(await finishReturn(returns, found, actor));
   checkWindow(found, returns.clock());
 
