@@ -132,8 +132,20 @@ export interface FuzzCaller {
   tenant?: string;
 }
 
-/** A caller that passes the RPC's rule and its peer allow-list, so input reaches the handler. */
+/**
+ * A services-only RPC that no implemented service is declared to call
+ * (mesh/topology.yaml): no caller can reach its handler, so generated input
+ * can only prove that every request is refused before it (e.g. leads'
+ * BatchGetLeads, which buyers no longer calls).
+ */
+export function unreachable(rpc: RpcModel): boolean {
+  const rule = rpc.access;
+  return Boolean(rule && !rule.public && rule.roles.length === 0 && rpc.servicePeers.length === 0);
+}
+
+/** A caller that passes the RPC's rule and its peer allow-list, so input reaches the handler (for an unreachable RPC: the operator for the tenant, without a token). */
 export async function callerFor(rpc: RpcModel, tenantId: string): Promise<FuzzCaller> {
+  if (unreachable(rpc)) return { tenant: tenantId };
   const rule = rpc.access;
   if (rule && !rule.public && rule.roles.length === 0 && rpc.servicePeers.length > 0) return { identity: rpc.servicePeers[0], tenant: tenantId };
   return { token: await tokenFor(rpc, tenantId) };
