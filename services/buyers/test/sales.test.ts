@@ -276,6 +276,30 @@ describe("SellLead", () => {
     expect(await outcome(sell(t, sealedId, sealedId === d ? leadD : leadE))).toEqual(sealed);
     expect(charges(await expectLedgerMatchesBalance(t, single))).toHaveLength(1);
   });
+  it("calls that find no buyer once their own sale took the last of a balance answer that sale, never a seal", async () => {
+    const t = await tenant("sell-own");
+    const only = await buyer(t, { priceMinor: 1_000, balanceMinor: 1_000 });
+    const saleId = randomUUID();
+    const forLead = lead(t);
+    // Calls arriving after the charge see the buyer without money: they seal, the seal finds the charge, and they answer the sale.
+    const results = await Promise.all(Array.from({ length: 20 }, () => outcome(sell(t, saleId, forLead))));
+    for (const result of results)
+      expect(result).toEqual({ sale: expect.objectContaining({ id: saleId, buyerId: only, state: LeadSaleState.LEAD_SALE_STATE_SOLD }) });
+    const late = await outcome(sell(t, saleId, forLead));
+    expect(late).toEqual(results[0]);
+    expect(charges(await expectLedgerMatchesBalance(t, only))).toHaveLength(1);
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    try {
+      expect(
+        await mongo
+          .db("buyers")
+          .collection("buyer_revisions")
+          .countDocuments({ _id: `sealed:sale:${saleId}` } as never),
+      ).toBe(0);
+    } finally {
+      await mongo.close();
+    }
+  });
 });
 
 describe("ReturnLeadSale", () => {
