@@ -44,7 +44,8 @@ export type SellOutcome = { kind: "sold"; sale: LeadSale } | { kind: "refused"; 
 
 /** What distribution needs of buyers (faked in unit tests). Throws when the outcome is unknown. */
 export interface SaleGateway {
-  sellLead(call: SellLeadCall, context?: CallContext): Promise<SellOutcome>;
+  /** Within `context`'s deadline and cancellation (a DistributeLead call), or else its own deadline and `signal` (recovery). */
+  sellLead(call: SellLeadCall, context?: CallContext, signal?: AbortSignal): Promise<SellOutcome>;
   close(): void;
 }
 
@@ -57,11 +58,10 @@ export class BuyersGateway implements SaleGateway {
     this.buyers = createServiceClient(BuyerServiceDefinition, address, { transport, peer: "buyers", defaultDeadlineMs: SELL_DEADLINE_MS });
   }
 
-  /** Within the deadline and cancellation of `context` when there is one (a DistributeLead call); the sweeper's calls have their own deadline. */
-  async sellLead(call: SellLeadCall, context?: CallContext): Promise<SellOutcome> {
+  async sellLead(call: SellLeadCall, context?: CallContext, signal?: AbortSignal): Promise<SellOutcome> {
     const options = context
       ? callOptionsFrom(context, { tenant: call.tenantId, deadlineMs: SELL_DEADLINE_MS })
-      : { metadata: Metadata({ [TENANT_HEADER]: call.tenantId }), deadline: new Date(Date.now() + SELL_DEADLINE_MS) };
+      : { metadata: Metadata({ [TENANT_HEADER]: call.tenantId }), deadline: new Date(Date.now() + SELL_DEADLINE_MS), signal };
     try {
       const { leadSale } = await this.buyers.client.sellLead(
         { leadSaleId: call.leadSaleId, lead: call.lead, buyerId: call.buyerId, validateOnly: call.validateOnly },

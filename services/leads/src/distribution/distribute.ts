@@ -168,16 +168,17 @@ export class Distributor {
   /**
    * Steps 3-4 for a lead claimed by `claim`: asks buyers for the outcome of
    * D and records it. Shared by DistributeLead and recovery (no context:
-   * the sweeper's own deadline). Throws OperationPendingError while the
-   * outcome of D is unknown.
+   * the gateway's own deadline, and `signal` to give up at shutdown).
+   * Throws OperationPendingError while the outcome of D is unknown.
    */
-  async complete(lead: LeadDocument, claim: DistributionClaim, context?: CallContext): Promise<DistributionOutcome> {
+  async complete(lead: LeadDocument, claim: DistributionClaim, context?: CallContext, signal?: AbortSignal): Promise<DistributionOutcome> {
     const leadSaleId = claim.leadSaleId;
     let outcome: SellOutcome;
     try {
       outcome = await this.deps.buyers.sellLead(
         { tenantId: lead.tenantId, leadSaleId, lead: toLead(lead), buyerId: claim.buyerId, validateOnly: false },
         context,
+        signal,
       );
     } catch (error) {
       this.deps.logger.warn({ err: error, leadId: lead._id, leadSaleId }, "sale outcome unknown; the distribution stays claimed until recovered");

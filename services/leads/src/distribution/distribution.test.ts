@@ -119,9 +119,14 @@ class ScriptedBuyers implements SaleGateway {
     return this.held?.length ?? 0;
   }
 
-  async sellLead(call: SellLeadCall): Promise<SellOutcome> {
+  async sellLead(call: SellLeadCall, _context?: unknown, signal?: AbortSignal): Promise<SellOutcome> {
     this.calls.push(call);
-    if (this.held) await new Promise<void>((resume) => this.held?.push(resume));
+    if (this.held) {
+      await new Promise<void>((resume, reject) => {
+        this.held?.push(resume);
+        signal?.addEventListener("abort", () => reject(new Error("CANCELLED: the call was aborted")));
+      });
+    }
     if (call.validateOnly) return { kind: "sold", sale: sale(call, LeadSaleState.LEAD_SALE_STATE_PENDING) };
     const known = this.decided.get(call.leadSaleId);
     if (known) return known;
@@ -372,6 +377,27 @@ describe("recovery", () => {
     expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 2, pending: 0 });
     expect(t.leads.now(refused._id)).toMatchObject({ status: QUALIFIED, distribution: null });
     expect(t.markers.markers.size).toBe(0);
+  });
+
+  it("stops at shutdown without waiting out a SellLead in flight, leaving the claim to the next sweep", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    t.buyers.script = "unavailable";
+    await failure(t.distribute(_id));
+    t.advance(30_001);
+    t.buyers.script = "sell";
+    t.buyers.hold();
+    t.recovery.start();
+    for (let i = 0; i < 100 && t.buyers.waiting === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(t.buyers.waiting).toBe(1);
+    await t.recovery.stop();
+    expect(t.leads.now(_id).distribution).not.toBeNull();
+    expect(t.markers.markers.size).toBe(1);
+    t.buyers.release();
+    // Another replica's sweep (or this one's after a restart) completes it.
+    const next = new DistributionRecovery(t.distributor, t.markers, t.writer, { sweepMs: 1000, staleMs: 30_000 }, pino({ level: "silent" }));
+    expect(await next.sweep()).toEqual({ closed: 0, completed: 1, pending: 0 });
+    expect(t.leads.now(_id).status).toBe(SOLD);
   });
 
   it("closes markers whose lead no longer references their sale (recorded before a crash, or never claimed)", async () => {

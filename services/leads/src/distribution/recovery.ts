@@ -55,6 +55,8 @@ export class DistributionRecovery {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Aborted by stop(): a SellLead in flight gives up instead of holding shutdown for its whole deadline. */
+  private abort = new AbortController();
 
   constructor(
     private readonly distributor: Distributor,
@@ -67,6 +69,7 @@ export class DistributionRecovery {
   /** Sweeps now, then every sweepMs after the previous sweep ends (sweeps never overlap). */
   start(): void {
     this.stopped = false;
+    this.abort = new AbortController();
     this.schedule(0);
   }
 
@@ -74,6 +77,8 @@ export class DistributionRecovery {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    // Its distribution stays claimed and marked: the next sweep, on any replica, completes it.
+    this.abort.abort();
     await this.running;
   }
 
@@ -104,7 +109,7 @@ export class DistributionRecovery {
       }
       const context = { leadId: lead._id, leadSaleId: claim.leadSaleId, tenantId: lead.tenantId };
       try {
-        const outcome = await this.distributor.complete(lead, claim);
+        const outcome = await this.distributor.complete(lead, claim, undefined, this.abort.signal);
         if (outcome.kind === "sold") this.logger.info({ ...context, buyerId: outcome.sale.buyerId }, "recovered an interrupted distribution: lead sold");
         else this.logger.info({ ...context, reason: outcome.error.message }, "recovered an interrupted distribution: no buyer took the lead");
         result.completed += 1;
