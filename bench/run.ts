@@ -17,7 +17,9 @@
  *      UpdateLead and CreateLead over REST, interleaved rounds, same tool
  *      and settings, on the same FerretDB, with the ratios and their targets;
  *   7. sign-ins (POST /api/v1/auth:login): logins per second at the
- *      configured password hash cost.
+ *      configured password hash cost;
+ *   8. lead distribution (bench/distribution.ts): distributions per second
+ *      through Envoy and their p99, then GetBuyer next to GetLead over REST.
  *
  * Every leads call carries the access token of a tenant admin registered at
  * the start (tokens live 15 minutes, far longer than the run), so Envoy's
@@ -26,6 +28,7 @@
  * Servers run one at a time, each in its own process, so a scenario never
  * shares the two cores with an idle-but-present server of another one.
  * BENCH_DURATION sets the seconds per scenario (default 10; 2-3 for a smoke run).
+ * BENCH_ONLY=distribution runs only the mesh and scenario 8 (a quick look at distribution).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +38,7 @@ import { type RunningMesh, startMesh } from "../scripts/mesh/local-mesh";
 import { loadMeshModel, serviceOf } from "../scripts/mesh/model";
 import { REPO_ROOT } from "../scripts/mesh/topology";
 import { startBaseline } from "./baseline";
+import { type DistributionResults, distributionScenarios, distributionTargets, formatDistribution } from "./distribution";
 import { ECHO_CALL, ECHO_PROTO, type EchoKind, startEchoServer } from "./echo-servers";
 import { type BenchTenant, loginBody, passwordHashOf, registerTenant } from "./identity";
 import { type GhzShape, ghz, hey, type LoadResult, vegeta } from "./load-tools";
@@ -58,6 +62,7 @@ import { compareSideBySide, type EndpointComparison, type SideBySideShape } from
 import { startSidecarLeads } from "./sidecar-leads";
 
 const DURATION_S = durationFromEnv(process.env.BENCH_DURATION, 10);
+const ONLY_DISTRIBUTION = onlyFromEnv(process.env.BENCH_ONLY);
 /** Short unmeasured run first, so JIT compilation and connection set-up stay out of the numbers. */
 const WARMUP_S = Math.min(3, Math.max(1, Math.round(DURATION_S / 5)));
 const CONCURRENCY = 50;
@@ -87,6 +92,13 @@ function durationFromEnv(text: string | undefined, fallback: number): number {
   const seconds = Number(text);
   if (Number.isInteger(seconds) && seconds >= 1 && seconds <= 60) return seconds;
   console.error(`bench: BENCH_DURATION must be whole seconds between 1 and 60, got "${text}"`);
+  process.exit(2);
+}
+
+function onlyFromEnv(text: string | undefined): boolean {
+  if (text === undefined || text === "") return false;
+  if (text === "distribution") return true;
+  console.error(`bench: BENCH_ONLY may only be "distribution", got "${text}"`);
   process.exit(2);
 }
 
@@ -155,6 +167,7 @@ interface MeshResults {
   passwordHash: string;
   /** leadmesh against the NestJS monolith, per endpoint. */
   sideBySide: EndpointComparison[];
+  distribution: DistributionResults;
 }
 
 /**
@@ -172,6 +185,17 @@ const LEADS_PATH = requestPath("leads");
 const DIRECT_LEADS_PATH = LEADS_PATH.filter((name) => name !== "envoy");
 /** A sign-in: auth hashes, users (which auth calls) holds the accounts. */
 const LOGIN_PATH = requestPath("auth");
+/** A distribution: leads and buyers (which calls users for the tenant's time zone) and their datastores. */
+const DISTRIBUTION_PATH = [...new Set([...requestPath("leads"), ...requestPath("buyers")])];
+
+/** Scenario 8, in a tenant of its own (bench/distribution.ts). */
+async function distributionOf(mesh: RunningMesh): Promise<DistributionResults> {
+  const ingressUrl = mesh.ingressUrl ?? "";
+  const tenant = await registerTenant(ingressUrl);
+  log(`registered tenant ${tenant.tenantId} for distribution`);
+  const pids = Object.fromEntries(DISTRIBUTION_PATH.map((name) => [name, pidOf(mesh.processes[name], name)]));
+  return distributionScenarios({ ingressUrl, tenant, durationS: DURATION_S, warmupS: WARMUP_S, concurrency: CONCURRENCY, measure, pids, log });
+}
 
 async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshResults> {
   const ingressUrl = mesh.ingressUrl ?? "";
@@ -253,7 +277,8 @@ async function meshScenarios(mesh: RunningMesh, runDir: string): Promise<MeshRes
     hey({ url: `${ingressUrl}/api/v1/auth:login`, method: "POST", body: loginBody(tenant) }, { durationS, concurrency: LOGIN_CONCURRENCY, maxErrorRatio: 0 }),
   );
   const passwordHash = passwordHashOf(mesh.processes.auth.spec.logFile);
-  return { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide };
+  const distribution = await distributionOf(mesh);
+  return { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide, distribution };
 }
 
 /** The monolith runs only for the comparison, on the mesh's FerretDB (a database of its own). */
@@ -315,6 +340,7 @@ async function main(): Promise<void> {
   const runDir = mkdtempSync(join(tmpdir(), "leadmesh-bench-"));
   log(`${DURATION_S}s per scenario (+${WARMUP_S}s warm-up), concurrency ${CONCURRENCY}; logs in ${runDir}`);
   try {
+    if (ONLY_DISTRIBUTION) return await distributionOnly(runDir);
     const bare = await echoScenario("bare", "echo bare grpc-js", runDir);
     const nice = await echoScenario("nice", "echo nice-grpc", runDir);
     log("starting the mesh");
@@ -325,13 +351,26 @@ async function main(): Promise<void> {
     } finally {
       await mesh.stop();
     }
-    const { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide } = meshResults;
-    const scenarios = [bare, nice, direct, plaintext, baseline, rest, paced, create, login];
+    const { direct, plaintext, baseline, rest, paced, create, login, passwordHash, sideBySide, distribution } = meshResults;
+    const scenarios = [
+      bare,
+      nice,
+      direct,
+      plaintext,
+      baseline,
+      rest,
+      paced,
+      create,
+      login,
+      distribution.distribute,
+      distribution.getBuyer,
+      distribution.getLead,
+    ];
     const sideBySideScenarios = sideBySide.flatMap(({ monolith, leadmesh }) => [monolith, leadmesh]);
-    const checks = [...checkTargets(bare, nice, meshResults), ...sideBySideTargets(sideBySide)];
+    const checks = [...checkTargets(bare, nice, meshResults), ...sideBySideTargets(sideBySide), ...distributionTargets(distribution)];
     console.log(`\n${formatTable(scenarios)}\n\n${formatSideBySide(sideBySide, sideBySideSettings())}\n\n${formatTargets(checks)}`);
     console.log(`\n${formatTransportCost(plaintext, direct, DIRECT_LEADS_PATH)}`);
-    console.log(`${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}`);
+    console.log(`${formatAuthCost(baseline, rest, LEADS_PATH)}\n${formatLogins(meshResults)}\n${formatDistribution(distribution)}`);
     const warning = backgroundLoadWarning([...scenarios, ...sideBySideScenarios]);
     if (warning) console.log(`\n${warning}`);
     const settings = {
@@ -348,6 +387,20 @@ async function main(): Promise<void> {
   } catch (error) {
     console.error(`bench: logs kept in ${runDir}`);
     throw error;
+  }
+  rmSync(runDir, { recursive: true, force: true });
+}
+
+/** BENCH_ONLY=distribution: the mesh and scenario 8, printed but not written to the results file (not a full run). */
+async function distributionOnly(runDir: string): Promise<void> {
+  log("starting the mesh (distribution only)");
+  const mesh = await startMesh({ ports: "random", runDir, serviceEnv: SERVICE_ENV, log: (line) => log(`  ${line}`) });
+  try {
+    const distribution = await distributionOf(mesh);
+    const scenarios = [distribution.distribute, distribution.getBuyer, distribution.getLead];
+    console.log(`\n${formatTable(scenarios)}\n\n${formatTargets(distributionTargets(distribution))}\n\n${formatDistribution(distribution)}`);
+  } finally {
+    await mesh.stop();
   }
   rmSync(runDir, { recursive: true, force: true });
 }
