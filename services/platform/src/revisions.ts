@@ -142,6 +142,9 @@ type ClaimOutcome<T> = { kind: "written"; document: T } | { kind: "lost" } | { k
 const PENDING_OPERATION_POLL_MS = 50;
 
 export class RevisionedWrites<T extends RevisionedDocument> {
+  /** The last queued write of each document this process is writing (write()). */
+  private readonly queues = new Map<string, Promise<void>>();
+
   constructor(
     /** Names the document in errors: "lead", "user". */
     private readonly resourceType: string,
@@ -160,6 +163,26 @@ export class RevisionedWrites<T extends RevisionedDocument> {
    * document when the change wrote nothing).
    */
   async write(request: RevisionedWrite<T>): Promise<RevisionedWriteResult<T>> {
+    // Writes of one document from this process queue instead of racing for
+    // the same revision claim: a popular document (a buyer charged by many
+    // concurrent sales) then costs one claim per write instead of a storm of
+    // failed claims and backoffs. Other replicas still race, and win or lose
+    // as before. A change() must not write its own document (it would wait
+    // for itself).
+    const previous = this.queues.get(request.id);
+    const run = (previous ?? Promise.resolve()).then(() => this.writeNow(request));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(request.id, settled);
+    void settled.then(() => {
+      if (this.queues.get(request.id) === settled) this.queues.delete(request.id);
+    });
+    return run;
+  }
+
+  private async writeNow(request: RevisionedWrite<T>): Promise<RevisionedWriteResult<T>> {
     const giveUpAt = Date.now() + (this.options.conflictBudgetMs ?? DEFAULT_CONFLICT_BUDGET_MS);
     for (let attempt = 1; ; attempt++) {
       const current = await request.read();

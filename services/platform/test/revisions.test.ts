@@ -110,14 +110,21 @@ describe("RevisionedWrites.write", () => {
     expect(error).toBeInstanceOf(NotFoundError);
   });
 
-  /** A change that lets a competing writer land first on its first `interference` calls. */
+  /**
+   * A change that lets a competing writer land first on its first
+   * `interference` calls. The rival writes through its own RevisionedWrites,
+   * as another replica would: writes of one document within one instance
+   * queue behind each other (a change() writing its own document would wait
+   * for itself).
+   */
   function interfered(id: string, interference: number) {
+    const rival = new RevisionedWrites("counter", counters, claims);
     let calls = 0;
     return async (current: Counter) => {
       calls++;
       if (calls <= interference) {
         const note = `rival ${calls}`;
-        await writes.write({ id, actorId: "rival", clientEtag: "", read: () => read(id), change: () => ({ note }) });
+        await rival.write({ id, actorId: "rival", clientEtag: "", read: () => read(id), change: () => ({ note }) });
       }
       return { count: current.count + 1 };
     };
@@ -171,5 +178,15 @@ describe("RevisionedWrites.write", () => {
     await Promise.all(Array.from({ length: writers }, () => increment(id)));
     expect(await read(id)).toMatchObject({ count: writers, revision: 1 + writers });
     expect(await claims.countDocuments({ subjectId: id })).toBe(writers);
+  });
+
+  it("lands every parallel write of two processes racing for one document (each queues its own, the two race)", async () => {
+    const id = await newCounter();
+    const replicas = [writes, new RevisionedWrites("counter", counters, claims)];
+    const writers = 16;
+    const bump = (replica: RevisionedWrites<Counter>) =>
+      replica.write({ id, actorId: "u1", clientEtag: "", read: () => read(id), change: (current) => ({ count: current.count + 1 }) });
+    await Promise.all(Array.from({ length: writers }, (_, index) => bump(replicas[index % 2] as RevisionedWrites<Counter>)));
+    expect(await read(id)).toMatchObject({ count: writers, revision: 1 + writers });
   });
 });
