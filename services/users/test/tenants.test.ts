@@ -62,7 +62,7 @@ describe("GetTenant / UpdateTenant", () => {
     const agentId = await a.createUser("Agent", [Role.ROLE_AGENT]);
     const agent = a.as(agentId, "agent");
     expect((await agent.tenants.getTenant({ id: "me" })).tenant).toMatchObject({ id: a.tenant, displayName: "get-a Inc" });
-    // No service is given GetTenant in mesh/topology.yaml: the auth service's certificate does not open it.
+    // Only buyers is given GetTenant in mesh/topology.yaml (tenant time zones): the auth service's certificate does not open it.
     expect(await codeOf(a.service.tenants.getTenant({ id: a.tenant }))).toBe(Status.PERMISSION_DENIED);
     expect(await codeOf(agent.tenants.getTenant({ id: b.tenant }))).toBe(Status.NOT_FOUND);
     expect(await codeOf(a.admin.tenants.updateTenant({ tenant: { id: b.tenant, displayName: "Hijacked" } }))).toBe(Status.NOT_FOUND);
@@ -94,6 +94,10 @@ describe("GetTenant / UpdateTenant", () => {
     const invalid = await rpcError(t.admin.tenants.updateTenant({ tenant: { id: "me", timeZone: "Europe/Atlantis" }, updateMask: ["time_zone"] }));
     expect(details(invalid)).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["tenant.time_zone"] });
     expect((await agent.tenants.getTenant({ id: "me" })).tenant!.timeZone).toBe("Europe/Berlin");
+    // buyers reads it with its certificate (its cap counters reset in this zone), for the tenant it names.
+    const buyers = connectAsService(users.address, "buyers", t.tenant);
+    expect((await buyers.tenants.getTenant({ id: t.tenant })).tenant).toMatchObject({ id: t.tenant, timeZone: "Europe/Berlin" });
+    buyers.close();
     // Cleared through the mask: back to UTC.
     expect((await t.admin.tenants.updateTenant({ tenant: { id: "me" }, updateMask: ["time_zone"] })).tenant!.timeZone).toBe("UTC");
   });
