@@ -20,6 +20,7 @@ import { buyerReadCache } from "./buyer-cache";
 import { buyerServiceHandlers } from "./handlers";
 import { BuyerAccess } from "./handlers/buyer-access";
 import { saleBackgroundTask, saleHandlers } from "./sales/handlers";
+import { ensureSaleIndexes } from "./sales/sales-store";
 import type { BackgroundTask, SaleServiceDeps } from "./service-deps";
 import { BuyerStore, ensureBuyerIndexes } from "./store";
 import { TenantTimeZones, usersTenantZoneLookup } from "./tenant-time-zones";
@@ -54,7 +55,10 @@ export async function startBuyers(env: NodeJS.ProcessEnv = process.env, fetchKey
   const settings = loadConfig(buyerSettings, env);
   const logger = createLogger("buyers");
   const transport = createMeshTransport(config, "buyers", logger);
-  const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "buyers", ensureBuyerIndexes);
+  const mongo = connectMongo(config.mongoUrl, config.mongoDatabase, "buyers", async (db) => {
+    await ensureBuyerIndexes(db);
+    await ensureSaleIndexes(db);
+  });
   const redis = connectRedis(config.redisUrl, logger);
   const zones = usersTenantZoneLookup(settings.usersAddress, transport);
   const cache = settings.readCache === "on" ? buyerReadCache(redis.redis, logger) : undefined;

@@ -99,8 +99,10 @@ async function replayedAfterRefusal(buyers: BuyerAccess, opId: string, tenantId:
 export function balanceHandlers(buyers: BuyerAccess): BalanceHandlers {
   return {
     async topUpBuyer(request, context) {
-      const topUp = parseTopUp(request);
       const tenantId = context.caller.tenantId;
+      // Existence first: another tenant's buyer id answers NOT_FOUND whatever the body.
+      await buyers.existing(tenantId, requireId(request.id, "id"));
+      const topUp = parseTopUp(request);
       const change = (current: BuyerDocument) => {
         if (current.deleteTime) throw new FailedPreconditionError(`buyer "${topUp.id}" is deleted; undelete it first`, { resource_id: topUp.id });
         if (topUp.amount.currencyCode !== current.currencyCode) {
