@@ -122,13 +122,38 @@ export function ferretProcess(runDir: string, port: number): ManagedProcess {
   });
 }
 
-/** Redis without persistence: a restarted Redis starts empty (sessions and revocations are gone, as after a flush). */
+/**
+ * Redis holds authoritative state (revocations, sessions, throttling windows,
+ * password-reset and idempotency keys), so it persists it: an append-only file
+ * in `<runDir>/redis`, fsynced every second (a crash loses at most the last
+ * second; a graceful stop loses nothing), replayed by the next start on the
+ * same run directory (`npm start` always uses `.run/local`). No RDB snapshots
+ * on top: the AOF alone is the durable copy. Never evicts (the default,
+ * spelled out): a full Redis refuses writes rather than drop a revocation.
+ * Production needs the same or stronger, see the README's "Redis in production".
+ */
 export function redisProcess(runDir: string, port: number): ManagedProcess {
-  mkdirSync(join(runDir, "redis"), { recursive: true });
+  const dataDir = join(runDir, "redis");
+  mkdirSync(dataDir, { recursive: true });
   return new ManagedProcess({
     name: "redis",
     command: join(TOOLS_BIN, "redis-server"),
-    args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", join(runDir, "redis")],
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "everysec",
+      "--maxmemory-policy",
+      "noeviction",
+      "--dir",
+      dataDir,
+    ],
     cwd: runDir,
     logFile: join(runDir, "redis.log"),
     restart: DEFAULT_RESTART_POLICY,
