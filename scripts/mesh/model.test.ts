@@ -42,7 +42,7 @@ describe("the mesh model of mesh/topology.yaml", () => {
 
   it("has every service with its proto package, RPCs with access rules and REST bindings", () => {
     expect(model.services.map((service) => service.name)).toEqual(["auth", "users", "leads", "buyers", "notification", "audit", "analytics"]);
-    expect(implementedServices(model).map((service) => service.name)).toEqual(["auth", "users", "leads"]);
+    expect(implementedServices(model).map((service) => service.name)).toEqual(["auth", "users", "leads", "buyers"]);
     const getLead = serviceOf(model, "leads").rpcs.find((rpc) => rpc.method === "GetLead");
     expect(getLead).toMatchObject({ path: "/leads.v1.LeadService/GetLead", edge: true, retryable: true });
     expect(getLead?.http[0]).toMatchObject({ verb: "get", pattern: "/api/v1/leads/{id}", pathFields: ["id"] });
@@ -52,10 +52,14 @@ describe("the mesh model of mesh/topology.yaml", () => {
   it("allows each RPC to the edge (if routed), the operator and the services whose `calls` list it", () => {
     const leads = serviceOf(model, "leads");
     const rpc = (method: string) => leads.rpcs.find((candidate) => candidate.method === method);
-    expect(rpc("GetLead")).toMatchObject({ peers: ["buyers", "ingress", "operator"], servicePeers: ["buyers"] });
+    expect(rpc("GetLead")).toMatchObject({ peers: ["ingress", "operator"], servicePeers: [] });
     expect(rpc("DeleteLead")).toMatchObject({ peers: ["ingress", "operator"], servicePeers: [] });
     // Internal (services only): no edge route, so the edge's certificate cannot call it either.
-    expect(rpc("BatchGetLeads")).toMatchObject({ edge: false, peers: ["buyers", "operator"], servicePeers: ["buyers"] });
+    expect(rpc("ReleaseLeadSale")).toMatchObject({ edge: false, peers: ["buyers", "operator"], servicePeers: ["buyers"] });
+    expect(rpc("BatchGetLeads")).toMatchObject({ edge: false, peers: ["operator"], servicePeers: [] });
+    // Routed and also called by a service: the edge for users, buyers' certificate for nothing else.
+    const sellLead = serviceOf(model, "buyers").rpcs.find((candidate) => candidate.method === "SellLead");
+    expect(sellLead).toMatchObject({ edge: false, peers: ["leads", "operator"], servicePeers: ["leads"] });
     expect(leads.callers).toEqual(["buyers"]);
   });
 
@@ -71,7 +75,7 @@ describe("the mesh model of mesh/topology.yaml", () => {
       "/users.v1.UserService/LookupUser",
     ]);
     expect(users.rpcs.find((rpc) => rpc.method === "CreateTenant")?.peers).toEqual(["auth", "operator"]);
-    expect(users.callers).toEqual(["auth", "notification"]);
+    expect(users.callers).toEqual(["auth", "buyers", "notification"]);
   });
 
   it("lets every other service that verifies tokens fetch the JWKS from the identity service", () => {
@@ -102,15 +106,16 @@ describe("the mesh model of mesh/topology.yaml", () => {
     const allowList = peerAllowList(model, serviceOf(model, "leads"));
     expect(Object.keys(allowList)).toEqual(["auth", "buyers", "ingress", "leads", "operator", "users"]);
     const health = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"];
-    for (const peer of ["auth", "users", "leads", "ingress", "operator"]) expect(allowList[peer]).toEqual(expect.arrayContaining(health));
-    // buyers is not implemented: it may call its RPCs once it exists, but has nothing to health-check with.
-    expect(allowList.buyers).toEqual(["/leads.v1.LeadService/BatchGetLeads", "/leads.v1.LeadService/GetLead"]);
+    for (const peer of ["auth", "users", "leads", "buyers", "ingress", "operator"]) expect(allowList[peer]).toEqual(expect.arrayContaining(health));
+    expect(allowList.buyers).toEqual([...health, "/leads.v1.LeadService/ReleaseLeadSale"].sort());
     expect(allowList.auth).toEqual(health);
     expect(allowList.operator).toEqual(
       expect.arrayContaining(["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"]),
     );
     expect(allowList.ingress.some((path) => path.includes("reflection"))).toBe(false);
     expect(allowList.ingress).not.toContain("/leads.v1.LeadService/BatchGetLeads");
+    expect(allowList.ingress).not.toContain("/leads.v1.LeadService/ReleaseLeadSale");
+    expect(allowList.ingress).toContain("/leads.v1.LeadService/DistributeLead");
     for (const paths of Object.values(allowList)) expect(paths).toEqual([...paths].sort());
   });
 
@@ -153,6 +158,7 @@ describe("environment contract", () => {
       AUTH_ISSUER: "leadmesh-auth",
       AUTH_AUDIENCE: "leadmesh-api",
       AUTH_ADDRESS: "a:1",
+      BUYERS_ADDRESS: "b:1",
     });
     // auth is the token issuer: it needs no AUTH_ADDRESS, but the users service it calls.
     const auth = serviceEnvironment(model, "auth", { ...local, peers });
@@ -289,8 +295,8 @@ describe("topology checks name the file and the key", () => {
     ],
     [
       "a call to a service that is not implemented",
-      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], { buyers: ["BuyerService.GetBuyer"] }),
-      /^services\.leads\.calls\.buyers: "buyers" is not implemented/,
+      (d: ReturnType<typeof parseDocument>) => d.setIn(["services", "leads", "calls"], { notification: ["NotificationService.ListNotifications"] }),
+      /^services\.leads\.calls\.notification: "notification" is not implemented/,
     ],
     [
       "authenticated RPCs without Redis",
