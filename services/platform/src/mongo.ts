@@ -38,6 +38,8 @@ export function connectMongo(url: string, database: string, appName: string, ens
     socketTimeoutMS: 15000,
     heartbeatFrequencyMS: 1000,
     maxPoolSize: 50,
+    // A call that cannot get a connection within 5 s fails instead of queueing without bound (revisions.ts relies on the bound).
+    waitQueueTimeoutMS: 5000,
   });
   const db = client.db(database);
   let indexesReady = false;

@@ -112,10 +112,24 @@ const BACKOFF_CAP_MS = 50;
 
 /**
  * A claim whose document never reached its revision (writer crashed between
- * claim and write) is abandoned after this long. It exceeds the driver's
- * socket timeout, so the original writer cannot still be writing.
+ * claim and write) is abandoned after this long, and the next writer that
+ * runs into it deletes it. Releasing a claim whose update is still on its
+ * way would let two writers take the same revision and free the claim's
+ * operation for a second application, so the bound must exceed the longest
+ * a live writer can take from its claim to its update reaching the
+ * database: the writer itself gives up before sending the update once its
+ * claim is CLAIM_WRITE_FENCE_MS old, and the update then waits at most
+ * waitQueueTimeoutMS (5 s, mongo.ts) for a connection and runs at most
+ * socketTimeoutMS (15 s) / maxTimeMS (15 s). 20 + 5 + 15 = 40 s < 60 s.
+ * What remains is a database that executes a request long after the client
+ * stopped waiting for it, which neither MongoDB (maxTimeMS) nor a local
+ * FerretDB does in practice.
  */
-const ABANDONED_CLAIM_MS = 20_000;
+const ABANDONED_CLAIM_MS = 60_000;
+/** A writer whose own claim got this old before it could send the update (a stall) gives the revision up instead of writing late. */
+const CLAIM_WRITE_FENCE_MS = 20_000;
+/** Server-side bound of the update that follows a claim. */
+const CLAIM_UPDATE_MAX_TIME_MS = 15_000;
 
 export async function ensureRevisionClaimIndexes(db: Db, claimsCollection: string, options: { operations?: boolean } = {}): Promise<void> {
   await ensureIndexes(db.collection(claimsCollection), [
@@ -134,6 +148,10 @@ export interface RevisionedWriteResult<T> {
 
 /** Where an operation stands (RevisionedWrites.findOperation). */
 export type OperationState = "landed" | "pending" | "sealed";
+
+function sealIdOf(opId: string): string {
+  return `sealed:${opId}`;
+}
 
 /** What one claim attempt came to: written, lost to another writer, the operation replayed or still pending elsewhere. */
 type ClaimOutcome<T> = { kind: "written"; document: T } | { kind: "lost" } | { kind: "replayed"; claim: RevisionClaim } | { kind: "pending" };
@@ -183,6 +201,8 @@ export class RevisionedWrites<T extends RevisionedDocument> {
   }
 
   private async writeNow(request: RevisionedWrite<T>): Promise<RevisionedWriteResult<T>> {
+    // A caller that gave up while its write was queued is not written for.
+    request.signal?.throwIfAborted();
     const giveUpAt = Date.now() + (this.options.conflictBudgetMs ?? DEFAULT_CONFLICT_BUDGET_MS);
     for (let attempt = 1; ; attempt++) {
       const current = await request.read();
@@ -251,9 +271,17 @@ export class RevisionedWrites<T extends RevisionedDocument> {
       if (await this.releaseIfAbandoned(found.claim._id, tenantId, found.claim.subjectId, found.claim.revision - 1)) return { kind: "lost" };
       return { kind: "pending" };
     }
+    if (Date.now() - claim.createTime.getTime() > CLAIM_WRITE_FENCE_MS) {
+      // Stalled between claim and update: a late update could land after the claim was released as abandoned.
+      await this.claims.deleteOne({ _id: claim._id, createTime: claim.createTime });
+      return { kind: "lost" };
+    }
     // By _id alone: the claim is the condition (see the header). The document as it was proves it.
     const update = { $set: { ...changes, revision: next } } as unknown as UpdateFilter<T>;
-    const before = (await this.documents.findOneAndUpdate({ _id: id } as Filter<T>, update, { returnDocument: "before" })) as T | null;
+    const before = (await this.documents.findOneAndUpdate({ _id: id } as Filter<T>, update, {
+      returnDocument: "before",
+      maxTimeMS: CLAIM_UPDATE_MAX_TIME_MS,
+    })) as T | null;
     if (!before) {
       await this.claims.deleteOne({ _id: claim._id });
       return { kind: "lost" };
@@ -284,7 +312,8 @@ export class RevisionedWrites<T extends RevisionedDocument> {
    * operation never claimed anything. A scan of the claims on FerretDB.
    */
   async findOperation(opId: string): Promise<{ state: OperationState; claim: RevisionClaim } | null> {
-    const claim = await this.claims.findOne({ opId });
+    // A seal is found by _id (an index lookup); only a claim on a document needs the scan.
+    const claim = (await this.claims.findOne({ _id: sealIdOf(opId) })) ?? (await this.claims.findOne({ opId }));
     if (!claim) return null;
     if (claim.subjectId === "") return { state: "sealed", claim };
     const subject = await this.documents.findOne({ _id: claim.subjectId } as Filter<T>, { projection: { tenantId: 1, revision: 1 } });
@@ -306,7 +335,7 @@ export class RevisionedWrites<T extends RevisionedDocument> {
   ): Promise<{ sealed: true; claim: RevisionClaim } | { sealed: false; claim: RevisionClaim }> {
     const giveUpAt = Date.now() + (this.options.conflictBudgetMs ?? DEFAULT_CONFLICT_BUDGET_MS);
     const seal: RevisionClaim = {
-      _id: `sealed:${opId}`,
+      _id: sealIdOf(opId),
       tenantId,
       subjectId: "",
       opId,

@@ -145,7 +145,7 @@ describe("RevisionedWrites operations", () => {
       revision: 2,
       actorId: "u0",
       fields: ["balance"],
-      createTime: new Date(Date.now() - 60_000),
+      createTime: new Date(Date.now() - 120_000),
     });
     const result = await credit(id, 4, opId);
     expect(result.replayed).toBeUndefined();
