@@ -188,7 +188,11 @@ export class RevisionedWrites<T extends RevisionedDocument> {
     // as before. A change() must not write its own document (it would wait
     // for itself).
     const previous = this.queues.get(request.id);
-    const run = (previous ?? Promise.resolve()).then(() => this.writeNow(request));
+    const run = (previous ?? Promise.resolve()).then(() => {
+      // A caller that gave up while its write waited in the queue is not written for.
+      if (previous) request.signal?.throwIfAborted();
+      return this.writeNow(request);
+    });
     const settled = run.then(
       () => undefined,
       () => undefined,
@@ -201,8 +205,6 @@ export class RevisionedWrites<T extends RevisionedDocument> {
   }
 
   private async writeNow(request: RevisionedWrite<T>): Promise<RevisionedWriteResult<T>> {
-    // A caller that gave up while its write was queued is not written for.
-    request.signal?.throwIfAborted();
     const giveUpAt = Date.now() + (this.options.conflictBudgetMs ?? DEFAULT_CONFLICT_BUDGET_MS);
     for (let attempt = 1; ; attempt++) {
       const current = await request.read();
