@@ -5,7 +5,12 @@
  * Steps (each idempotent, so a retry, a concurrent call or the sweeper can
  * resume at any point; sweeper.ts):
  *   0. Marker `lead_sale_returns/<D>` (sales-store.ts), so the sweeper finds
- *      the return if this process dies from here on.
+ *      the return if this process dies from here on. Upserted with
+ *      startTime = now on every attempt: a retry long after a failed
+ *      attempt (stale etag, cancelled) must not find the old attempt's
+ *      marker, which the sweeper may take for stale and drop between this
+ *      attempt's mark and its death (sweeper.ts restores a dropped marker
+ *      whose sale turned RETURNED too).
  *   a. Sale D SOLD -> RETURNED (revisioned write, with the client's etag if
  *      given; refunded = leadReleased = false). The window is checked on the
  *      fresh document. crashPoint "buyers.return.after-mark".

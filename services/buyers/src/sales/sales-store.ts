@@ -64,12 +64,20 @@ export interface SaleDocument {
   revision: number;
 }
 
-/** A return in progress: inserted before the sale is marked RETURNED, deleted once refund and release are done. */
+/** A return in progress: upserted before the sale is marked RETURNED, deleted once refund and release are done. */
 export interface SaleReturnMarker {
   _id: string;
   tenantId: string;
+  /** When the latest return attempt began (each attempt sets it: the marker is as young as the newest call). */
   startTime: Date;
+  /** The sweeper's failed attempts to finish it since the last call (absent: none yet). */
+  attempts?: number;
+  /** The sweeper leaves it alone until then (absent: due now). */
+  nextAttemptTime?: Date;
 }
+
+/** What the returns sweeper needs of the store (sweeper.ts; a fake in its unit test). */
+export type ReturnMarkerStore = Pick<SaleStore, "get" | "listReturnsDue" | "markReturnStarted" | "markReturnDone" | "deferReturn">;
 
 export type SaleWrite = RevisionedWrite<SaleDocument>;
 
@@ -148,22 +156,44 @@ export class SaleStore {
     );
   }
 
-  /** Marks a return as in progress (idempotent). */
+  /**
+   * Marks a return as in progress as of `now`: an attempt of a return that
+   * has a marker already (an earlier attempt failed) makes it young again,
+   * so the sweeper never takes the marker of a running call for stale.
+   * Due to the sweeper at once, its backoff reset.
+   */
   async markReturnStarted(tenantId: string, saleId: string, now: Date): Promise<void> {
+    const update = { $set: { tenantId, startTime: now, attempts: 0, nextAttemptTime: now } };
     try {
-      await this.returns.insertOne({ _id: saleId, tenantId, startTime: now });
+      await this.returns.updateOne({ _id: saleId }, update, { upsert: true });
     } catch (error) {
+      // Two upserts raced to insert it: the other inserted, this one updates.
       if (!isDuplicateKey(error)) throw error;
+      await this.returns.updateOne({ _id: saleId }, update);
     }
   }
 
-  async markReturnDone(saleId: string): Promise<void> {
-    await this.returns.deleteOne({ _id: saleId });
+  /** `startTime` given: only the marker of that attempt (a newer attempt's marker stays). */
+  async markReturnDone(saleId: string, startTime?: Date): Promise<void> {
+    await this.returns.deleteOne(startTime === undefined ? { _id: saleId } : { _id: saleId, startTime });
   }
 
-  /** Returns in progress, oldest first (a small collection: one marker per unfinished return). */
-  listReturnsInProgress(limit: number): Promise<SaleReturnMarker[]> {
-    return this.returns.find({}).sort({ startTime: 1 }).limit(limit).toArray();
+  /** The sweeper leaves the marker until `nextAttemptTime` (never re-creates a deleted one). */
+  async deferReturn(saleId: string, attempts: number, nextAttemptTime: Date): Promise<void> {
+    await this.returns.updateOne({ _id: saleId }, { $set: { attempts, nextAttemptTime } });
+  }
+
+  /**
+   * Returns in progress that are due, least recently deferred first (a
+   * small collection: one marker per unfinished return): a marker that keeps
+   * failing is deferred behind the others, never in their way.
+   */
+  listReturnsDue(now: Date, limit: number): Promise<SaleReturnMarker[]> {
+    return this.returns
+      .find({ $or: [{ nextAttemptTime: { $exists: false } }, { nextAttemptTime: { $lte: now } }] })
+      .sort({ nextAttemptTime: 1, startTime: 1 })
+      .limit(limit)
+      .toArray();
   }
 }
 
