@@ -22,6 +22,8 @@ export interface TokenSubject {
   /** "agent" | "manager" | "admin" | "service" */
   roles: string[];
   sid?: string;
+  /** Security version (claim sv); omitted: a token minted before any role or status change of the user. */
+  sv?: number;
   ttlSeconds?: number;
   issuer?: string;
   audience?: string;
@@ -38,6 +40,7 @@ export function mintToken(subject: TokenSubject): string {
       roles: subject.roles,
       jti: randomUUID(),
       sid: subject.sid ?? (subject.roles.includes("service") ? "" : randomUUID()),
+      ...(subject.sv === undefined ? {} : { sv: subject.sv }),
       iat: now,
       exp: now + (subject.ttlSeconds ?? 300),
     },

@@ -64,19 +64,20 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
     return user;
   }
 
-  /**
-   * Reads the user and mints their access token, retrying when a revocation
-   * (role change, suspension) lands in between: otherwise a token with the
-   * old roles could be minted just after the cut and survive it.
-   */
-  async function userAndToken(tenantId: string, userId: string, sessionId: string, context: CallContext) {
-    for (let attempt = 0; ; attempt++) {
-      const cutBefore = await revocations.userCut(tenantId, userId);
-      const user = await activeUser(tenantId, userId, context);
-      const access = await tokens.userToken(user.tenantId, user.id, user.roles, sessionId);
-      if ((await revocations.userCut(tenantId, userId)) === cutBefore || attempt >= 2) return { user, access };
-    }
+  /** The user as they are now and an access token minted from that (tokens.ts: no change can slip between the read and the signature). */
+  async function userAndToken(session: SessionRecord, context: CallContext) {
+    const { user, token, expiresIn } = await tokens.userToken({
+      tenantId: session.tenantId,
+      userId: session.userId,
+      sessionId: session.id,
+      sessionCreateTime: session.createTime,
+      readUser: () => activeUser(session.tenantId, session.userId, context),
+    });
+    return { user, access: { token, expiresIn } };
   }
+
+  /** The account refused the session (suspended, deleted, session cut): it ends. Anything else (an outage, churn) leaves it for a retry. */
+  const endsSession = (error: unknown) => error instanceof UnauthenticatedError || error instanceof PermissionDeniedError;
 
   function tokenPair(access: { token: string; expiresIn: number }, session: SessionRecord, refreshToken: string): TokenPair {
     return {
@@ -92,10 +93,10 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
   async function signIn(tenantId: string, userId: string, context: Context): Promise<{ user: User; tokens: TokenPair }> {
     const { session, refreshToken } = await sessions.create(tenantId, userId, context.metadata.get("user-agent") ?? "", addressOf(context));
     try {
-      const { user, access } = await userAndToken(tenantId, userId, session.id, context);
+      const { user, access } = await userAndToken(session, context);
       return { user, tokens: tokenPair(access, session, refreshToken) };
     } catch (error) {
-      // A suspended or deleted account gets no session.
+      // A suspended or deleted account gets no session; nor does a sign-in that failed otherwise (its refresh token never reached the client).
       await endSessions([session]);
       throw error;
     }
@@ -160,16 +161,13 @@ export function authHandlers(deps: AuthDependencies): AuthServiceImplementation<
         await endSessions([session]);
         throw new UnauthenticatedError("refresh token was already used: the session has been revoked; sign in again");
       }
-      // Suspension or deletion ends every session that existed then, for good.
-      if (session.createTime < (await revocations.sessionsRevokedBefore(session.tenantId, session.userId))) {
-        await endSessions([session]);
-        throw new UnauthenticatedError("the session has been revoked; sign in again");
-      }
+      // Suspension or deletion ends every session that existed then, for good (checked by the token issuer with the security version).
       try {
-        const { access } = await userAndToken(session.tenantId, session.userId, session.id, context);
+        const { access } = await userAndToken(session, context);
         return { tokens: tokenPair(access, session, outcome.refreshToken) };
       } catch (error) {
-        await endSessions([session]);
+        // A retry presents the same refresh token, answered within the grace period with the same successor.
+        if (endsSession(error)) await endSessions([session]);
         throw error;
       }
     },

@@ -227,7 +227,8 @@ async function verifiedUser(context: CallContext, settings: AuthSettings, verifi
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) throw new UnauthenticatedError("the Authorization header must be 'Bearer <token>'");
   const claims = await verifiedClaims(match[1], settings, verifiedTokens);
-  if (await settings.revocations.isRevoked(claims)) throw new UnauthenticatedError("access token rejected: it has been revoked");
+  const rejection = await settings.revocations.rejection(claims);
+  if (rejection !== undefined) throw new UnauthenticatedError(`access token rejected: ${rejection}`);
   const roles = claims.roles.map((name) => ROLE_BY_NAME[name]).filter((role): role is Role => role !== undefined);
   if (roles.includes(Role.ROLE_SERVICE)) {
     throw new PeerRefused("service_token", new UnauthenticatedError("service tokens are no longer accepted; services call with their mesh identity"));

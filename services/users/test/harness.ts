@@ -110,11 +110,6 @@ export async function codeOf(call: Promise<unknown>): Promise<Status> {
   return (await rpcError(call)).code;
 }
 
-/** Waits until tokens minted now are past any revocation cut made before this call (cuts are whole seconds). */
-export async function nextSecond(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
-}
-
 /**
  * One users service per test file, started before and stopped after its
  * tests; `tenantFor` registers a fresh tenant whose clients close with it.

@@ -10,7 +10,8 @@ import { Redis } from "ioredis";
 import { Status } from "nice-grpc";
 import type { RichClientError } from "nice-grpc-error-details";
 import { meshInfo } from "../../../test/harness/mesh-info";
-import { codeOf, connect, details, nextSecond, rpcError, type TestTenant, userToken, useUsersService } from "./harness";
+import { mintToken } from "../../../test/harness/tokens";
+import { codeOf, connect, details, rpcError, type TestTenant, useUsersService } from "./harness";
 
 const users = useUsersService();
 const redis = new Redis(meshInfo().redisUrl);
@@ -20,7 +21,7 @@ const revocations = new Revocations(redis);
 
 /** The user's session cut (unix ms), checked to be one made during this test. */
 async function sessionCutSince(startedMs: number, tenant: string, userId: string): Promise<number> {
-  const cut = await revocations.sessionsRevokedBefore(tenant, userId);
+  const cut = (await revocations.userSecurityState(tenant, userId)).sessionsRevokedBefore;
   expect(cut).toBeGreaterThanOrEqual(startedMs - 1000);
   expect(cut).toBeLessThanOrEqual(Date.now() + 1000);
   return cut;
@@ -220,23 +221,24 @@ describe("lifecycle and token revocation", () => {
     expect((await agent.users.getUser({ id: "me" })).user!.status).toBe(UserStatus.USER_STATUS_ACTIVE);
 
     const started = Date.now();
-    expect(await revocations.sessionsRevokedBefore(t.tenant, agentId)).toBe(0);
+    expect((await revocations.userSecurityState(t.tenant, agentId)).sessionsRevokedBefore).toBe(0);
     const suspended = (await t.admin.users.suspendUser({ id: agentId })).user!;
     expect(suspended.status).toBe(UserStatus.USER_STATUS_SUSPENDED);
     // Every session so far ends for good: reactivation does not bring its refresh tokens back.
     const cut = await sessionCutSince(started, t.tenant, agentId);
     const revoked = await rpcError(agent.users.getUser({ id: "me" }));
     expect(revoked.code).toBe(Status.UNAUTHENTICATED);
-    expect(revoked.details).toMatch(/revoked/);
+    expect(revoked.details).toMatch(/revoked: the user.s roles or status changed after it was issued/);
     expect(await codeOf(t.admin.users.suspendUser({ id: agentId }))).toBe(Status.FAILED_PRECONDITION);
 
     expect((await t.admin.users.reactivateUser({ id: agentId })).user!.status).toBe(UserStatus.USER_STATUS_ACTIVE);
     expect(await codeOf(t.admin.users.reactivateUser({ id: agentId }))).toBe(Status.FAILED_PRECONDITION);
-    expect(await revocations.sessionsRevokedBefore(t.tenant, agentId)).toBe(cut);
-    // The old token stays dead; a token issued after the revocation works.
+    const state = await revocations.userSecurityState(t.tenant, agentId);
+    expect(state.sessionsRevokedBefore).toBe(cut);
+    // The old token stays dead; a token issued after the revocation (with the current security version, as the auth service mints it) works.
     expect(await codeOf(agent.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
-    await nextSecond();
-    const fresh = connect(users.address, userToken(t.tenant, agentId, "agent"));
+    expect(state.version).toBe(Number(suspended.etag));
+    const fresh = connect(users.address, mintToken({ tenant: t.tenant, sub: agentId, roles: ["agent"], sv: state.version }));
     expect((await fresh.users.getUser({ id: "me" })).user!.id).toBe(agentId);
     fresh.close();
 
@@ -285,8 +287,8 @@ describe("lifecycle and token revocation", () => {
     expect(user!.roles).toEqual([Role.ROLE_AGENT, Role.ROLE_MANAGER]);
     expect(await codeOf(before.users.getUser({ id: "me" }))).toBe(Status.UNAUTHENTICATED);
     // Only the access tokens die: the sessions stay, so a refresh yields tokens with the new roles.
-    expect(await revocations.userCut(t.tenant, id)).toBeGreaterThan(0);
-    expect(await revocations.sessionsRevokedBefore(t.tenant, id)).toBe(0);
+    // The security version is the revision of the role change: tokens minted before it are refused.
+    expect(await revocations.userSecurityState(t.tenant, id)).toEqual({ version: Number(user!.etag), sessionsRevokedBefore: 0 });
     expect(details(await rpcError(t.admin.users.changeUserRoles({ id, roles: [] })))).toMatchObject({ code: Status.INVALID_ARGUMENT, fields: ["roles"] });
     expect(details(await rpcError(t.admin.users.changeUserRoles({ id, roles: [Role.ROLE_SERVICE] })))).toMatchObject({ fields: ["roles"] });
     // Unchanged roles: nothing written.

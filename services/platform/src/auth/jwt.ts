@@ -25,6 +25,8 @@ export interface AccessTokenClaims {
   jti: string;
   /** Session id. */
   sid: string;
+  /** The user's security version at mint (auth/revocation.ts); absent on tokens minted before versions existed (version 0). */
+  sv?: number;
   iat: number;
   exp: number;
   nbf?: number;
@@ -77,6 +79,7 @@ export function verifyJwt(token: string, publicKey: KeyObject, options: VerifyOp
   for (const field of ["sub", "tenant", "jti"] as const) {
     if (typeof claims[field] !== "string" || claims[field] === "") throw new TokenError(`token lacks ${field}`);
   }
+  if (claims.sv !== undefined && !(Number.isSafeInteger(claims.sv) && claims.sv >= 0)) throw new TokenError("token has an invalid security version");
   if (!Array.isArray(claims.roles) || !claims.roles.every((role) => typeof role === "string")) throw new TokenError("token lacks roles");
   return { sid: "", ...claims } as AccessTokenClaims;
 }

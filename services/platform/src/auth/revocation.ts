@@ -4,8 +4,29 @@
  * after which the token has expired anyway.
  *  - a token (jti): logout of that token;
  *  - a session (sid): logout, session revocation, refresh-token reuse;
- *  - a user: every token issued up to that second (suspension, deletion,
- *    role change) — later logins are unaffected.
+ *  - a user: the user's security version (below).
+ *
+ * Security version (issue 10: a demoted user kept "manager" for the life of
+ * a token minted in the same second as the revocation cut). A whole-second
+ * cut on `iat` cannot tell a token minted from roles read before a write
+ * from one minted after it; a version can. The users service, after every
+ * write that changes what a token asserts (roles, status, deletion; a user
+ * never changes tenant), publishes the user document's revision here with a
+ * monotonic max. The revision is RevisionedWrites' counter, bumped
+ * atomically with the write, so it never goes backwards, not even after this
+ * key is lost or expired. The auth service reads the published version
+ * BEFORE it reads the user, embeds it in the token (claim `sv`), and re-reads
+ * it after signing: a changed version means a change landed meanwhile, and
+ * it mints again. Verification refuses a token whose `sv` is below the
+ * published version.
+ *
+ * Why no timing can slip through: a token carrying version V >= the version
+ * P a change published was minted from a read of the version after P was
+ * published, hence after the change's write committed, and its user was
+ * read after that: it carries the new roles. Every token read before carries
+ * less than P and dies the moment P is published, before the change answers.
+ * Profile edits bump the revision without publishing it; that is harmless,
+ * tokens carry the published value, not the document's.
  */
 import type { Redis } from "ioredis";
 import type { AccessTokenClaims } from "./jwt";
@@ -25,20 +46,58 @@ const SESSION_CUT_TTL_SECONDS = 366 * 86400;
 
 const tokenKey = (jti: string) => `auth:revoked:jti:${jti}`;
 const sessionKey = (sid: string) => `auth:revoked:sid:${sid}`;
-const userKey = (tenant: string, sub: string) => `auth:revoked:user:${tenant}:${sub}`;
+const userVersionKey = (tenant: string, sub: string) => `auth:user-version:${tenant}:${sub}`;
 const sessionCutKey = (tenant: string, sub: string) => `auth:revoked:sessions-before:${tenant}:${sub}`;
+
+/**
+ * Publishes a user's security version: raises it to ARGV[1] (never lowers
+ * it: publications of concurrent changes may arrive in any order) and, when
+ * ARGV[3] is "1", ends every session created up to now (Redis' clock, in
+ * ms: every service cuts on the same time). Atomic, so a token issuer never
+ * sees the new version without the session cut. Answers the version now in
+ * force.
+ */
+const PUBLISH_USER_CHANGE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local version = tonumber(ARGV[1])
+if version > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+else
+  version = current
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+if ARGV[3] == '1' then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], string.format('%.0f', tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)), 'EX', ARGV[4])
+end
+return version
+`;
+
+/** What a token issuer must know about a user before minting. */
+export interface UserSecurityState {
+  /** Security version to embed in the token (claim sv); 0 while none is published. */
+  version: number;
+  /** Sessions of the user created before this instant (unix ms; 0 = none) are revoked. */
+  sessionsRevokedBefore: number;
+}
+
+/** Why a token is refused; the kernel answers UNAUTHENTICATED with it. */
+export const STALE_TOKEN_MESSAGE = "it was revoked: the user's roles or status changed after it was issued; refresh it or sign in again";
 
 export class Revocations {
   constructor(private readonly redis: Redis) {}
 
-  async isRevoked(claims: AccessTokenClaims): Promise<boolean> {
-    const [token, session, user] = await this.redis.mget(
+  /** Why the token may no longer be used, or undefined if it may. One round trip. */
+  async rejection(claims: AccessTokenClaims): Promise<string | undefined> {
+    const [token, session, version] = await this.redis.mget(
       tokenKey(claims.jti),
       claims.sid ? sessionKey(claims.sid) : tokenKey(`${claims.jti}:none`),
-      userKey(claims.tenant, claims.sub),
+      userVersionKey(claims.tenant, claims.sub),
     );
-    if (token !== null || session !== null) return true;
-    return user !== null && claims.iat < Number(user);
+    if (token !== null || session !== null) return "it has been revoked";
+    // A token without sv predates security versions: version 0.
+    if (version !== null && (claims.sv ?? 0) < Number(version)) return STALE_TOKEN_MESSAGE;
+    return undefined;
   }
 
   async revokeToken(jti: string): Promise<void> {
@@ -53,45 +112,36 @@ export class Revocations {
   }
 
   /**
-   * Revokes every token of the user issued up to now. Token iat has whole
-   * seconds, so the cut is the next second; issuers call waitForFreshSecond
-   * before minting, so a token issued right after (a new login) survives.
+   * After a change of what the user's tokens assert (roles, status,
+   * deletion): every token minted with an older version is refused from now
+   * on. `revision` is the user document's revision after the change. With
+   * `endSessions` (suspension, deletion) the sessions that exist now end for
+   * good: their refresh tokens stop working, even after a reactivation.
+   * Returns the version in force.
    */
-  async revokeUser(tenantId: string, userId: string): Promise<void> {
-    // Redis' clock, not this process's: every service cuts on the same time.
-    const nextSecond = (await this.nowMs()) / 1000 + 1;
-    await this.redis.set(userKey(tenantId, userId), String(Math.floor(nextSecond)), "EX", REVOCATION_TTL_SECONDS);
+  async publishUserChange(tenantId: string, userId: string, revision: number, options: { endSessions: boolean }): Promise<number> {
+    if (!Number.isSafeInteger(revision) || revision < 0) throw new Error(`security version of user ${tenantId}/${userId} must be a revision, got ${revision}`);
+    const version = await this.redis.eval(
+      PUBLISH_USER_CHANGE,
+      2,
+      userVersionKey(tenantId, userId),
+      sessionCutKey(tenantId, userId),
+      String(revision),
+      String(REVOCATION_TTL_SECONDS),
+      options.endSessions ? "1" : "0",
+      String(SESSION_CUT_TTL_SECONDS),
+    );
+    return Number(version);
   }
 
-  /** Current revocation cut of the user (unix seconds; 0 = none): token issuers compare it before and after minting. */
-  async userCut(tenantId: string, userId: string): Promise<number> {
-    return Number((await this.redis.get(userKey(tenantId, userId))) ?? 0);
+  /** The user's security version and session cut, in one round trip: token issuers read it before the user, and the version again after signing. */
+  async userSecurityState(tenantId: string, userId: string): Promise<UserSecurityState> {
+    const [version, sessionCut] = await this.redis.mget(userVersionKey(tenantId, userId), sessionCutKey(tenantId, userId));
+    return { version: Number(version ?? 0), sessionsRevokedBefore: Number(sessionCut ?? 0) };
   }
 
-  /**
-   * Ends every session the user has so far (suspension, deletion): their
-   * refresh tokens stop working for good, even if the user is reactivated.
-   * Also revokes the current access tokens.
-   */
-  async revokeUserSessions(tenantId: string, userId: string): Promise<void> {
-    await this.redis.set(sessionCutKey(tenantId, userId), String(await this.nowMs()), "EX", SESSION_CUT_TTL_SECONDS);
-    await this.revokeUser(tenantId, userId);
-  }
-
-  /** Sessions of the user created before this instant (unix ms; 0 = none) are revoked. */
-  async sessionsRevokedBefore(tenantId: string, userId: string): Promise<number> {
-    return Number((await this.redis.get(sessionCutKey(tenantId, userId))) ?? 0);
-  }
-
-  private async nowMs(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-  }
-
-  /** Waits (under a second) until tokens minted now are past any user revocation cut. */
-  async waitForFreshSecond(tenantId: string, userId: string): Promise<void> {
-    const cut = await this.userCut(tenantId, userId);
-    const waitMs = cut * 1000 - (await this.nowMs());
-    if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs + 5));
+  /** The user's security version alone (0 while none is published). */
+  async userVersion(tenantId: string, userId: string): Promise<number> {
+    return Number((await this.redis.get(userVersionKey(tenantId, userId))) ?? 0);
   }
 }

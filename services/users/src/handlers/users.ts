@@ -69,29 +69,39 @@ export function userHandlers(
 
   /**
    * A write after which the user's existing tokens must die (suspension,
-   * deletion, new roles). The change is tried on the current user first, so
-   * a refused or no-op change revokes nothing. Tokens are revoked before the
-   * write, so a failing Redis aborts the call with nothing changed and a
-   * retry starts over, and again after it, so tokens refreshed while the
-   * write was in flight (still carrying the old state) die too.
+   * deletion, new roles): it publishes the user's security version (platform
+   * auth/revocation.ts), the document's revision, which the write bumps
+   * atomically with the change. Published before the write too, so a
+   * failing Redis aborts the call with nothing changed; and after it, before
+   * the call answers, so from the answer on every token minted from the old
+   * state (a refresh racing the write included) is refused, whatever the
+   * timing. A change that turns out to be a no-op publishes the current
+   * revision anyway: it may be the retry of a call whose write landed but
+   * whose publication failed. The cost of that: tokens minted before the
+   * user's last profile edit are refused and refreshed. Activation and
+   * reactivation only grant (no token of an inactive user verifies or can
+   * be minted), so they publish nothing; a user never changes tenant.
    */
   async function writeRevoking(
     context: Context,
     id: string,
-    revoke: (tenantId: string, userId: string) => Promise<void>,
+    options: { endSessions: boolean },
     change: (current: UserDocument) => UserChanges | undefined,
   ): Promise<UserDocument> {
+    const tenantId = context.caller.tenantId;
     const current = await existing(context, id);
-    if (!change(current)) return current;
-    await revoke(context.caller.tenantId, id);
+    // Tried first: a refused change (FAILED_PRECONDITION) publishes nothing.
+    const changes = change(current);
+    await revocations.publishUserChange(tenantId, id, current.revision, options);
+    if (!changes) return current;
     const after = await writeUser(context, id, "", change);
-    await revoke(context.caller.tenantId, id);
+    await revocations.publishUserChange(tenantId, id, after.revision, options);
     return after;
   }
 
   /** New roles: the current access tokens die, the sessions live on and refresh into tokens with the new roles. */
   function writeRevokingTokens(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
-    return writeRevoking(context, id, (tenantId, userId) => revocations.revokeUser(tenantId, userId), change);
+    return writeRevoking(context, id, { endSessions: false }, change);
   }
 
   /**
@@ -100,7 +110,7 @@ export function userHandlers(
    * signs in anew). The current access tokens die with them.
    */
   function writeEndingSessions(context: Context, id: string, change: (current: UserDocument) => UserChanges | undefined): Promise<UserDocument> {
-    return writeRevoking(context, id, (tenantId, userId) => revocations.revokeUserSessions(tenantId, userId), change);
+    return writeRevoking(context, id, { endSessions: true }, change);
   }
 
   function lifecycle(id: string, action: LifecycleAction): (current: UserDocument) => UserChanges | undefined {
