@@ -9,6 +9,7 @@
  *     without a token): refuse undecodable requests (request-decoding.ts)
  *     → fail fast on a known-down dependency (fail-fast.ts)
  *     → authentication and the access rule (caller.ts)
+ *     → a transcoded call's REST path against its request (path-identity.ts)
  *   → handler.
  *
  * Every error, of any step or the handler, leaves mapped to its gRPC status
@@ -29,6 +30,7 @@ import { type DependencyState, dependencyGate } from "./fail-fast";
 import type { Logger } from "./logger";
 import { type MethodMetrics, serverCallMetrics } from "./metrics";
 import { admittedPeer, type PeerAccessSettings, type PeerContext, rejectionCounter } from "./mtls/peer-access";
+import { pathIdentityCheck } from "./path-identity";
 import { refuseUndecodable } from "./request-decoding";
 import { inContext, type ServerSpan, startServerSpan } from "./telemetry";
 
@@ -49,6 +51,7 @@ export function kernelMiddleware(settings: KernelSettings): ServerMiddleware<Cal
   const { logger, accessRules } = settings;
   const authenticate = callAuthenticator(accessRules, settings.auth, logger);
   const refuseIfDependencyDown = dependencyGate(settings.health, settings.dependencyNeeds);
+  const checkPathIdentity = pathIdentityCheck(accessRules.keys());
   rejectionCounter();
 
   async function* kernelCall(call: KernelCall, context: CallContext, span: ServerSpan): AsyncGenerator<unknown, unknown, undefined> {
@@ -72,6 +75,7 @@ export function kernelMiddleware(settings: KernelSettings): ServerMiddleware<Cal
         refuseIfDependencyDown(path);
         const caller = authenticate(path, call.request, context, meshPeer);
         callerContext.caller = caller instanceof Promise ? await caller : caller;
+        if (!call.requestStream) checkPathIdentity(path, call.request, context.metadata, meshPeer);
       }
       const request = call.requestStream ? counted(call.request as AsyncIterable<unknown>, metrics, "received") : call.request;
       const result = call.responseStream
