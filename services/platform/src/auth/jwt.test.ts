@@ -27,6 +27,14 @@ describe("RS256 JWTs", () => {
     expect(verifyJwt(token, publicKey, options)).toEqual(claims);
   });
 
+  it("carries the security version, and refuses one that is not a non-negative integer", () => {
+    expect(verifyJwt(signJwt({ ...claims, sv: 12 }, "k1", privateKey), publicKey, options).sv).toBe(12);
+    for (const sv of [-1, 1.5, "3"]) {
+      const forged = signJwt({ ...claims, sv: sv as number }, "k1", privateKey);
+      expect(reason(() => verifyJwt(forged, publicKey, options))).toBe("token has an invalid security version");
+    }
+  });
+
   it("verifies with a key rebuilt from its published JWK", async () => {
     const jwk = await jwkFromPrivatePem(privateKey.export({ type: "pkcs8", format: "pem" }).toString(), "k1");
     expect(Object.keys(jwk).sort()).toEqual(["alg", "e", "kid", "kty", "n", "use"]); // public parts only

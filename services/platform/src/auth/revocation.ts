@@ -46,7 +46,7 @@ const SESSION_CUT_TTL_SECONDS = 366 * 86400;
 
 const tokenKey = (jti: string) => `auth:revoked:jti:${jti}`;
 const sessionKey = (sid: string) => `auth:revoked:sid:${sid}`;
-const userVersionKey = (tenant: string, sub: string) => `auth:user-version:${tenant}:${sub}`;
+const userVersionKey = (tenant: string, sub: string) => `auth:revoked:user-version:${tenant}:${sub}`;
 const sessionCutKey = (tenant: string, sub: string) => `auth:revoked:sessions-before:${tenant}:${sub}`;
 
 /**
