@@ -3,17 +3,21 @@
  * entry) over real gRPC against the test mesh's FerretDB and Redis.
  */
 import { type BuyerLedgerEntry, BuyerLedgerEntryType } from "@leadmesh/contracts/buyers/v1/buyer";
-import type { RunningService } from "@leadmesh/platform";
+import type { RevisionClaim, RunningService } from "@leadmesh/platform";
+import { MongoClient } from "mongodb";
 import { Status } from "nice-grpc";
 import { uniqueTenant } from "../../../test/harness/clients";
+import { meshInfo } from "../../../test/harness/mesh-info";
+import { topUpOperationId } from "../src/handlers/balance";
 import { buyerClient, details, rpcError, sampleBuyer, startBuyersForTest } from "./harness";
 
 let service: RunningService;
 let address: string;
+let database: string;
 const opened: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
-  ({ service, address } = await startBuyersForTest());
+  ({ service, address, database } = await startBuyersForTest());
 });
 
 afterAll(async () => {
@@ -117,6 +121,40 @@ describe("TopUpBuyer", () => {
     expect((await rpcError(client.topUpBuyer({ id, amount: usd("300"), requestId: "after-delete" }))).code).toBe(Status.FAILED_PRECONDITION);
     expect(details(await rpcError(client.topUpBuyer({ id, amount: usd("301"), requestId: "before-delete" }))).fields).toEqual(["request_id"]);
     expect((await client.getBuyer({ id })).buyer?.balance).toEqual(usd("300"));
+  });
+
+  it("answers a retry refused by now UNAVAILABLE while its first attempt is still pending, FAILED_PRECONDITION once it never landed", async () => {
+    const tenant = uniqueTenant("topup-pending");
+    const client = clientFor(tenant);
+    const { buyer } = await client.createBuyer({ buyer: sampleBuyer() });
+    const id = buyer!.id;
+    await client.deleteBuyer({ id });
+    // The first attempt claimed its operation and is still writing (or died, until its claim is released): a claim above the buyer's revision.
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    const claims = mongo.db(database).collection<RevisionClaim>("buyer_revisions");
+    try {
+      await claims.insertOne({
+        _id: `${id}:999`,
+        tenantId: tenant,
+        subjectId: id,
+        opId: topUpOperationId(tenant, id, "in-flight"),
+        revision: 999,
+        actorId: "admin-1",
+        fields: ["balanceMinor"],
+        createTime: new Date(),
+        entry: { type: "TOP_UP", amountMinor: 300, currencyCode: "USD", balanceAfterMinor: 300 },
+      });
+      const pending = await rpcError(client.topUpBuyer({ id, amount: usd("300"), requestId: "in-flight" }));
+      expect(details(pending)).toMatchObject({ code: Status.UNAVAILABLE, reason: "OPERATION_PENDING", metadata: { resource_id: id } });
+      // The claim released (its writer gone): the operation never landed, and the deleted buyer's refusal is final.
+      await claims.deleteOne({ _id: `${id}:999` });
+      expect(details(await rpcError(client.topUpBuyer({ id, amount: usd("300"), requestId: "in-flight" })))).toMatchObject({
+        code: Status.FAILED_PRECONDITION,
+      });
+    } finally {
+      await mongo.close();
+    }
+    expect((await client.getBuyer({ id })).buyer?.balance).toEqual(usd("0"));
   });
 
   it("keeps the ledger sum equal to the balance under 30 concurrent top-ups, each applied once however often retried", async () => {

@@ -16,6 +16,7 @@ import {
   FailedPreconditionError,
   IdempotencyKeys,
   InvalidArgumentError,
+  OperationPendingError,
   queryFingerprint,
   type RevisionClaim,
   requireId,
@@ -86,12 +87,23 @@ function sameTopUp(claim: RevisionClaim, topUp: TopUp): boolean {
  * or its balance is full) is still answered with the entry it landed the
  * first time: the refusal is only final if the operation never landed.
  * Looking the operation up is a scan of the claims on FerretDB, so only
- * this refusal path does it.
+ * this refusal path does it. An operation still pending (its first attempt
+ * claimed and is writing, or died and awaits release) may yet land: the
+ * refusal is not final, so the answer is UNAVAILABLE OPERATION_PENDING
+ * (retry shortly), as write() answers a pending operation it meets.
  */
 async function replayedAfterRefusal(buyers: BuyerAccess, opId: string, tenantId: string, error: unknown): Promise<BuyerWriteResult> {
   if (!(error instanceof DomainError) || (error.code !== Status.FAILED_PRECONDITION && error.code !== Status.INVALID_ARGUMENT)) throw error;
   const found = await buyers.store.revisions.findOperation(opId);
-  if (found?.state !== "landed" || found.claim.tenantId !== tenantId) throw error;
+  if (found === null || found.claim.tenantId !== tenantId) throw error;
+  if (found.state === "pending") {
+    throw new OperationPendingError(`top-up "${opId}" of buyer "${found.claim.subjectId}" is still being applied by an earlier attempt; retry shortly`, 1000, {
+      resource_type: "buyer",
+      resource_id: found.claim.subjectId,
+      operation_id: opId,
+    });
+  }
+  if (found.state !== "landed") throw error;
   const current = await buyers.existing(tenantId, found.claim.subjectId);
   return { before: current, after: current, replayed: found.claim };
 }
