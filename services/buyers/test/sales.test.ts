@@ -104,6 +104,7 @@ async function outcome(call: Promise<{ leadSale?: LeadSale }>) {
     return {
       code: error.code,
       reason: info?.reason,
+      metadata: info?.metadata,
       message: error.details,
       skips: (failure?.violations ?? []).map((violation) => `${violation.type} ${violation.subject} ${violation.description.split(":")[0]}`).sort(),
     };
@@ -203,7 +204,11 @@ describe("SellLead", () => {
     expect(await balanceOf(t, poor)).toBe(0n);
 
     // A named buyer that does not exist in the tenant is NOT_FOUND; a lead returned by a buyer is never sold to it again.
-    expect(await outcome(sell(t, randomUUID(), lead(t), { buyerId: "no-such-buyer" }))).toMatchObject({ code: Status.NOT_FOUND });
+    expect(await outcome(sell(t, randomUUID(), lead(t), { buyerId: "no-such-buyer" }))).toMatchObject({
+      code: Status.NOT_FOUND,
+      reason: "NOT_FOUND",
+      metadata: { resource_type: "buyer", resource_id: "no-such-buyer" },
+    });
     const returned = await outcome(sell(t, randomUUID(), lead(t, { countryCode: "US", returnedBuyerIds: [elsewhere] }), { buyerId: elsewhere }));
     expect(returned).toMatchObject({ code: Status.FAILED_PRECONDITION, skips: [`BUYER_SKIPPED buyers/${elsewhere} BUYER_SKIP_REASON_RETURNED_BEFORE`] });
   });
@@ -276,6 +281,26 @@ describe("SellLead", () => {
     expect(await outcome(sell(t, sealedId, sealedId === d ? leadD : leadE))).toEqual(sealed);
     expect(charges(await expectLedgerMatchesBalance(t, single))).toHaveLength(1);
   });
+  it("records a sale whose caller died after the charge with the return window of the charge, not the buyer's window by then", async () => {
+    const t = await tenant("sell-window");
+    const only = await buyer(t, { balanceMinor: 10_000, returnWindowSeconds: 3_600 });
+    const saleId = randomUUID();
+    const forLead = lead(t);
+    const first = (await sell(t, saleId, forLead)).leadSale as LeadSale;
+    expect(first.returnDeadline!.getTime() - first.sellTime!.getTime()).toBe(3_600_000);
+    // What a kill -9 at buyers.sell.after-charge leaves: the charge landed, no sale document. The buyer's window changes before the recovery call.
+    await t.admin.updateBuyer({ buyer: Buyer.fromPartial({ id: only, returnWindow: { seconds: "7200", nanos: 0 } }), updateMask: ["return_window"] });
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    try {
+      expect((await mongo.db("buyers").collection<{ _id: string }>("lead_sales").deleteOne({ _id: saleId })).deletedCount).toBe(1);
+    } finally {
+      await mongo.close();
+    }
+    const recovered = (await sell(t, saleId, forLead)).leadSale as LeadSale;
+    expect(recovered).toMatchObject({ id: saleId, buyerId: only, sellTime: first.sellTime, returnDeadline: first.returnDeadline });
+    expect(charges(await expectLedgerMatchesBalance(t, only))).toHaveLength(1);
+  });
+
   it("calls that find no buyer once their own sale took the last of a balance answer that sale, never a seal", async () => {
     const t = await tenant("sell-own");
     const only = await buyer(t, { priceMinor: 1_000, balanceMinor: 1_000 });
@@ -341,6 +366,51 @@ describe("ReturnLeadSale", () => {
       orderBy: "",
     });
     expect(listed.leadSales.map((item) => item.id)).toEqual([sale.id]);
+  });
+
+  it("never answers a returned sale as sold: every SellLead of its id answers the same final FAILED_PRECONDITION naming the return", async () => {
+    const t = await tenant("return-resell");
+    const { buyerId, sale } = await soldSale(t);
+    await t.admin.returnLeadSale({ id: sale.id, returnReason: LeadSaleReturnReason.LEAD_SALE_RETURN_REASON_DUPLICATE, returnComment: "", etag: "" });
+    // leads retrying DistributeLead with the request_id of that sale calls SellLead with the same sale id: it must not be recorded as sold again.
+    const forLead = lead(t, { id: sale.leadId });
+    const expected = {
+      code: Status.FAILED_PRECONDITION,
+      reason: "FAILED_PRECONDITION",
+      message: `lead sale ${sale.id} of lead ${sale.leadId} was returned by buyer ${buyerId}`,
+      metadata: { lead_sale_state: "RETURNED", buyer_id: buyerId, lead_sale_id: sale.id, lead_id: sale.leadId },
+    };
+    const answers = await Promise.all(Array.from({ length: 3 }, () => outcome(sell(t, sale.id, forLead))));
+    for (const answer of answers) expect(answer).toMatchObject(expected);
+    expect(await outcome(sell(t, sale.id, forLead))).toEqual(answers[0]);
+    const entries = await expectLedgerMatchesBalance(t, buyerId);
+    expect([charges(entries).length, refunds(entries).length]).toEqual([1, 1]);
+    expect(await balanceOf(t, buyerId)).toBe(5_000n);
+  });
+
+  it("makes the marker of a return young again on every attempt: an old failed attempt's marker is never taken for this one's", async () => {
+    const t = await tenant("return-marker");
+    const { sale } = await soldSale(t);
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    try {
+      const markers = mongo.db("buyers").collection<{ _id: string; tenantId: string; startTime: Date }>("lead_sale_returns");
+      // An attempt of long ago failed before marking the sale (here: its marker as it left it).
+      const old = new Date(Date.now() - 120_000);
+      await markers.insertOne({ _id: sale.id, tenantId: t.id, startTime: old });
+      const before = Date.now();
+      const stale = await outcome(
+        t.admin.returnLeadSale({ id: sale.id, returnReason: LeadSaleReturnReason.LEAD_SALE_RETURN_REASON_DUPLICATE, returnComment: "", etag: "7" }),
+      );
+      expect(stale).toMatchObject({ code: Status.ABORTED });
+      const marker = await markers.findOne({ _id: sale.id });
+      expect(marker?.startTime.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+      expect(marker).toMatchObject({ tenantId: t.id, attempts: 0 });
+      // The sweeper (every 5 s) leaves a young marker of a SOLD sale alone; a successful attempt closes it.
+      await t.admin.returnLeadSale({ id: sale.id, returnReason: LeadSaleReturnReason.LEAD_SALE_RETURN_REASON_DUPLICATE, returnComment: "", etag: "" });
+      expect(await markers.countDocuments({ _id: sale.id })).toBe(0);
+    } finally {
+      await mongo.close();
+    }
   });
 
   it("refuses a return after the window, without comment for OTHER, with a stale etag, and of another tenant's sale", async () => {
@@ -430,5 +500,54 @@ describe("the returns sweeper", () => {
     });
     expect(retried.leadSale?.state).toBe(LeadSaleState.LEAD_SALE_STATE_RETURNED);
     expect(refunds(await expectLedgerMatchesBalance(t, buyerId))).toHaveLength(1);
+  });
+});
+
+describe("the returns sweeper's deferral on FerretDB", () => {
+  it("finishes a return whose deferral is over and leaves one deferred until its time", async () => {
+    const t = await tenant("return-deferred");
+    const buyerId = await buyer(t, { priceMinor: 1_000, balanceMinor: 5_000 });
+    const [due, deferred] = [
+      (await sell(t, randomUUID(), lead(t), { buyerId })).leadSale as LeadSale,
+      (await sell(t, randomUUID(), lead(t), { buyerId })).leadSale as LeadSale,
+    ];
+    const mongo = new MongoClient(meshInfo().mongoUrl);
+    try {
+      const db = mongo.db("buyers");
+      const markers = db.collection<{ _id: string; tenantId: string; startTime: Date; attempts: number; nextAttemptTime: Date }>("lead_sale_returns");
+      const started = new Date(Date.now() - 600_000);
+      for (const [sale, nextAttemptTime] of [
+        [due, new Date(Date.now() - 1_000)],
+        [deferred, new Date(Date.now() + 3_600_000)],
+      ] as const) {
+        // As a return that died after marking the sale, then failed 4 sweeps, leaves it.
+        await db
+          .collection<{ _id: string }>("lead_sales")
+          .updateOne(
+            { _id: sale.id },
+            {
+              $set: {
+                state: "LEAD_SALE_STATE_RETURNED",
+                returnReason: "LEAD_SALE_RETURN_REASON_DUPLICATE",
+                returnTime: new Date(),
+                refunded: false,
+                leadReleased: false,
+              },
+            },
+          );
+        await markers.insertOne({ _id: sale.id, tenantId: t.id, startTime: started, attempts: 4, nextAttemptTime });
+      }
+      const deadline = Date.now() + 30_000;
+      while ((await markers.countDocuments({ _id: due.id })) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await markers.countDocuments({ _id: due.id })).toBe(0);
+      expect(await db.collection<{ _id: string }>("lead_sales").findOne({ _id: due.id })).toMatchObject({ refunded: true, leadReleased: true });
+      // Deferred for an hour: untouched, still due later.
+      expect(await markers.findOne({ _id: deferred.id })).toMatchObject({ attempts: 4 });
+      expect(await db.collection<{ _id: string }>("lead_sales").findOne({ _id: deferred.id })).toMatchObject({ refunded: false });
+      await markers.deleteOne({ _id: deferred.id });
+    } finally {
+      await mongo.close();
+    }
+    expect(refunds(await expectLedgerMatchesBalance(t, buyerId)).map((entry) => entry.leadSaleId)).toEqual([due.id]);
   });
 });

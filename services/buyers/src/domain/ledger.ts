@@ -19,6 +19,8 @@ export type LedgerRecord = {
   /** Charges and refunds: the sale and its lead. */
   leadSaleId?: string;
   leadId?: string;
+  /** Charges: the buyer's return window (seconds) when charged; the sale's return deadline is counted from it, whenever the sale is recorded. */
+  returnWindowSeconds?: number;
   /** Top-ups and credits: the client's note. */
   note?: string;
 };

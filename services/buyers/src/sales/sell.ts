@@ -5,8 +5,14 @@
  * until it knows the outcome (leads' lead_distributions marker); every call
  * for D, first, retried, concurrent or a recovery sweep, runs this same code:
  *
- *   1. A sale document D exists: answer it. It is written only after its
- *      charge landed, and only once (insert; a duplicate reads the first).
+ *   1. A sale document D exists: answer it if it is SOLD. It is written
+ *      only after its charge landed, and only once (insert; a duplicate
+ *      reads the first). A RETURNED D (sold, then given back: refunded, its
+ *      lead released) answers FAILED_PRECONDITION "lead sale D of lead L
+ *      was returned by buyer B" (ErrorInfo metadata lead_sale_state
+ *      RETURNED, buyer_id, lead_sale_id, lead_id): final, D never sells
+ *      again; leads gives the lead a new sale id. Step 4 answers the same
+ *      when the document it meets was returned meanwhile.
  *   2. Candidates: the tenant's live buyers (or the one buyer_id names,
  *      NOT_FOUND when it does not exist), each either skipped with a reason
  *      (matching.ts) or eligible; eligible ones are ranked (price, sales
@@ -17,15 +23,18 @@
  *      state, criteria, caps and balance on the fresh document (a buyer that
  *      no longer qualifies is skipped and the next one tried), moves the
  *      balance by -price and the day/month counters by +1, and its claim
- *      carries the CHARGE ledger entry. The claims collection has a unique
+ *      carries the CHARGE ledger entry (with the buyer's return window at
+ *      the charge, so a replay dates the return deadline as the first
+ *      attempt would have). The claims collection has a unique
  *      index on opId, so `sale:<D>` claims at most one revision of at most
  *      one buyer, ever. A write that finds the operation already claimed
  *      answers that claim (`replayed`): the sale is whatever buyer and price
  *      it records, possibly another buyer than the one tried.
  *      crashPoint "buyers.sell.after-charge" follows a charge that landed.
  *   4. Record sale document D (SOLD, buyer and price of the charge,
- *      sellTime the charge's time, returnDeadline = sellTime + the buyer's
- *      return window) and answer it.
+ *      sellTime the charge's time, returnDeadline = sellTime + the return
+ *      window recorded on the charge entry; entries written before it was
+ *      recorded fall back to the buyer's current window) and answer it.
  *   5. Nobody could be charged: seal `sale:<D>` (a claim of the operation for
  *      no buyer, carrying the skips). Sealed: FAILED_PRECONDITION
  *      NO_MATCHING_BUYER with one PreconditionFailure violation per buyer
@@ -104,7 +113,7 @@ export interface Seller {
 type SealRecord = { leadId: string; violations: PreconditionViolation[] };
 
 /** A landed charge of a sale, as the sale document needs it. */
-interface Charge {
+export interface Charge {
   buyerId: string;
   priceMinor: number;
   currencyCode: string;
@@ -126,7 +135,7 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
   const tenantId = seller.tenantId;
   if (!request.validateOnly) {
     const recorded = await sale.sales.get(tenantId, saleId);
-    if (recorded) return toLeadSale(sameLead(recorded, lead.id));
+    if (recorded) return soldAnswer(recorded, lead.id);
   }
 
   const timeZone = await sale.buyers.zoneOf(tenantId, context);
@@ -155,7 +164,7 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
       continue;
     }
     if (outcome.kind === "sealed") throw sealedSale(outcome.claim, lead.id, saleId);
-    return toLeadSale(await record(sale, tenantId, saleId, lead.id, outcome.charge));
+    return soldAnswer(await record(sale, tenantId, saleId, lead.id, outcome.charge), lead.id);
   }
 
   const seal: SealRecord = { leadId: lead.id, violations: violationsOf(skips) };
@@ -165,7 +174,29 @@ export async function sellLead(sale: SaleContext, request: SellLeadRequest, sell
     throw sealedSale(sealed.claim, lead.id, saleId);
   }
   // A concurrent attempt of this sale charged a buyer while this one found none.
-  return toLeadSale(await record(sale, tenantId, saleId, lead.id, await chargeOfClaim(sale.buyers.store, sealed.claim, lead.id, saleId)));
+  return soldAnswer(await record(sale, tenantId, saleId, lead.id, await chargeOfClaim(sale.buyers.store, sealed.claim, lead.id, saleId)), lead.id);
+}
+
+/**
+ * The answer for a recorded sale D: only a SOLD sale is a sale to record.
+ * A RETURNED D was sold and given back (refunded, its lead released): its
+ * charge is spent and D can never sell again, so every call for it answers
+ * this same final FAILED_PRECONDITION, never the returned sale (leads would
+ * record it as sold with no net charge).
+ */
+function soldAnswer(document: SaleDocument, leadId: string): LeadSaleMessage {
+  const recorded = sameLead(document, leadId);
+  if (recorded.state === "LEAD_SALE_STATE_RETURNED") throw returnedSale(recorded);
+  return toLeadSale(recorded);
+}
+
+export function returnedSale(document: SaleDocument): FailedPreconditionError {
+  return new FailedPreconditionError(`lead sale ${document._id} of lead ${document.leadId} was returned by buyer ${document.buyerId}`, {
+    lead_sale_state: "RETURNED",
+    buyer_id: document.buyerId,
+    lead_sale_id: document._id,
+    lead_id: document.leadId,
+  });
 }
 
 function validRequest(request: SellLeadRequest, tenantId: string): { saleId: string; lead: Lead } {
@@ -233,6 +264,7 @@ async function charge(
             balanceAfterMinor: changes.balanceMinor as number,
             leadSaleId: saleId,
             leadId: lead.id,
+            returnWindowSeconds: current.returnWindowSeconds,
           };
         },
       },
@@ -268,7 +300,7 @@ async function charge(
 }
 
 /** The charge a landed claim of `sale:<D>` records (a replay, or what the seal found). */
-async function chargeOfClaim(buyers: BuyerStore, claim: RevisionClaim, leadId: string, saleId: string): Promise<Charge> {
+export async function chargeOfClaim(buyers: Pick<BuyerStore, "get">, claim: RevisionClaim, leadId: string, saleId: string): Promise<Charge> {
   const entry = claim.entry as LedgerRecord | undefined;
   if (entry?.type !== "CHARGE" || entry.leadSaleId !== saleId)
     throw new Error(`claim ${claim._id} of operation ${claim.opId} is not the charge of sale ${saleId}`);
@@ -278,15 +310,20 @@ async function chargeOfClaim(buyers: BuyerStore, claim: RevisionClaim, leadId: s
       lead_id: leadId,
     });
   }
-  const buyer = await buyers.get(claim.tenantId, claim.subjectId);
-  if (!buyer) throw new Error(`buyer "${claim.subjectId}" charged for sale ${saleId} does not exist`);
   return {
     buyerId: claim.subjectId,
     priceMinor: -entry.amountMinor,
     currencyCode: entry.currencyCode,
     sellTime: claim.createTime,
-    returnWindowSeconds: buyer.returnWindowSeconds,
+    returnWindowSeconds: entry.returnWindowSeconds ?? (await currentReturnWindow(buyers, claim, saleId)),
   };
+}
+
+/** Charges recorded before their entry carried the return window: the buyer's window now, the best left to know. */
+async function currentReturnWindow(buyers: Pick<BuyerStore, "get">, claim: RevisionClaim, saleId: string): Promise<number> {
+  const buyer = await buyers.get(claim.tenantId, claim.subjectId);
+  if (!buyer) throw new Error(`buyer "${claim.subjectId}" charged for sale ${saleId} does not exist`);
+  return buyer.returnWindowSeconds;
 }
 
 /** Step 4: the sale document of a landed charge (the first record of D wins; later ones read it). */
