@@ -50,6 +50,18 @@ describe("a request field bound by the REST path must equal the path", () => {
 
     const conflict = await rest("PATCH", `/api/v1/users/${own}?updateMask=title`, { body: { id: other.id, title: "Hijacked" }, token });
     expectPathConflict(conflict, "user.id", own, other.id);
+    // A client cannot steer the check: the transcoder replaces a client's x-envoy-original-path (and appends to a
+    // client's x-envoy-original-method, which is why the verb is not used); a trailing slash is routed and checked.
+    for (const headers of [{ "x-envoy-original-path": `/api/v1/users/${other.id}` }, { "x-envoy-original-method": "GET" }]) {
+      const spoofed = await rest("PATCH", `/api/v1/users/${own}?updateMask=title`, { body: { id: other.id, title: "Hijacked" }, token, headers });
+      expectPathConflict(spoofed, "user.id", own, other.id);
+    }
+    expectPathConflict(
+      await rest("PATCH", `/api/v1/users/${own}/?updateMask=title`, { body: { id: other.id, title: "Hijacked" }, token }),
+      "user.id",
+      own,
+      other.id,
+    );
     expect(ok(await rest("GET", `/api/v1/users/${other.id}`, { token })).user.title).toBe("");
     expect(ok(await rest("GET", `/api/v1/users/${own}`, { token })).user.title).toBe("");
 

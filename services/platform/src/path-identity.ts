@@ -6,12 +6,17 @@
  * update of B, while URLs and access logs named A.
  *
  * The transcoder rewrites `:path` to the gRPC method and keeps the REST path
- * and verb in `x-envoy-original-path` / `x-envoy-original-method`. For calls
- * from the edge identity (the only peer whose copy of these headers is
- * Envoy's), the kernel matches that path against the RPC's google.api.http
- * bindings from the contracts, and every request field a path variable binds
- * must still hold the path's value: otherwise INVALID_ARGUMENT with a field
- * violation on that field naming both values. Derived from the bindings, so
+ * in `x-envoy-original-path`, replacing any copy the client sent (unlike
+ * `x-envoy-original-method`, which it appends to a client's, so the verb is
+ * not used). For calls from the edge identity (the only peer whose copy of
+ * the header is Envoy's), the kernel matches that path against the RPC's
+ * google.api.http bindings from the contracts, and every request field a
+ * path variable binds must still hold the path's value: otherwise
+ * INVALID_ARGUMENT with a field violation on that field naming both values.
+ * A path that matches none of the RPC's bindings is refused too: Envoy
+ * routed it here, so it is a spelling the transcoder accepts and the
+ * template does not (e.g. a trailing slash, which the matcher allows now),
+ * and it must not become a way around the check. Derived from the bindings, so
  * every RPC with a path variable is covered (Update RPCs with
  * `body: "<resource>"`, custom methods with `body: "*"`, a query parameter
  * naming the bound field) without a line in any handler. A body that repeats
@@ -32,13 +37,6 @@ import { type FieldViolation, InvalidArgumentError } from "./errors";
 import type { MeshPeer } from "./mtls/peer-access";
 
 export const ORIGINAL_PATH_HEADER = "x-envoy-original-path";
-export const ORIGINAL_METHOD_HEADER = "x-envoy-original-method";
-
-interface Route {
-  /** Upper-case HTTP method, as x-envoy-original-method carries it. */
-  method: string;
-  template: PathTemplate;
-}
 
 /** How to read a request field a path variable binds from a ts-proto request. */
 interface BoundField {
@@ -46,7 +44,7 @@ interface BoundField {
 }
 
 interface RpcBindings {
-  routes: Route[];
+  templates: PathTemplate[];
   fields: Map<string, BoundField>;
 }
 
@@ -65,7 +63,7 @@ export function pathIdentityCheck(rpcs: Iterable<string>, source: Contracts = co
       const field = boundField(method.input, name);
       if (field) fields.set(name, field);
     }
-    bindings.set(rpc, { routes: bound.map((binding) => ({ method: binding.verb.toUpperCase(), template: compilePathTemplate(binding.pattern) })), fields });
+    bindings.set(rpc, { templates: bound.map((binding) => compilePathTemplate(binding.pattern)), fields });
   }
 
   return (rpc, request, metadata, peer) => {
@@ -74,11 +72,8 @@ export function pathIdentityCheck(rpcs: Iterable<string>, source: Contracts = co
     const originalPath = metadata.get(ORIGINAL_PATH_HEADER);
     if (!rpcBindings || !originalPath) return;
     const path = originalPath.split("?", 1)[0];
-    const method = metadata.get(ORIGINAL_METHOD_HEADER)?.toUpperCase();
-    // Envoy routed this path to this RPC, so one binding matches; none means nothing here to compare.
-    for (const route of rpcBindings.routes) {
-      if (method !== undefined && route.method !== method) continue;
-      const values = matchPathTemplate(route.template, path);
+    for (const template of rpcBindings.templates) {
+      const values = matchPathTemplate(template, path);
       if (!values) continue;
       const violations: FieldViolation[] = [];
       for (const [name, raw] of values) {
@@ -95,6 +90,13 @@ export function pathIdentityCheck(rpcs: Iterable<string>, source: Contracts = co
       if (violations.length > 0) throw new InvalidArgumentError(violations);
       return;
     }
+    // Envoy routed this path here, so a binding matches it; a path that matches none is one the transcoder reads more
+    // leniently than the template, and is refused rather than let its body name the resource unchecked.
+    const patterns = rpcBindings.templates.map((template) => template.pattern).join(", ");
+    throw new InvalidArgumentError(
+      [{ field: "", description: `the REST path ${path} matches none of ${rpc}'s paths (${patterns})` }],
+      `the REST path ${path} matches none of ${rpc}'s paths (${patterns})`,
+    );
   };
 }
 

@@ -28,7 +28,8 @@ export function compilePathTemplate(pattern: string): PathTemplate {
     const inner = variable[2] === undefined ? "[^/]+" : splitOutsideBraces(variable[2], "/").map(segmentRegex).join("/");
     return `(${inner})`;
   });
-  const source = `^/${parts.join("/")}${verb === undefined ? "" : `:${escapeRegex(verb)}`}$`;
+  // Envoy's transcoder also routes a path with a trailing slash ("/api/v1/users/u1/") to the binding.
+  const source = `^/${parts.join("/")}${verb === undefined ? "" : `:${escapeRegex(verb)}`}/?$`;
   return { pattern, fields, regex: new RegExp(source) };
 }
 
