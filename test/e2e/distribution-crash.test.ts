@@ -2,7 +2,8 @@
  * kill -9 at each step of a distribution and of a sale return, under load,
  * on a private mesh (auth, users, leads, buyers; no Envoy: calls go straight
  * to the services over mTLS). For each step the service that runs it is
- * restarted with LEADMESH_CRASH_POINTS=<step> (services/platform/src/crash-points.ts);
+ * restarted with LEADMESH_CRASH_POINTS=<step>@4 (services/platform/src/crash-points.ts:
+ * the 4th pass through the step kills, so a few calls complete before it);
  * 15 distributions (or returns) run concurrently, and the first one to reach
  * the step SIGKILLs the process, taking the other calls in flight with it.
  * The launcher's supervisor restarts it with the same environment, and the
@@ -51,6 +52,8 @@ const STEPS: Array<{ step: string; service: "leads" | "buyers"; flow: Flow }> = 
   { step: "buyers.return.after-refund", service: "buyers", flow: "return" },
 ];
 const LEADS_PER_STEP = 30;
+/** The pass through the step that kills: the calls before it complete, and their answers must hold after recovery too. */
+const CRASH_ON_PASS = 4;
 const IN_FLIGHT = 15;
 /** Recovery may wait out the platform's abandoned-claim timeout (60 s, revisions.ts) on a document the crash left claimed. */
 const SETTLE_MS = 90_000;
@@ -93,7 +96,7 @@ afterAll(async () => {
 async function arm(service: "leads" | "buyers", step: string): Promise<ManagedProcess> {
   const replica = mesh.replicas[service][0];
   await replica.process.stop();
-  const armed = new ManagedProcess({ ...replica.process.spec, env: { ...replica.process.spec.env, LEADMESH_CRASH_POINTS: step } });
+  const armed = new ManagedProcess({ ...replica.process.spec, env: { ...replica.process.spec.env, LEADMESH_CRASH_POINTS: `${step}@${CRASH_ON_PASS}` } });
   armed.on("supervisor", (event) => events.push(event));
   armed.start();
   replica.process = armed;
