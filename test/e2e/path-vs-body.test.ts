@@ -52,7 +52,8 @@ describe("a request field bound by the REST path must equal the path", () => {
     expectPathConflict(conflict, "user.id", own, other.id);
     // A client cannot steer the check: the transcoder replaces a client's x-envoy-original-path (and appends to a
     // client's x-envoy-original-method, which is why the verb is not used); a trailing slash is routed and checked.
-    for (const headers of [{ "x-envoy-original-path": `/api/v1/users/${other.id}` }, { "x-envoy-original-method": "GET" }]) {
+    const spoofs: Record<string, string>[] = [{ "x-envoy-original-path": `/api/v1/users/${other.id}` }, { "x-envoy-original-method": "GET" }];
+    for (const headers of spoofs) {
       const spoofed = await rest("PATCH", `/api/v1/users/${own}?updateMask=title`, { body: { id: other.id, title: "Hijacked" }, token, headers });
       expectPathConflict(spoofed, "user.id", own, other.id);
     }
