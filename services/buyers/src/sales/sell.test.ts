@@ -7,10 +7,11 @@
 import { BuyerState } from "@leadmesh/contracts/buyers/v1/buyer";
 import { BuyerSkipReason } from "@leadmesh/contracts/buyers/v1/lead_sale";
 import { Lead, LeadSource } from "@leadmesh/contracts/leads/v1/lead";
+import type { RevisionClaim } from "@leadmesh/platform";
 import { emptyCriteria } from "../domain/buyer-fields";
 import { type BuyerDocument, storedFields } from "../store";
 import { skipReason } from "./matching";
-import { saleBuyerOf, saleLeadOf, saleOperationId } from "./sell";
+import { chargeOfClaim, saleBuyerOf, saleLeadOf, saleOperationId } from "./sell";
 
 const NOW = new Date("2026-12-02T12:00:00Z");
 const KEYS = { day: "2026-12-02", month: "2026-12" };
@@ -76,5 +77,35 @@ describe("saleBuyerOf / saleLeadOf", () => {
 describe("saleOperationId", () => {
   it("names the charge of a sale, one operation per sale id", () => {
     expect(saleOperationId("d-1")).toBe("sale:d-1");
+  });
+});
+
+describe("chargeOfClaim", () => {
+  const claim = (entry: Record<string, unknown>): RevisionClaim => ({
+    _id: "buyer-1:4",
+    tenantId: "acme",
+    subjectId: "buyer-1",
+    opId: "sale:d-1",
+    revision: 4,
+    actorId: "leads",
+    fields: ["balanceMinor", "counters"],
+    createTime: NOW,
+    entry: { type: "CHARGE", amountMinor: -700, currencyCode: "USD", balanceAfterMinor: 0, leadSaleId: "d-1", leadId: "lead-1", ...entry },
+  });
+  /** The buyer as it is now: its window changed to a day since the charge. */
+  const buyers = { get: async () => ({ ...stored(), returnWindowSeconds: 86_400 }) };
+
+  it("dates the sale from the return window recorded on the charge, not the buyer's window by now", async () => {
+    expect(await chargeOfClaim(buyers, claim({ returnWindowSeconds: 3_600 }), "lead-1", "d-1")).toEqual({
+      buyerId: "buyer-1",
+      priceMinor: 700,
+      currencyCode: "USD",
+      sellTime: NOW,
+      returnWindowSeconds: 3_600,
+    });
+  });
+
+  it("falls back to the buyer's current window for a charge recorded without one", async () => {
+    expect((await chargeOfClaim(buyers, claim({}), "lead-1", "d-1")).returnWindowSeconds).toBe(86_400);
   });
 });
