@@ -73,7 +73,7 @@ export interface LeadHandlerOptions {
   cache?: ReadCache<Lead>;
 }
 
-/** Selling leads (distribution/): DistributeLead runs the distributor, ReleaseLeadSale writes through the same writer (and cache). */
+/** Selling leads (distribution/): DistributeLead runs the distributor; ReleaseLeadSale writes through the same writer (and cache), completing a distribution its sale still holds. */
 export interface LeadSales {
   distributor: Distributor;
   writer: LeadWriter;
@@ -265,7 +265,7 @@ export function leadHandlers(
     },
 
     async releaseLeadSale(request, context) {
-      return releaseLeadSale(sales.writer, request, context);
+      return releaseLeadSale(sales, request, context);
     },
 
     async batchGetLeads(request, context) {

@@ -52,6 +52,8 @@ export interface LeadDocument {
   sale?: SaleRecord | null;
   /** Buyers that returned the lead: never sold to again (buyers' SellLead skips them). */
   returnedBuyerIds?: string[];
+  /** Sale ids of returned sales: their request_ids are used up (sale-rules.ts distributionStep). Not part of the API's Lead. */
+  pastSaleIds?: string[];
   /** The distribution that holds the lead while it sells it (distribution/distribute.ts); absent or null when none does. */
   distribution?: DistributionClaim | null;
   /** Incremented on every write; the etag is derived from it. */

@@ -12,11 +12,12 @@ import { type CallContext, Status } from "nice-grpc-common";
 import { pino } from "pino";
 import type { ActivityDetail } from "../domain/activity-rules";
 import { newLead } from "../domain/lead-rules";
+import { leadSaleIdFor } from "../domain/sale-rules";
 import { type LeadDocument, storedFields } from "../store";
 import type { SaleGateway, SellLeadCall, SellOutcome } from "./buyers-gateway";
 import { Distributor, type MarkerRecords } from "./distribute";
 import { type LeadRecords, LeadWriter } from "./lead-writer";
-import type { DistributionMarker } from "./markers";
+import type { DistributionMarker, MarkerOpening } from "./markers";
 import { DistributionRecovery } from "./recovery";
 import { releaseLeadSale } from "./release";
 
@@ -28,6 +29,10 @@ const SOLD = LeadStatus[LeadStatus.LEAD_STATUS_SOLD];
 class MemoryLeads implements LeadRecords {
   readonly documents = new Map<string, LeadDocument>();
   readonly activities = new Map<string, { leadId: string; detail: ActivityDetail }>();
+  /** Awaited before each write reads the lead (a slow claim write). */
+  beforeWrite: (() => Promise<void>) | undefined;
+  /** The next write lands, then throws (its answer lost, as on a socket timeout). */
+  loseNextWriteAnswer = false;
 
   async get(tenantId: string, id: string): Promise<LeadDocument | null> {
     const document = this.documents.get(id);
@@ -35,6 +40,16 @@ class MemoryLeads implements LeadRecords {
   }
 
   async write(request: RevisionedWrite<LeadDocument>): Promise<{ before: LeadDocument; after: LeadDocument }> {
+    await this.beforeWrite?.();
+    const result = await this.apply(request);
+    if (this.loseNextWriteAnswer) {
+      this.loseNextWriteAnswer = false;
+      throw new Error("socket timeout: the write's answer was lost");
+    }
+    return result;
+  }
+
+  private async apply(request: RevisionedWrite<LeadDocument>): Promise<{ before: LeadDocument; after: LeadDocument }> {
     for (;;) {
       const current = await request.read();
       const changes = await request.change(current);
@@ -82,16 +97,29 @@ class MemoryLeads implements LeadRecords {
   }
 }
 
+/** The marker collection's contract (markers.ts): open upserts a new opening, close and defer only touch the opening they name. */
 class MemoryMarkers implements MarkerRecords {
   readonly markers = new Map<string, DistributionMarker>();
-  async open(marker: DistributionMarker): Promise<void> {
-    if (!this.markers.has(marker._id)) this.markers.set(marker._id, marker);
+  private openings = 0;
+  async open(marker: MarkerOpening): Promise<string> {
+    this.openings += 1;
+    const openId = `open-${this.openings}`;
+    this.markers.set(marker._id, { ...marker, openId, attempts: 0, nextAttemptTime: null });
+    return openId;
   }
-  async close(leadSaleId: string): Promise<void> {
-    this.markers.delete(leadSaleId);
+  async close(leadSaleId: string, openId: string | null): Promise<void> {
+    if ((this.markers.get(leadSaleId)?.openId ?? null) === openId) this.markers.delete(leadSaleId);
   }
-  async stale(before: Date, limit: number): Promise<DistributionMarker[]> {
-    return [...this.markers.values()].filter((marker) => marker.startTime < before).slice(0, limit);
+  async due(before: Date, now: Date, limit: number): Promise<DistributionMarker[]> {
+    return [...this.markers.values()]
+      .filter((marker) => marker.startTime < before && (!marker.nextAttemptTime || marker.nextAttemptTime <= now))
+      .sort((a, b) => a.startTime.getTime() - b.startTime.getTime())
+      .slice(0, limit)
+      .map((marker) => ({ ...marker }));
+  }
+  async defer(leadSaleId: string, openId: string | null, attempts: number, nextAttemptTime: Date): Promise<void> {
+    const marker = this.markers.get(leadSaleId);
+    if (marker && (marker.openId ?? null) === openId) this.markers.set(leadSaleId, { ...marker, attempts, nextAttemptTime });
   }
 }
 
@@ -104,6 +132,10 @@ type Script = "sell" | "refuse" | "unavailable";
  */
 class ScriptedBuyers implements SaleGateway {
   script: Script = "sell";
+  /** Sale ids whose calls fail before deciding anything, whatever the script. */
+  readonly failing = new Set<string>();
+  /** The next decision is made, then its answer is lost on the way back (leads sees an error). */
+  loseNextAnswer = false;
   readonly calls: SellLeadCall[] = [];
   private readonly decided = new Map<string, SellOutcome>();
   private held: (() => void)[] | undefined;
@@ -128,6 +160,7 @@ class ScriptedBuyers implements SaleGateway {
       });
     }
     if (call.validateOnly) return { kind: "sold", sale: sale(call, LeadSaleState.LEAD_SALE_STATE_PENDING) };
+    if (this.failing.has(call.leadSaleId)) throw new Error("connect ECONNREFUSED buyers");
     const known = this.decided.get(call.leadSaleId);
     if (known) return known;
     if (this.script === "unavailable") throw new Error("connect ECONNREFUSED buyers");
@@ -141,7 +174,18 @@ class ScriptedBuyers implements SaleGateway {
             ]),
           };
     this.decided.set(call.leadSaleId, outcome);
+    if (this.loseNextAnswer) {
+      this.loseNextAnswer = false;
+      throw new Error("DEADLINE_EXCEEDED: the answer was lost");
+    }
     return outcome;
+  }
+
+  /** The buyer returns sale D (buyers' ReturnLeadSale): every later SellLead(D) answers that D was returned. */
+  returnSale(leadSaleId: string): void {
+    const known = this.decided.get(leadSaleId);
+    if (known?.kind !== "sold") throw new Error(`sale ${leadSaleId} was not sold`);
+    this.decided.set(leadSaleId, { kind: "returned", buyerId: known.sale.buyerId });
   }
 
   close(): void {}
@@ -355,9 +399,9 @@ describe("recovery", () => {
     t.buyers.script = "unavailable";
     await failure(t.distribute(_id));
     t.buyers.script = "sell";
-    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0 });
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 0 });
     t.advance(30_001);
-    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0 });
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
     expect(t.leads.now(_id)).toMatchObject({ status: SOLD, distribution: null });
     expect(t.markers.markers.size).toBe(0);
     // The status change is the distributing user's, not the sweeper's.
@@ -372,9 +416,12 @@ describe("recovery", () => {
     await failure(t.distribute(stuck._id));
     await failure(t.distribute(refused._id));
     t.advance(30_001);
-    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 2 });
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 2, deferred: 0 });
     t.buyers.script = "refuse";
-    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 2, pending: 0 });
+    // Backed off for sweepMs after a failure.
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 0 });
+    t.advance(1000);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 2, pending: 0, deferred: 0 });
     expect(t.leads.now(refused._id)).toMatchObject({ status: QUALIFIED, distribution: null });
     expect(t.markers.markers.size).toBe(0);
   });
@@ -396,7 +443,8 @@ describe("recovery", () => {
     t.buyers.release();
     // Another replica's sweep (or this one's after a restart) completes it.
     const next = new DistributionRecovery(t.distributor, t.markers, t.writer, { sweepMs: 1000, staleMs: 30_000 }, pino({ level: "silent" }));
-    expect(await next.sweep()).toEqual({ closed: 0, completed: 1, pending: 0 });
+    t.advance(1000);
+    expect(await next.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
     expect(t.leads.now(_id).status).toBe(SOLD);
   });
 
@@ -406,7 +454,7 @@ describe("recovery", () => {
     await t.distribute(_id);
     await t.markers.open({ _id: "recorded-before-crash", tenantId: TENANT, leadId: _id, startTime: new Date(0) });
     await t.markers.open({ _id: "never-claimed", tenantId: TENANT, leadId: "gone", startTime: new Date(0) });
-    expect(await t.recovery.sweep()).toEqual({ closed: 2, completed: 0, pending: 0 });
+    expect(await t.recovery.sweep()).toEqual({ closed: 2, completed: 0, pending: 0, deferred: 0 });
     expect(t.buyers.calls).toHaveLength(1);
   });
 });
@@ -418,11 +466,11 @@ describe("ReleaseLeadSale", () => {
     const { sale: sold } = await t.distribute(_id);
     const leadSaleId = sold?.leadSaleId ?? "";
     const asBuyers = t.context("buyers", "service");
-    const { lead } = await releaseLeadSale(t.writer, { leadId: _id, leadSaleId }, asBuyers);
+    const { lead } = await releaseLeadSale(t, { leadId: _id, leadSaleId }, asBuyers);
     expect(lead).toMatchObject({ status: LeadStatus.LEAD_STATUS_QUALIFIED, sale: undefined, returnedBuyerIds: ["b-1"] });
-    const again = await releaseLeadSale(t.writer, { leadId: _id, leadSaleId }, asBuyers);
+    const again = await releaseLeadSale(t, { leadId: _id, leadSaleId }, asBuyers);
     expect(again.lead).toEqual(lead);
-    expect((await releaseLeadSale(t.writer, { leadId: _id, leadSaleId: "another-sale" }, asBuyers)).lead).toEqual(lead);
+    expect((await releaseLeadSale(t, { leadId: _id, leadSaleId: "another-sale" }, asBuyers)).lead).toEqual(lead);
     expect([...t.leads.activities.values()].map((activity) => activity.detail)).toEqual([
       { $case: "statusChange", value: { fromStatus: LeadStatus.LEAD_STATUS_QUALIFIED, toStatus: LeadStatus.LEAD_STATUS_SOLD } },
       { $case: "statusChange", value: { fromStatus: LeadStatus.LEAD_STATUS_SOLD, toStatus: LeadStatus.LEAD_STATUS_QUALIFIED } },
@@ -431,5 +479,221 @@ describe("ReleaseLeadSale", () => {
     const resold = await t.distribute(_id);
     expect(resold.sale?.leadSaleId).not.toBe(leadSaleId);
     expect(t.buyers.calls.at(-1)?.lead.returnedBuyerIds).toEqual(["b-1"]);
+  });
+});
+
+describe("returned sales", () => {
+  const asBuyers = (t: ReturnType<typeof setup>) => t.context("buyers", "service");
+
+  it("refuses a retry with the request_id of a returned sale: FAILED_PRECONDITION, lead QUALIFIED, buyers not asked", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    const { sale: sold } = await t.distribute(_id, "req-1");
+    const leadSaleId = sold?.leadSaleId ?? "";
+    t.buyers.returnSale(leadSaleId);
+    await releaseLeadSale(t, { leadId: _id, leadSaleId }, asBuyers(t));
+    const calls = t.buyers.calls.length;
+
+    const retry = await failure(t.distribute(_id, "req-1"));
+    expect(retry).toMatchObject({
+      code: Status.FAILED_PRECONDITION,
+      message: `request_id was used for sale ${leadSaleId} of lead "${_id}", which was returned; use a new request_id to distribute the lead again`,
+      metadata: { lead_sale_id: leadSaleId, lead_sale_state: "RETURNED" },
+    });
+    expect(t.buyers.calls).toHaveLength(calls);
+    expect(t.leads.now(_id)).toMatchObject({ status: QUALIFIED, sale: null, distribution: null, returnedBuyerIds: ["b-1"], pastSaleIds: [leadSaleId] });
+    expect(t.markers.markers.size).toBe(0);
+    // A new request_id sells it again.
+    expect((await t.distribute(_id, "req-2")).lead?.status).toBe(LeadStatus.LEAD_STATUS_SOLD);
+  });
+
+  it("never records a sale buyers answer as returned: the lead is released instead, and the caller told", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    // Sold at buyers, the answer lost: the lead stays claimed by D.
+    t.buyers.loseNextAnswer = true;
+    await failure(t.distribute(_id, "req-1"));
+    const leadSaleId = t.buyers.calls[0]?.leadSaleId ?? "";
+    t.buyers.returnSale(leadSaleId);
+    // The client's retry resumes D: buyers says D was returned.
+    const retry = await failure(t.distribute(_id, "req-1"));
+    expect(retry).toMatchObject({ code: Status.FAILED_PRECONDITION, metadata: { lead_sale_id: leadSaleId, lead_sale_state: "RETURNED" } });
+    expect(t.leads.now(_id)).toMatchObject({ status: QUALIFIED, sale: null, distribution: null, returnedBuyerIds: ["b-1"], pastSaleIds: [leadSaleId] });
+    expect(t.markers.markers.size).toBe(0);
+  });
+
+  it("recovers a sale returned before leads recorded it: QUALIFIED, the buyer in returnedBuyerIds, never SOLD", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    t.buyers.loseNextAnswer = true;
+    await failure(t.distribute(_id));
+    const leadSaleId = t.buyers.calls[0]?.leadSaleId ?? "";
+    t.buyers.returnSale(leadSaleId);
+    t.advance(30_001);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
+    expect(t.leads.now(_id)).toMatchObject({ status: QUALIFIED, sale: null, distribution: null, returnedBuyerIds: ["b-1"], pastSaleIds: [leadSaleId] });
+    expect(t.markers.markers.size).toBe(0);
+    // Nothing was ever SOLD: no status change at all.
+    expect(t.leads.activities.size).toBe(0);
+  });
+
+  it("releases a lead whose distribution still holds the returned sale (ReleaseLeadSale before the sale was recorded)", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    t.buyers.loseNextAnswer = true;
+    await failure(t.distribute(_id, "req-1"));
+    const leadSaleId = t.buyers.calls[0]?.leadSaleId ?? "";
+    t.buyers.returnSale(leadSaleId);
+    const { lead } = await releaseLeadSale(t, { leadId: _id, leadSaleId }, asBuyers(t));
+    expect(lead).toMatchObject({ status: LeadStatus.LEAD_STATUS_QUALIFIED, sale: undefined, returnedBuyerIds: ["b-1"] });
+    expect(t.leads.now(_id)).toMatchObject({ distribution: null, pastSaleIds: [leadSaleId] });
+    expect(t.markers.markers.size).toBe(0);
+    // Recovery has nothing left that could record D as SOLD.
+    t.advance(60_000);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 0 });
+    expect(t.leads.now(_id).status).toBe(QUALIFIED);
+    expect((await failure(t.distribute(_id, "req-1"))).code).toBe(Status.FAILED_PRECONDITION);
+  });
+});
+
+describe("request_id fingerprint", () => {
+  it("refuses a request_id reused with another buyer_id (INVALID_ARGUMENT), whether its sale is recorded or pending", async () => {
+    const t = setup();
+    const sold = t.leads.add();
+    await t.distribute(sold._id, "req-1", "b-7");
+    expect((await t.distribute(sold._id, "req-1", "b-7")).sale?.buyerId).toBe("b-7");
+    const mismatch = await failure(t.distribute(sold._id, "req-1", ""));
+    expect(mismatch).toMatchObject({ code: Status.INVALID_ARGUMENT, fieldViolations: [{ field: "request_id" }] });
+
+    const pending = t.leads.add();
+    t.buyers.script = "unavailable";
+    await failure(t.distribute(pending._id, "req-1", "b-7"));
+    t.buyers.script = "sell";
+    expect((await failure(t.distribute(pending._id, "req-1", "b-8"))).code).toBe(Status.INVALID_ARGUMENT);
+    // The pending distribution is untouched, and its own retry completes it.
+    expect(t.leads.now(pending._id).distribution).toMatchObject({ buyerId: "b-7" });
+    expect((await t.distribute(pending._id, "req-1", "b-7")).sale?.buyerId).toBe("b-7");
+  });
+});
+
+describe("markers", () => {
+  /** Holds lead writes until released, so a test can act while a claim write is on its way. */
+  function slowWrites(t: ReturnType<typeof setup>): { waiting: () => boolean; release: () => void } {
+    let resume: (() => void) | undefined;
+    let held = false;
+    t.leads.beforeWrite = () =>
+      new Promise<void>((resolve) => {
+        held = true;
+        resume = resolve;
+      });
+    return {
+      waiting: () => held,
+      release: () => {
+        t.leads.beforeWrite = undefined;
+        resume?.();
+      },
+    };
+  }
+
+  it("re-opens a stale marker for a retry, so recovery never closes it under the retry's claim", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    // An attempt with req-1 read the lead free, lost the claim to another distribution and left its marker (age 0).
+    const retried = leadSaleIdFor(TENANT, _id, "req-1");
+    await t.markers.open({ _id: retried, tenantId: TENANT, leadId: _id, startTime: t.writer.clock() });
+    // Long after, req-1 is retried while buyers are down.
+    t.buyers.script = "unavailable";
+    t.advance(120_000);
+    const writes = slowWrites(t);
+    const retry = failure(t.distribute(_id, "req-1"));
+    for (let i = 0; i < 100 && !writes.waiting(); i++) await new Promise((resolve) => setImmediate(resolve));
+    // Recovery sweeps while the retry's claim is on its way: the marker is fresh, not stale.
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 0 });
+    writes.release();
+    expect((await retry).code).toBe(Status.UNAVAILABLE);
+    expect(t.leads.now(_id).distribution?.leadSaleId).toBe(retried);
+    expect([...t.markers.markers.keys()]).toEqual([retried]);
+    // Recovery finishes it once buyers answer.
+    t.buyers.script = "sell";
+    t.advance(30_001);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
+    expect(t.leads.now(_id).status).toBe(SOLD);
+  });
+
+  it("re-opens a marker closed while the claim write was on its way, once the claim lands", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    t.buyers.script = "unavailable";
+    const writes = slowWrites(t);
+    const call = failure(t.distribute(_id));
+    for (let i = 0; i < 100 && !writes.waiting(); i++) await new Promise((resolve) => setImmediate(resolve));
+    // A sweep that read the lead before the claim closes the marker (as an unreferenced one).
+    const [opened] = [...t.markers.markers.values()];
+    await t.markers.close(opened?._id ?? "", opened?.openId ?? null);
+    writes.release();
+    expect((await call).code).toBe(Status.UNAVAILABLE);
+    const claimed = t.leads.now(_id).distribution?.leadSaleId;
+    expect([...t.markers.markers.keys()]).toEqual([claimed]);
+  });
+
+  it("keeps the marker when a claim write fails without a refusal (it may have landed), and recovery completes it", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    t.leads.loseNextWriteAnswer = true;
+    const error = await t.distribute(_id).then(
+      () => undefined,
+      (thrown: Error) => thrown,
+    );
+    expect(error?.message).toMatch(/socket timeout/);
+    const claimed = t.leads.now(_id).distribution?.leadSaleId;
+    expect(claimed).toBeDefined();
+    expect([...t.markers.markers.keys()]).toEqual([claimed]);
+    t.advance(30_001);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
+    expect(t.leads.now(_id).status).toBe(SOLD);
+  });
+
+  it("closes a marker whose lead never mentions it only after the stale age plus the claim budget", async () => {
+    const t = setup();
+    const { _id } = t.leads.add();
+    await t.markers.open({ _id: "claim-on-its-way", tenantId: TENANT, leadId: _id, startTime: t.writer.clock() });
+    t.advance(30_001);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 1 });
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 0, deferred: 0 });
+    t.advance(10_000);
+    expect(await t.recovery.sweep()).toEqual({ closed: 1, completed: 0, pending: 0, deferred: 0 });
+    expect(t.markers.markers.size).toBe(0);
+  });
+});
+
+describe("recovery backoff", () => {
+  it("rotates past markers that keep failing, so newer ones are recovered", async () => {
+    const t = setup();
+    t.buyers.script = "unavailable";
+    const stuck: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      await failure(t.distribute(t.leads.add()._id));
+      stuck.push(t.buyers.calls.at(-1)?.leadSaleId ?? "");
+    }
+    t.advance(1);
+    const fresh = t.leads.add();
+    await failure(t.distribute(fresh._id));
+    for (const id of stuck) t.buyers.failing.add(id);
+    t.buyers.script = "sell";
+    t.advance(30_001);
+    // The 100 oldest fill the first batch and fail; they wait out their backoff, the newer one goes next.
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 0, pending: 100, deferred: 0 });
+    t.advance(500);
+    expect(await t.recovery.sweep()).toEqual({ closed: 0, completed: 1, pending: 0, deferred: 0 });
+    expect(t.leads.now(fresh._id).status).toBe(SOLD);
+    // Each failure doubles the wait: sweepMs, then 2 x sweepMs...
+    expect(t.markers.markers.get(stuck[0] ?? "")).toMatchObject({ attempts: 1 });
+    t.advance(500);
+    expect((await t.recovery.sweep()).pending).toBe(100);
+    t.advance(1000);
+    expect((await t.recovery.sweep()).pending).toBe(0);
+    t.advance(1000);
+    expect((await t.recovery.sweep()).pending).toBe(100);
+    expect(t.markers.markers.get(stuck[0] ?? "")).toMatchObject({ attempts: 3 });
   });
 });

@@ -8,6 +8,7 @@ import {
   distributionStep,
   leadSaleIdFor,
   releasedChanges,
+  returnedChanges,
   type SaleRecord,
   type SellableLead,
   soldChanges,
@@ -49,17 +50,17 @@ describe("leadSaleIdFor", () => {
 
 describe("distributionStep", () => {
   it("claims a free QUALIFIED lead, resumes its own claim and answers its own sale", () => {
-    expect(distributionStep(lead(), "D")).toEqual({ kind: "claim" });
-    expect(distributionStep(lead({ distribution: claim("D") }), "D")).toEqual({ kind: "resume", claim: claim("D") });
-    expect(distributionStep(lead({ status: SOLD, sale: sale("D") }), "D")).toEqual({ kind: "sold", sale: sale("D") });
+    expect(distributionStep(lead(), "D", "")).toEqual({ kind: "claim" });
+    expect(distributionStep(lead({ distribution: claim("D") }), "D", "")).toEqual({ kind: "resume", claim: claim("D") });
+    expect(distributionStep(lead({ status: SOLD, sale: sale("D") }), "D", "")).toEqual({ kind: "sold", sale: sale("D") });
   });
 
   it("refuses another distribution while one holds the lead (ABORTED) and a lead sold by another sale", () => {
-    expect(refusal(() => distributionStep(lead({ distribution: claim("E") }), "D"))).toMatchObject({
+    expect(refusal(() => distributionStep(lead({ distribution: claim("E") }), "D", ""))).toMatchObject({
       code: Status.ABORTED,
       reason: "DISTRIBUTION_IN_PROGRESS",
     });
-    expect(refusal(() => distributionStep(lead({ status: SOLD, sale: sale("E") }), "D"))).toEqual({
+    expect(refusal(() => distributionStep(lead({ status: SOLD, sale: sale("E") }), "D", ""))).toEqual({
       code: Status.FAILED_PRECONDITION,
       reason: "FAILED_PRECONDITION",
       message: 'lead "lead-1" is already sold (sale E)',
@@ -67,10 +68,35 @@ describe("distributionStep", () => {
   });
 
   it("refuses deleted leads and leads that are not QUALIFIED", () => {
-    expect(refusal(() => distributionStep(lead({ deleteTime: new Date() }), "D")).message).toMatch(/deleted/);
-    expect(refusal(() => distributionStep(lead({ status: LeadStatus[LeadStatus.LEAD_STATUS_NEW] }), "D")).message).toMatch(
+    expect(refusal(() => distributionStep(lead({ deleteTime: new Date() }), "D", "")).message).toMatch(/deleted/);
+    expect(refusal(() => distributionStep(lead({ status: LeadStatus[LeadStatus.LEAD_STATUS_NEW] }), "D", "")).message).toMatch(
       /LEAD_STATUS_NEW; only a LEAD_STATUS_QUALIFIED lead/,
     );
+  });
+});
+
+describe("distributionStep of a reused request_id", () => {
+  it("refuses the sale id of a returned sale, whatever else the lead says", () => {
+    expect(refusal(() => distributionStep(lead({ pastSaleIds: ["D"] }), "D", ""))).toEqual({
+      code: Status.FAILED_PRECONDITION,
+      reason: "FAILED_PRECONDITION",
+      message: 'request_id was used for sale D of lead "lead-1", which was returned; use a new request_id to distribute the lead again',
+    });
+    expect(distributionStep(lead({ pastSaleIds: ["D"] }), "E", "")).toEqual({ kind: "claim" });
+  });
+
+  it("refuses another buyer_id than the one the request_id's claim or sale recorded (INVALID_ARGUMENT)", () => {
+    const claimedFor = (buyerId: string) => ({ ...claim("D"), buyerId });
+    expect(refusal(() => distributionStep(lead({ distribution: claimedFor("b-1") }), "D", "b-2"))).toMatchObject({
+      code: Status.INVALID_ARGUMENT,
+      message: expect.stringContaining('request_id: was already used to distribute lead "lead-1" with buyer_id "b-1"'),
+    });
+    expect(refusal(() => distributionStep(lead({ status: SOLD, sale: { ...sale("D"), requestedBuyerId: "" } }), "D", "b-1")).code).toBe(
+      Status.INVALID_ARGUMENT,
+    );
+    expect(distributionStep(lead({ status: SOLD, sale: { ...sale("D"), requestedBuyerId: "b-1" } }), "D", "b-1").kind).toBe("sold");
+    // A sale recorded before the fingerprint was kept answers any retry.
+    expect(distributionStep(lead({ status: SOLD, sale: sale("D") }), "D", "b-9").kind).toBe("sold");
   });
 });
 
@@ -85,10 +111,22 @@ describe("recording and releasing", () => {
 
   it("releases only its own sale, remembering the buyer once", () => {
     const sold = lead({ status: SOLD, sale: sale("D", "buyer-2"), returnedBuyerIds: ["buyer-1"] });
-    expect(releasedChanges(sold, "D")).toEqual({ status: QUALIFIED, sale: null, returnedBuyerIds: ["buyer-1", "buyer-2"] });
+    expect(releasedChanges(sold, "D")).toEqual({ status: QUALIFIED, sale: null, returnedBuyerIds: ["buyer-1", "buyer-2"], pastSaleIds: ["D"] });
     expect(releasedChanges(sold, "E")).toBeUndefined();
     expect(releasedChanges(lead(), "D")).toBeUndefined();
     expect(releasedChanges(lead({ status: SOLD, sale: sale("D", "buyer-1"), returnedBuyerIds: ["buyer-1"] }), "D")?.returnedBuyerIds).toEqual(["buyer-1"]);
+  });
+
+  it("releases a sale returned while its distribution still held the lead: claim cleared, buyer and sale id remembered", () => {
+    expect(returnedChanges(lead({ distribution: claim("D"), pastSaleIds: ["C"] }), "D", "buyer-3")).toEqual({
+      status: QUALIFIED,
+      sale: null,
+      distribution: null,
+      returnedBuyerIds: ["buyer-3"],
+      pastSaleIds: ["C", "D"],
+    });
+    expect(returnedChanges(lead({ distribution: claim("E") }), "D", "buyer-3")).toBeUndefined();
+    expect(returnedChanges(lead({ pastSaleIds: ["D"] }), "D", "buyer-3")).toBeUndefined();
   });
 });
 

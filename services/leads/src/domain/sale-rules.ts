@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
-import { DomainError, FailedPreconditionError } from "@leadmesh/platform";
+import { DomainError, FailedPreconditionError, InvalidArgumentError } from "@leadmesh/platform";
 import { Status } from "nice-grpc-common";
 
 /** The lead's record of its sale (buyers.v1.LeadSale has the whole sale). Money in integer minor units, never a float. */
@@ -17,6 +17,12 @@ export interface SaleRecord {
   priceMinor: number;
   currencyCode: string;
   sellTime: Date;
+  /**
+   * The buyer_id the request named ("" when buyers picked): with the
+   * request_id, the fingerprint a retry must match. Absent on sales
+   * recorded before it was kept (not checked then).
+   */
+  requestedBuyerId?: string;
 }
 
 /** A distribution in progress: the sale id it sells under (the idempotency key at buyers), and what it was asked. */
@@ -39,6 +45,12 @@ export interface SellableLead {
   sale?: SaleRecord | null;
   distribution?: DistributionClaim | null;
   returnedBuyerIds?: string[];
+  /**
+   * Sale ids of this lead's returned sales (and of a sale returned before
+   * leads recorded it): a request_id whose sale id is here was used up, and
+   * a retry with it is refused instead of selling the lead under it again.
+   */
+  pastSaleIds?: string[];
 }
 
 const SOLD = LeadStatus[LeadStatus.LEAD_STATUS_SOLD];
@@ -68,6 +80,28 @@ export class DistributionInProgressError extends DomainError {
   }
 }
 
+/** The lead_sale_state buyers and leads name a returned sale with (ErrorInfo metadata). */
+export const RETURNED_SALE_STATE = "RETURNED";
+
+/**
+ * Sale D of the lead was returned (possibly before leads recorded it): the
+ * request_id behind D is used up, a new request_id distributes the lead again.
+ */
+export function returnedSaleError(leadId: string, leadSaleId: string): FailedPreconditionError {
+  return new FailedPreconditionError(
+    `request_id was used for sale ${leadSaleId} of lead "${leadId}", which was returned; use a new request_id to distribute the lead again`,
+    { resource_id: leadId, lead_sale_id: leadSaleId, lead_sale_state: RETURNED_SALE_STATE },
+  );
+}
+
+/** A request_id reused with another buyer_id (AIP-155): the client's bug, never the first request's answer. */
+function reusedRequestIdError(leadId: string, firstBuyerId: string): InvalidArgumentError {
+  const first = firstBuyerId === "" ? "without a buyer_id" : `with buyer_id "${firstBuyerId}"`;
+  return new InvalidArgumentError([
+    { field: "request_id", description: `was already used to distribute lead "${leadId}" ${first}; use a new request_id for a new request` },
+  ]);
+}
+
 export type DistributionStep =
   /** Already sold by this very request (a retry): answer the recorded sale. */
   | { kind: "sold"; sale: SaleRecord }
@@ -77,15 +111,25 @@ export type DistributionStep =
   | { kind: "claim" };
 
 /**
- * Where a distribution under `leadSaleId` stands on this lead; throws when it
- * may not run: deleted or not QUALIFIED (FAILED_PRECONDITION), sold by
- * another sale (FAILED_PRECONDITION naming it), held by another distribution
- * (ABORTED, DISTRIBUTION_IN_PROGRESS).
+ * Where a distribution under `leadSaleId`, asked for `buyerId`, stands on
+ * this lead; throws when it may not run: its request_id asked for another
+ * buyer before (INVALID_ARGUMENT), its sale was returned (FAILED_PRECONDITION:
+ * the request_id is used up), deleted or not QUALIFIED (FAILED_PRECONDITION),
+ * sold by another sale (FAILED_PRECONDITION naming it), held by another
+ * distribution (ABORTED, DISTRIBUTION_IN_PROGRESS).
  */
-export function distributionStep(lead: SellableLead, leadSaleId: string): DistributionStep {
+export function distributionStep(lead: SellableLead, leadSaleId: string, buyerId: string): DistributionStep {
   const id = lead._id;
-  if (lead.sale?.leadSaleId === leadSaleId) return { kind: "sold", sale: lead.sale };
-  if (lead.distribution?.leadSaleId === leadSaleId) return { kind: "resume", claim: lead.distribution };
+  if (lead.sale?.leadSaleId === leadSaleId) {
+    const requested = lead.sale.requestedBuyerId;
+    if (requested !== undefined && requested !== buyerId) throw reusedRequestIdError(id, requested);
+    return { kind: "sold", sale: lead.sale };
+  }
+  if (lead.distribution?.leadSaleId === leadSaleId) {
+    if (lead.distribution.buyerId !== buyerId) throw reusedRequestIdError(id, lead.distribution.buyerId);
+    return { kind: "resume", claim: lead.distribution };
+  }
+  if (lead.pastSaleIds?.includes(leadSaleId)) throw returnedSaleError(id, leadSaleId);
   if (lead.deleteTime) throw new FailedPreconditionError(`lead "${id}" is deleted; undelete it first`, { resource_id: id });
   if (lead.sale) {
     throw new FailedPreconditionError(`lead "${id}" is already sold (sale ${lead.sale.leadSaleId})`, { resource_id: id, lead_sale_id: lead.sale.leadSaleId });
@@ -108,15 +152,40 @@ export function unsoldChanges(lead: SellableLead, leadSaleId: string): { distrib
   return lead.distribution?.leadSaleId === leadSaleId ? { distribution: null } : undefined;
 }
 
-/** ReleaseLeadSale: back to QUALIFIED, never to be sold to the returning buyer again; undefined unless `leadSaleId` is the lead's sale. */
-export function releasedChanges(lead: SellableLead, leadSaleId: string): { status: string; sale: null; returnedBuyerIds: string[] } | undefined {
-  if (!lead.sale || lead.sale.leadSaleId !== leadSaleId) return undefined;
+export interface ReturnedChanges {
+  status: string;
+  sale: null;
+  distribution?: null;
+  returnedBuyerIds: string[];
+  pastSaleIds: string[];
+}
+
+/**
+ * `buyerId` returned sale `leadSaleId`: the lead goes back to QUALIFIED,
+ * never to be sold to that buyer again nor under that sale id. Applies
+ * while the sale is the lead's recorded sale, or still the distribution
+ * holding it (buyers sold it, and it was returned before leads recorded
+ * the sale); undefined otherwise (released already, or never the lead's).
+ */
+export function returnedChanges(lead: SellableLead, leadSaleId: string, buyerId: string): ReturnedChanges | undefined {
+  const recorded = lead.sale?.leadSaleId === leadSaleId;
+  const pending = lead.distribution?.leadSaleId === leadSaleId;
+  if (!recorded && !pending) return undefined;
   const returned = lead.returnedBuyerIds ?? [];
+  const past = lead.pastSaleIds ?? [];
   return {
     status: QUALIFIED,
     sale: null,
-    returnedBuyerIds: returned.includes(lead.sale.buyerId) ? [...returned] : [...returned, lead.sale.buyerId],
+    ...(pending ? { distribution: null } : {}),
+    returnedBuyerIds: returned.includes(buyerId) ? [...returned] : [...returned, buyerId],
+    pastSaleIds: past.includes(leadSaleId) ? [...past] : [...past, leadSaleId],
   };
+}
+
+/** ReleaseLeadSale of the lead's recorded sale: back to QUALIFIED, never to be sold to the returning buyer again; undefined unless `leadSaleId` is the lead's sale. */
+export function releasedChanges(lead: SellableLead, leadSaleId: string): ReturnedChanges | undefined {
+  if (!lead.sale || lead.sale.leadSaleId !== leadSaleId) return undefined;
+  return returnedChanges(lead, leadSaleId, lead.sale.buyerId);
 }
 
 /**
