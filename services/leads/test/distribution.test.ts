@@ -10,24 +10,29 @@
  * test/e2e/distribution-crash.test.ts the kill -9 at each step.)
  */
 import { randomUUID } from "node:crypto";
+import { BuyerServiceDefinition } from "@leadmesh/contracts/buyers/v1/buyers";
+import { LeadSaleState } from "@leadmesh/contracts/buyers/v1/lead_sale";
 import { LeadSource, LeadStatus } from "@leadmesh/contracts/leads/v1/lead";
 import { LeadServiceDefinition } from "@leadmesh/contracts/leads/v1/leads";
 import type { RunningService } from "@leadmesh/platform";
+import { MongoClient } from "mongodb";
 import { Status } from "nice-grpc";
 import { ErrorInfo, PreconditionFailure, RichClientError } from "nice-grpc-error-details";
 import { pollUntil } from "../../../test/harness/bounded";
 import { serviceClient } from "../../../test/harness/clients";
-import { type Api, fundedBuyer, getBuyer, ledgerEntries, minor } from "../../../test/harness/distribution";
+import { type Api, expectOk, fundedBuyer, getBuyer, ledgerEntries, minor, returnSale } from "../../../test/harness/distribution";
 import { registerTenant } from "../../../test/harness/identity";
 import { startInProcess } from "../../../test/harness/in-process";
 import { meshInfo } from "../../../test/harness/mesh-info";
 import { mintToken } from "../../../test/harness/tokens";
+import { DistributionMarkers } from "../src/distribution/markers";
 import { startLeads } from "../src/main";
 import { leadClient } from "./harness";
 
 jest.setTimeout(120_000);
 
 const CHARGE = "BUYER_LEDGER_ENTRY_TYPE_CHARGE";
+const REFUND = "BUYER_LEDGER_ENTRY_TYPE_REFUND";
 /** Where nothing listens: SellLead fails at once with UNAVAILABLE. */
 const NO_BUYERS = "ipv4:127.0.0.1:1";
 
@@ -177,5 +182,109 @@ describe("DistributeLead against the mesh's buyers", () => {
     cutOffManager.close();
     manager.close();
     await recovering.service.shutdown();
+  });
+});
+
+describe("returned sales against the mesh's buyers", () => {
+  // The mesh's buyers releases returned sales at the mesh's own leads, not at this in-process one (another
+  // database): these tests call ReleaseLeadSale as buyers where buyers' release would land.
+
+  it("refuses a retry with the request_id of a returned sale: FAILED_PRECONDITION, lead QUALIFIED, no new charge", async () => {
+    const { tenantId, api } = await tenant("leads-return-retry");
+    const buyer = await fundedBuyer(api, 5_000, { priceMinor: 1_000 });
+    const manager = managerOf(selling.address, tenantId);
+    const lead = await qualifiedLead(manager.client);
+    const requestId = randomUUID();
+    const { sale } = await manager.client.distributeLead({ leadId: lead.id, requestId });
+    const leadSaleId = sale?.leadSaleId ?? "";
+    expectOk(await returnSale(api, leadSaleId), "returning the sale");
+    const asBuyers = serviceClient(LeadServiceDefinition, selling.address, "buyers", tenantId, { server: "leads" });
+    await asBuyers.client.releaseLeadSale({ leadId: lead.id, leadSaleId });
+    asBuyers.close();
+
+    const retry = detailsOf(await rpcError(manager.client.distributeLead({ leadId: lead.id, requestId })));
+    expect(retry).toMatchObject({ code: Status.FAILED_PRECONDITION, metadata: { lead_sale_id: leadSaleId, lead_sale_state: "RETURNED" } });
+    expect((await manager.client.getLead({ id: lead.id })).lead).toMatchObject({
+      status: LeadStatus.LEAD_STATUS_QUALIFIED,
+      sale: undefined,
+      returnedBuyerIds: [buyer.id],
+    });
+    const entries = await ledgerEntries(api, buyer.id);
+    expect(entries.filter((entry) => entry.type === CHARGE)).toHaveLength(1);
+    expect(entries.filter((entry) => entry.type === REFUND)).toHaveLength(1);
+    expect(minor((await getBuyer(api, buyer.id)).json.buyer.balance)).toBe(5_000n);
+    manager.close();
+  });
+
+  it("recovers a sale buyers made and the buyer returned before leads recorded it: QUALIFIED, the buyer in returnedBuyerIds, never SOLD", async () => {
+    const { tenantId, api } = await tenant("leads-return-pending");
+    const buyer = await fundedBuyer(api, 5_000, { priceMinor: 600 });
+    const cutOffManager = managerOf(cutOff.address, tenantId);
+    const manager = managerOf(selling.address, tenantId);
+    const lead = await qualifiedLead(manager.client);
+    const requestId = randomUUID();
+    const pending = detailsOf(await rpcError(cutOffManager.client.distributeLead({ leadId: lead.id, requestId })));
+    const leadSaleId = pending.metadata.lead_sale_id ?? "";
+
+    // buyers makes the sale (as a SellLead whose answer never reached leads would), and the buyer returns it.
+    const asLeads = serviceClient(BuyerServiceDefinition, buyersAddress, "leads", tenantId, { server: "buyers" });
+    const { leadSale } = await asLeads.client.sellLead({ leadSaleId, lead, buyerId: "", validateOnly: false });
+    asLeads.close();
+    expect(leadSale).toMatchObject({ id: leadSaleId, buyerId: buyer.id, state: LeadSaleState.LEAD_SALE_STATE_SOLD });
+    expectOk(await returnSale(api, leadSaleId), "returning the sale");
+
+    const recovering = await startRecoveringReplica();
+    const released = await pollUntil(
+      "recovery to release the returned sale",
+      async () => {
+        const { lead: current } = await manager.client.getLead({ id: lead.id });
+        return current?.returnedBuyerIds.includes(buyer.id) ? current : undefined;
+      },
+      30_000,
+    );
+    expect(released).toMatchObject({ status: LeadStatus.LEAD_STATUS_QUALIFIED, sale: undefined });
+    expect((await manager.client.listLeadActivities({ leadId: lead.id })).activities).toEqual([]);
+    const retry = detailsOf(await rpcError(manager.client.distributeLead({ leadId: lead.id, requestId })));
+    expect(retry).toMatchObject({ code: Status.FAILED_PRECONDITION, metadata: { lead_sale_id: leadSaleId, lead_sale_state: "RETURNED" } });
+    // Free again: status changes are allowed, the claim is gone.
+    const moved = await manager.client.updateLead({ lead: { id: lead.id, status: LeadStatus.LEAD_STATUS_LOST }, updateMask: ["status"] });
+    expect(moved.lead?.status).toBe(LeadStatus.LEAD_STATUS_LOST);
+    expect((await ledgerEntries(api, buyer.id)).filter((entry) => entry.type === CHARGE)).toHaveLength(1);
+    expect(minor((await getBuyer(api, buyer.id)).json.buyer.balance)).toBe(5_000n);
+    cutOffManager.close();
+    manager.close();
+    await recovering.service.shutdown();
+  });
+});
+
+describe("distribution markers on FerretDB", () => {
+  it("re-open per attempt (fresh startTime, new openId), close and defer only the opening they name, and skip markers not yet due", async () => {
+    const client = new MongoClient(meshInfo().mongoUrl);
+    try {
+      const markers = new DistributionMarkers(client.db(`leads_markers_${Date.now().toString(36)}`));
+      const opening = { _id: "D", tenantId: "acme", leadId: "lead-1" };
+      const first = await markers.open({ ...opening, startTime: new Date(1_000) });
+      const second = await markers.open({ ...opening, startTime: new Date(50_000) });
+      expect(second).not.toBe(first);
+      // The retry's opening is what recovery sees: not stale before 50 s.
+      expect(await markers.due(new Date(40_000), new Date(40_000), 10)).toEqual([]);
+      const [stale] = await markers.due(new Date(60_000), new Date(60_000), 10);
+      expect(stale).toMatchObject({ ...opening, startTime: new Date(50_000), openId: second, attempts: 0, nextAttemptTime: null });
+      // A closer or a backoff that saw the first opening changes nothing.
+      await markers.close("D", first);
+      await markers.defer("D", first, 5, new Date(1_000_000));
+      expect(await markers.due(new Date(60_000), new Date(60_000), 10)).toHaveLength(1);
+      await markers.defer("D", second, 1, new Date(70_000));
+      expect(await markers.due(new Date(60_000), new Date(60_000), 10)).toEqual([]);
+      expect(await markers.due(new Date(60_000), new Date(70_000), 10)).toEqual([expect.objectContaining({ attempts: 1 })]);
+      await markers.close("D", second);
+      expect(await markers.due(new Date(60_000), new Date(70_000), 10)).toEqual([]);
+      // Openings racing for a missing marker both land (one inserts, one updates).
+      const racing = await Promise.all([1, 2, 3].map(() => markers.open({ ...opening, _id: "E", startTime: new Date(2_000) })));
+      const [raced] = await markers.due(new Date(60_000), new Date(60_000), 10);
+      expect(racing).toContain(raced?.openId);
+    } finally {
+      await client.close();
+    }
   });
 });
