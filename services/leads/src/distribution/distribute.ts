@@ -175,7 +175,7 @@ export interface DistributionDependencies {
   logger: Logger;
 }
 
-/** How a distribution ended: the lead sold, or buyers' final refusal of D (relayed to the caller as it came). */
+/** How a distribution ended: the lead sold, or not (buyers' final refusal of D relayed as it came, or D returned: the lead released). */
 export type DistributionOutcome = { kind: "sold"; lead: Lead; sale: LeadSaleSummary } | { kind: "refused"; error: DomainError };
 
 export class Distributor {
