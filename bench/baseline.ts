@@ -19,7 +19,7 @@ import { newLead } from "@leadmesh/leads/dist/domain/lead-rules";
 import { LeadStore } from "@leadmesh/leads/dist/store";
 import { MongoClient } from "mongodb";
 import { healthStatus } from "../scripts/mesh/health-client";
-import { type RunningMesh, startIngress } from "../scripts/mesh/local-mesh";
+import { type RunningMesh, SERVICE_NODE_FLAGS, startIngress } from "../scripts/mesh/local-mesh";
 import { spiffeIdOf } from "../scripts/mesh/model";
 import { serviceEnvironment } from "../scripts/mesh/model-environment";
 import { freePort, ManagedProcess, waitUntil } from "../scripts/mesh/processes";
@@ -44,7 +44,7 @@ function startBaselineLeads(mesh: RunningMesh, ports: { grpc: number; health: nu
     name: "leads-baseline",
     // `--import tsx` (not the tsx CLI) keeps the service in one process, whose pid we sample.
     command: process.execPath,
-    args: ["--import", "tsx", join(__dirname, "baseline-leads.ts")],
+    args: [...SERVICE_NODE_FLAGS, "--import", "tsx", join(__dirname, "baseline-leads.ts")],
     cwd: REPO_ROOT,
     // What the mesh model gives leads, with a database of its own.
     env: {

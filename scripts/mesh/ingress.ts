@@ -38,8 +38,24 @@ export interface IngressOptions {
   adjustConfig?: (yaml: string) => string;
 }
 
-/** Envoy worker threads: see the measurement at ENVOY_CONCURRENCY's definition. */
-export const ENVOY_CONCURRENCY = 2;
+/**
+ * Envoy worker threads: one. The local mesh puts Envoy, every service, the
+ * datastores and the client on the same 2-core host, and a second worker
+ * only competes with the services for those cores. Measured with
+ * `npx tsx bench/tuning-ab.ts envoy-concurrency` (REST GetLead, interleaved
+ * rounds, host busy with other test runs; median [min–max]), 1 worker
+ * against 2 (Envoy's default here: one per core):
+ *   run 1, 4 rounds: p99 at a fixed half rate 66.5 [34–91] ms vs 196 [63–652];
+ *     4 workers were worse still (200 [128–515] ms, 430 vs 675 req/s at max);
+ *   run 2, 6 rounds: p99 at half rate 55 [30–742] vs 244 [29–809] ms; max
+ *     866 [566–930] vs 579 [389–1329] req/s; Envoy CPU 234 vs 256 µs/request,
+ *     leads 327 vs 388 µs/request.
+ * Together with the services' SERVICE_NODE_FLAGS (`tuning-ab.ts adopted`,
+ * two runs) Envoy CPU fell 231 -> 208 and 248 -> 216 µs/request; p99 at half
+ * rate was lost in the host's noise there (63 -> 186, 65 -> 56 ms).
+ * Measure again before raising it on a host with cores to spare.
+ */
+export const ENVOY_CONCURRENCY = 1;
 
 export interface RunningIngress {
   process: ManagedProcess;

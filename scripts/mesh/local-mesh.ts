@@ -95,6 +95,24 @@ export interface RunningMesh {
 
 export { callersOf } from "./model";
 
+/**
+ * Node flags of every service process. --max-old-space-size=128: under load
+ * V8 let leads' old generation grow to ~105 MB before compacting it back to
+ * its ~35 MB of live data, so leads peaked at ~190–210 MB RSS (issue 8's
+ * target: <= 150 MB); capped, it compacts sooner. Measured with
+ * `npx tsx bench/tuning-ab.ts heap` / `heap-and-gc` (REST GetLead through
+ * Envoy, interleaved rounds, host busy with other test runs; median
+ * [min–max] of leads' peak RSS at max load, leads CPU per request):
+ *   6 rounds: 211 [195–254] -> 139 [139–140] MB, 253 -> 304 µs;
+ *   6 rounds: 186 [132–255] -> 140 [128–144] MB, 531 -> 528 µs;
+ *   8 rounds: 194 [146–240] -> 141 [140–144] MB, 407 -> 421 µs.
+ * The live heap leaves it 3.5x headroom. Not adopted: --max-semi-space-size=32
+ * (half the scavenges and a lower p99, but +35–40 MB RSS),
+ * --max-semi-space-size=4 (116 MB, but half the throughput),
+ * --single-threaded-gc (no clear change); all in bench/README.md, "Tuning (issue 8)".
+ */
+export const SERVICE_NODE_FLAGS = ["--max-old-space-size=128"];
+
 /** Node arguments that run a service's main file; TypeScript through tsx's loader, in the same process. */
 function entryArgs(mainFile: string): string[] {
   return mainFile.endsWith(".ts") ? ["--import", "tsx", mainFile] : [mainFile];
@@ -240,7 +258,10 @@ export async function startMesh(options: MeshOptions): Promise<RunningMesh> {
         new ManagedProcess({
           name: replica.name,
           command: process.execPath,
-          args: entryArgs(options.entryPoints?.[replica.service] ?? join(REPO_ROOT, "services", replica.service, "dist", "main.js")),
+          args: [
+            ...SERVICE_NODE_FLAGS,
+            ...entryArgs(options.entryPoints?.[replica.service] ?? join(REPO_ROOT, "services", replica.service, "dist", "main.js")),
+          ],
           cwd: REPO_ROOT,
           env: {
             // What the service gets is the model's environment contract (scripts/mesh/model-environment.ts).
