@@ -521,20 +521,18 @@ describe("the returns sweeper's deferral on FerretDB", () => {
         [deferred, new Date(Date.now() + 3_600_000)],
       ] as const) {
         // As a return that died after marking the sale, then failed 4 sweeps, leaves it.
-        await db
-          .collection<{ _id: string }>("lead_sales")
-          .updateOne(
-            { _id: sale.id },
-            {
-              $set: {
-                state: "LEAD_SALE_STATE_RETURNED",
-                returnReason: "LEAD_SALE_RETURN_REASON_DUPLICATE",
-                returnTime: new Date(),
-                refunded: false,
-                leadReleased: false,
-              },
+        await db.collection<{ _id: string }>("lead_sales").updateOne(
+          { _id: sale.id },
+          {
+            $set: {
+              state: "LEAD_SALE_STATE_RETURNED",
+              returnReason: "LEAD_SALE_RETURN_REASON_DUPLICATE",
+              returnTime: new Date(),
+              refunded: false,
+              leadReleased: false,
             },
-          );
+          },
+        );
         await markers.insertOne({ _id: sale.id, tenantId: t.id, startTime: started, attempts: 4, nextAttemptTime });
       }
       const deadline = Date.now() + 30_000;
