@@ -257,7 +257,9 @@ describe.each(STEPS)("kill -9 at $step under load", ({ step, service, flow }) =>
     expect(
       codes.filter((code) => ![Status.OK, Status.UNAVAILABLE, Status.ABORTED, Status.DEADLINE_EXCEEDED].includes(code)).map((code) => Status[code]),
     ).toEqual([]);
-    expect(codes.filter((code) => code !== Status.OK).length).toBeGreaterThan(0);
+    // Every call may still succeed: leads retries the idempotent SellLead, and a restarted buyers can answer the retry
+    // within the call's deadline (the sale id is the same, so the retry finds the charge the dead process made).
+    // That the process did die at the step is proven by expectCrashed, and phase 2 checks the charges.
     await expectCrashed(service, step, armed, eventsBefore);
     const counts = new Map<string, number>();
     for (const code of codes) counts.set(Status[code], (counts.get(Status[code]) ?? 0) + 1);
