@@ -22,7 +22,7 @@ export interface TargetCheck {
   value: number;
   comparator: ">=" | "<=";
   target: number;
-  unit: "x" | "ms" | "MB";
+  unit: "x" | "ms" | "MB" | "µs";
   met: boolean;
 }
 
