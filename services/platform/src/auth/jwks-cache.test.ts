@@ -1,13 +1,34 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { Status } from "nice-grpc-common";
 import { DependencyUnavailableError } from "../errors";
 import { JwksCache } from "./jwks-cache";
 import { jwkFromPrivatePem, type PublicJwk, TokenError } from "./jwt";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const jwks = new Map<string, PublicJwk>();
 /** The published key "a", "b", …: one fresh RSA key each. */
 const jwk = (kid: string): PublicJwk => jwks.get(kid)!;
+
+/**
+ * The cache's clock, injected: JwksCache reads the time only through
+ * Date.now, so intervals are crossed by moving this clock, never by racing
+ * real time on a loaded machine.
+ */
+let now = 1_700_000_000_000;
+const advance = (ms: number) => {
+  now += ms;
+};
+beforeEach(() => {
+  jest.spyOn(Date, "now").mockImplementation(() => now);
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+/** The key the cache answered is the published key of that kid: same RSA modulus and exponent. */
+function expectKeyOf(key: KeyObject, kid: string): void {
+  const material = key.export({ format: "jwk" });
+  expect({ kty: material.kty, n: material.n, e: material.e }).toEqual({ kty: "RSA", n: jwk(kid).n, e: jwk(kid).e });
+}
 
 beforeAll(async () => {
   for (const kid of ["a", "b"]) {
@@ -28,16 +49,19 @@ describe("JwksCache", () => {
         return published;
       },
       60_000,
-      // Long enough that a loaded machine still finishes the checks below within one interval.
       400,
     );
-    await cache.key("a");
-    await cache.key("a");
+    expectKeyOf(await cache.key("a"), "a");
+    expectKeyOf(await cache.key("a"), "a");
     expect(fetches).toBe(1);
 
-    await sleep(450);
     published = [jwk("a"), jwk("b")]; // rotation announced a new key
-    await expect(cache.key("b")).resolves.toBeDefined();
+    advance(400); // the refetch interval has not passed yet: the new kid is refused without a fetch
+    await expect(cache.key("b")).rejects.toThrow(/unknown key id "b"/);
+    expect(fetches).toBe(1);
+    advance(1);
+    expectKeyOf(await cache.key("b"), "b");
+    expectKeyOf(await cache.key("a"), "a");
     expect(fetches).toBe(2);
 
     await expect(cache.key("nope")).rejects.toThrow(/unknown key id "nope"/);
@@ -63,10 +87,11 @@ describe("JwksCache", () => {
     await cache.key("a");
     auth.down = true;
 
-    await sleep(350); // the keys are stale and a refetch is due: it fails, the cached key still serves
-    await expect(cache.key("a")).resolves.toBeDefined();
+    advance(301); // the keys are stale and a refetch is due: it fails, the cached key still serves
+    expectKeyOf(await cache.key("a"), "a");
     expect(auth.fetches).toBe(2);
-    await expect(cache.key("a")).resolves.toBeDefined();
+    advance(300);
+    expectKeyOf(await cache.key("a"), "a");
     expect(auth.fetches).toBe(2); // the failed attempt counts for the interval: no retry on every call
 
     // An unknown kid during the outage may well be a real new key: UNAVAILABLE (retry later), not a bad token.
@@ -74,14 +99,15 @@ describe("JwksCache", () => {
     expect(unknown).toBeInstanceOf(DependencyUnavailableError);
     expect(unknown).toMatchObject({ code: Status.UNAVAILABLE, metadata: { dependency: "auth service (JWKS)" } });
     expect(auth.fetches).toBe(2);
-    await sleep(350);
+    advance(1); // one interval after the failed attempt: the next attempt is due
     await expect(cache.key("b")).rejects.toBeInstanceOf(DependencyUnavailableError);
     expect(auth.fetches).toBe(3);
 
     auth.down = false; // back, with the new key announced
     auth.published = [a, b];
-    await sleep(350);
-    await expect(cache.key("b")).resolves.toBeDefined();
+    advance(301);
+    expectKeyOf(await cache.key("b"), "b");
+    expectKeyOf(await cache.key("a"), "a");
     expect(auth.fetches).toBe(4);
     await expect(cache.key("nope")).rejects.toBeInstanceOf(TokenError); // reachable again: an unknown kid is a bad token
   });
@@ -95,8 +121,9 @@ describe("JwksCache", () => {
     expect(auth.fetches).toBe(1);
 
     auth.down = false;
-    await sleep(5); // past the (zero) refetch interval, which counts whole milliseconds
-    await Promise.all([cache.key("a"), cache.key("a")]);
+    advance(1); // past the (zero) refetch interval, which counts whole milliseconds
+    const keys = await Promise.all([cache.key("a"), cache.key("a")]);
+    for (const key of keys) expectKeyOf(key, "a");
     expect(auth.fetches).toBe(2);
   });
 
@@ -112,10 +139,16 @@ describe("JwksCache", () => {
     auth.published = [b]; // "a" withdrawn
     expect(cache.has("a")).toBe(true); // fresh keys: no fetch
     expect(auth.fetches).toBe(fetches);
-    await sleep(250);
+    advance(200);
+    expect(cache.has("a")).toBe(true); // exactly the maximum age: still fresh, no fetch
+    expect(auth.fetches).toBe(fetches);
+    advance(1);
     expect(cache.has("a")).toBe(true); // stale: the answer is still the cached one, a refresh starts
+    expect(auth.fetches).toBe(fetches + 1);
     await cache.refresh();
     expect(cache.has("a")).toBe(false);
-    expect(auth.fetches).toBeGreaterThan(fetches);
+    expect(cache.has("b")).toBe(true);
+    expectKeyOf(await cache.key("b"), "b");
+    expect(auth.fetches).toBe(fetches + 1);
   });
 });
