@@ -5,36 +5,55 @@ const silent = pino({ level: "silent" });
 
 describe("HealthMonitor", () => {
   it("is SERVING only while every dependency answers, and recovers after a steady run of passing checks", async () => {
-    let databaseUp = true;
-    const monitor = new HealthMonitor(
-      [
-        { name: "db", check: async () => (databaseUp ? "pong" : Promise.reject(new Error("connection refused"))) },
-        { name: "cache", check: async () => "PONG" },
-      ],
-      silent,
-      { intervalMs: 20, silenceLimitMs: 50, recoveryRounds: 3 },
-    );
-    const changes: ServingStatus[] = [];
-    monitor.on("change", (status) => changes.push(status));
-    await monitor.start();
-    expect(monitor.status).toBe("SERVING");
+    // Rounds are driven by fake timers, one interval at a time, so each round
+    // sees exactly the dependency state set for it: a flap cannot slip
+    // between two ticks of a loaded machine, nor be skipped.
+    jest.useFakeTimers({ doNotFake: ["nextTick", "queueMicrotask"] });
+    try {
+      const intervalMs = 20;
+      let databaseUp = true;
+      const monitor = new HealthMonitor(
+        [
+          { name: "db", check: async () => (databaseUp ? "pong" : Promise.reject(new Error("connection refused"))) },
+          { name: "cache", check: async () => "PONG" },
+        ],
+        silent,
+        { intervalMs, silenceLimitMs: 50, recoveryRounds: 3 },
+      );
+      const changes: ServingStatus[] = [];
+      monitor.on("change", (status) => changes.push(status));
+      const starting = monitor.start();
+      await jest.advanceTimersByTimeAsync(5);
+      await starting;
+      expect(monitor.status).toBe("SERVING");
+      /** One round: the tick judges the round that ends and starts checks that see `up`. */
+      const round = async (up: boolean) => {
+        databaseUp = up;
+        await jest.advanceTimersByTimeAsync(intervalMs);
+      };
 
-    databaseUp = false;
-    await waitFor(() => monitor.status === "NOT_SERVING");
-    expect(monitor.failures.get("db")).toBe("connection refused");
+      await round(false);
+      expect(monitor.status).toBe("NOT_SERVING");
+      expect(monitor.failures.get("db")).toBe("connection refused");
 
-    // A single passing round between failures does not flip it back.
-    const flaps = [true, false, true, false];
-    for (const up of flaps) {
-      databaseUp = up;
-      await new Promise((resolve) => setTimeout(resolve, 25));
+      // Passing rounds between failures, up to one short of the steady run, do not flip it back.
+      for (const up of [true, false, true, true, false, true, false]) {
+        await round(up);
+        expect(monitor.status).toBe("NOT_SERVING");
+      }
+      // Up for good: the round that saw the first passing check still had the failure
+      // standing at its tick, then three passing rounds in a row serve again.
+      for (let rounds = 1; rounds <= 3; rounds++) {
+        await round(true);
+        expect(monitor.status).toBe("NOT_SERVING");
+      }
+      await round(true);
+      expect(monitor.status).toBe("SERVING");
+      monitor.stop();
+      expect(changes).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+    } finally {
+      jest.useRealTimers();
     }
-    expect(monitor.status).toBe("NOT_SERVING");
-
-    databaseUp = true;
-    await waitFor(() => monitor.status === "SERVING");
-    monitor.stop();
-    expect(changes).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
   });
 
   it("serves at the first passing round when the checks only failed before it ever served (clients still connecting)", async () => {
@@ -135,9 +154,16 @@ describe("HealthMonitor", () => {
       silent,
       { intervalMs: 5, silenceLimitMs: 20, maxInFlight: 3 },
     );
-    await monitor.start();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    monitor.stop();
+    // Fake timers: twenty intervals pass whatever the machine's load, so the cap is what stops new checks.
+    jest.useFakeTimers({ doNotFake: ["nextTick", "queueMicrotask"] });
+    try {
+      const starting = monitor.start();
+      await jest.advanceTimersByTimeAsync(100);
+      await starting;
+      monitor.stop();
+    } finally {
+      jest.useRealTimers();
+    }
     expect(started).toBe(3);
   });
 
