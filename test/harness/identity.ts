@@ -70,19 +70,40 @@ export async function registerTenant(label: string, baseUrl?: string): Promise<R
   };
 }
 
+/** Keys by database and epoch: a lookup after midnight UTC finds the new day's key, not the one cached the day before. */
 const cachedKeys = new Map<string, { kid: string; pem: string }>();
 
-/** The auth service's current signing key (default rotation: one key per UTC day), of the test mesh unless `mongoUrl` names another. */
-export async function authSigningKey(rotationSeconds = 86400, mongoUrl = meshInfo().mongoUrl): Promise<{ kid: string; pem: string }> {
-  const cachedKey = cachedKeys.get(mongoUrl);
+export interface SigningKeyLookup {
+  /** The instant to sign at; now by default. */
+  now?: number;
+  /** The auth service's database; "auth" by default. */
+  database?: string;
+}
+
+/**
+ * The key the auth service signs with at `now`, of the test mesh unless
+ * `mongoUrl` names another. Auth names its keys by epoch (signing-keys.ts:
+ * _id = floor(seconds / rotation), one per UTC day by default) and creates
+ * the next epoch's key a whole epoch ahead, so after midnight UTC the new
+ * day's key is already there; it is looked up per epoch, as auth's own
+ * SigningKeys.current() does, so a run that crosses midnight signs with the
+ * key auth signs with, not yesterday's until it is retired.
+ */
+export async function authSigningKey(
+  rotationSeconds = 86400,
+  mongoUrl = meshInfo().mongoUrl,
+  { now = Date.now(), database = "auth" }: SigningKeyLookup = {},
+): Promise<{ kid: string; pem: string }> {
+  const epoch = String(Math.floor(now / 1000 / rotationSeconds));
+  const cacheKey = JSON.stringify([mongoUrl, database, epoch]);
+  const cachedKey = cachedKeys.get(cacheKey);
   if (cachedKey) return cachedKey;
   const client = new MongoClient(mongoUrl);
   try {
-    const epoch = String(Math.floor(Date.now() / 1000 / rotationSeconds));
-    const document = await client.db("auth").collection<{ _id: string; kid: string; privatePem: string }>("signing_keys").findOne({ _id: epoch });
-    if (!document) throw new Error("the auth service has not created its signing key yet");
+    const document = await client.db(database).collection<{ _id: string; kid: string; privatePem: string }>("signing_keys").findOne({ _id: epoch });
+    if (!document) throw new Error(`the auth service has not created its signing key of epoch ${epoch} (${rotationSeconds} s rotation) in ${database} yet`);
     const key = { kid: document.kid, pem: document.privatePem };
-    cachedKeys.set(mongoUrl, key);
+    cachedKeys.set(cacheKey, key);
     return key;
   } finally {
     await client.close();
@@ -91,8 +112,10 @@ export async function authSigningKey(rotationSeconds = 86400, mongoUrl = meshInf
 
 /** A token signed with the real auth key; claims default to a fresh agent of `tenant`. */
 export async function authSignedToken(overrides: Partial<AccessTokenClaims> & { tenant: string }, kid?: string, mongoUrl?: string): Promise<string> {
-  const key = await authSigningKey(undefined, mongoUrl);
-  const now = Math.floor(Date.now() / 1000);
+  // One instant for the key and iat: the key is the one auth signs with at the token's issue time.
+  const signedAt = Date.now();
+  const key = await authSigningKey(undefined, mongoUrl, { now: signedAt });
+  const now = Math.floor(signedAt / 1000);
   const claims: AccessTokenClaims = {
     iss: TEST_ISSUER,
     aud: TEST_AUDIENCE,
