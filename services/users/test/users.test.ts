@@ -313,6 +313,14 @@ describe("tenant isolation", () => {
       expect(await codeOf(call)).toBe(Status.NOT_FOUND);
     }
     expect((await b.admin.users.listUsers({})).users.map((user: User) => user.id)).toEqual([b.adminId]);
+    // A tenant-B admin token whose sub is A's user (the fixture owner): the tenant check answers, not the self check.
+    const sameSub = b.as(id, "admin");
+    try {
+      expect(await codeOf(sameSub.users.suspendUser({ id }))).toBe(Status.NOT_FOUND);
+      expect(await codeOf(sameSub.users.deleteUser({ id }))).toBe(Status.NOT_FOUND);
+    } finally {
+      sameSub.close();
+    }
     // A's user is untouched and still usable.
     expect((await a.admin.users.getUser({ id })).user).toMatchObject({ status: UserStatus.USER_STATUS_ACTIVE, etag: "1" });
     // B's admin may not use A's user as a manager either.

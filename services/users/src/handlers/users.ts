@@ -196,8 +196,16 @@ export function userHandlers(
 
     async suspendUser(request, context) {
       const id = userId(context, request.id, "id");
-      checkNotSelf(context.caller, id, "suspend");
-      return { user: toUser(await writeEndingSessions(context, id, lifecycle(id, "suspend"))) };
+      // After the tenant-scoped read: another tenant's id is NOT_FOUND, whoever the caller is.
+      const change = lifecycle(id, "suspend");
+      return {
+        user: toUser(
+          await writeEndingSessions(context, id, (current) => {
+            checkNotSelf(context.caller, id, "suspend");
+            return change(current);
+          }),
+        ),
+      };
     },
 
     async reactivateUser(request, context) {
@@ -207,8 +215,16 @@ export function userHandlers(
 
     async deleteUser(request, context) {
       const id = userId(context, request.id, "id");
-      checkNotSelf(context.caller, id, "delete");
-      return { user: toUser(await writeEndingSessions(context, id, lifecycle(id, "delete"))) };
+      // After the tenant-scoped read: another tenant's id is NOT_FOUND, whoever the caller is.
+      const change = lifecycle(id, "delete");
+      return {
+        user: toUser(
+          await writeEndingSessions(context, id, (current) => {
+            checkNotSelf(context.caller, id, "delete");
+            return change(current);
+          }),
+        ),
+      };
     },
 
     async activateUser(request, context) {
