@@ -281,12 +281,18 @@ describe("SIGTERM", () => {
     const { client, close } = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken, { certificates: mesh.tls });
     try {
       await client.getLead({ id: leadId });
-      // A call held inside its handler: the database is frozen while it runs,
-      // so it cannot finish before the service has received SIGTERM (ListLeads:
-      // GetLead may be answered from the read cache without the database).
+      // Calls held inside their handler: the database is frozen while they
+      // run, so none can finish before the service has received SIGTERM
+      // (ListLeads: GetLead may be answered from the read cache without the database).
       freeze("ferretdb");
-      const inFlight = client.listLeads({ pageSize: 1 }).then(() => Date.now());
-      const burst = Array.from({ length: 20 }, () => client.listLeads({ pageSize: 100 }));
+      const held = Array.from({ length: 20 }, async () => {
+        try {
+          const { leads } = await client.listLeads({ pageSize: 1 });
+          return { code: Status.OK, at: Date.now(), leadIds: leads.map((lead) => lead.id) };
+        } catch (error) {
+          return { code: (error as { code?: Status }).code, at: Date.now(), leadIds: [] };
+        }
+      });
       await new Promise((resolve) => setTimeout(resolve, 150));
       const sigtermAt = Date.now();
       const exitCode = mesh.processes.leads.stop(15_000);
@@ -294,11 +300,16 @@ describe("SIGTERM", () => {
       await new Promise((resolve) => setTimeout(resolve, 250));
       thaw("ferretdb");
 
-      expect(await inFlight).toBeGreaterThan(sigtermAt);
-      for (const outcome of await Promise.allSettled(burst)) {
-        // Accepted calls finish; calls that arrive after the listener closed are refused as UNAVAILABLE (retryable).
-        if (outcome.status === "rejected") expect(outcome.reason).toMatchObject({ code: Status.UNAVAILABLE });
-      }
+      const outcomes = await Promise.all(held);
+      // The drain itself: calls that were in flight when SIGTERM arrived (sent
+      // before it, unable to finish until after it) completed with their answer.
+      const drained = outcomes.filter((outcome) => outcome.code === Status.OK && outcome.at > sigtermAt);
+      expect(drained.length).toBeGreaterThan(0);
+      for (const outcome of drained) expect(outcome.leadIds).toHaveLength(1);
+      // Nothing finished before SIGTERM (the freeze held them all); a call that
+      // reached the service only after its listener closed is refused as UNAVAILABLE (retryable).
+      expect(outcomes.filter((outcome) => outcome.at <= sigtermAt)).toEqual([]);
+      expect(outcomes.filter((outcome) => outcome.code !== Status.OK && outcome.code !== Status.UNAVAILABLE)).toEqual([]);
       expect(await exitCode).toBe(0);
       expect(mesh.processes.leads.logTail(5)).toMatch(/"msg":"stopped"/);
     } finally {
