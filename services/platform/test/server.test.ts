@@ -34,10 +34,31 @@ import { type MeshCertificates, meshCertificates } from "./mesh-setup";
 const silent = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Calls for lead "held" wait inside the handler until the test lets them go, so a test knows they are in flight. */
+const held: { entered: number; release: () => void; gate: Promise<void> } = { entered: 0, release: () => undefined, gate: Promise.resolve() };
+function holdCalls(): void {
+  held.entered = 0;
+  held.gate = new Promise<void>((resolve) => {
+    held.release = resolve;
+  });
+}
+
+async function waitUntil(condition: () => boolean, limitMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > limitMs) throw new Error(`condition not reached within ${limitMs} ms`);
+    await sleep(5);
+  }
+}
+
 function leadsUnderTest() {
   return fakeLeads({
     async getLead(request, context) {
       if (request.id === "slow") await sleep(400);
+      if (request.id === "held") {
+        held.entered++;
+        await held.gate;
+      }
       if (request.id === "missing") throw new NotFoundError("lead", "missing");
       if (request.id === "boom") throw new Error("secret connection string mongodb://user:pw@db");
       return { lead: { id: request.id, tenantId: context.caller.tenantId } };
@@ -98,15 +119,22 @@ describe("startService", () => {
     const health = createClient(HealthDefinition, channel);
     expect((await health.check({ service: "leads.v1.LeadService" })).status).toBe(1);
 
-    const accepted = Array.from({ length: 5 }, () => client.getLead({ id: "slow" }, authorized()));
-    await sleep(100); // the calls are now inside the handler
+    holdCalls();
+    const accepted = Array.from({ length: 5 }, () =>
+      client.getLead({ id: "held" }, authorized()).then((result) => ({ id: result.lead?.id, answeredAt: Date.now() })),
+    );
+    // Every call inside the handler (counted there, not guessed from a sleep) when shutdown starts.
+    await waitUntil(() => held.entered === 5);
+    const shutdownAt = Date.now();
     const stopping = service.shutdown();
     expect(service.health.status).toBe("NOT_SERVING");
     const late = createClient(LeadServiceDefinition, operatorChannel(service.grpcPort));
     await expect(late.getLead({ id: "fast" }, authorized())).rejects.toMatchObject({ code: Status.UNAVAILABLE });
 
+    held.release();
     const results = await Promise.all(accepted);
-    expect(results.map((result) => result.lead?.id)).toEqual(["slow", "slow", "slow", "slow", "slow"]);
+    expect(results.map((result) => result.id)).toEqual(["held", "held", "held", "held", "held"]);
+    expect(results.filter((result) => result.answeredAt < shutdownAt)).toEqual([]);
     await stopping;
     channel.close();
   });
