@@ -94,13 +94,21 @@ describe("HealthMonitor", () => {
     const monitor = new HealthMonitor([{ name: "db", check: slowCheck }], silent, { intervalMs: 20, silenceLimitMs: 100, recoveryRounds: 3 });
     const changes: ServingStatus[] = [];
     monitor.on("change", (status) => changes.push(status));
-    await monitor.start();
+    // Fake timers: the answers' latency and the intervals keep their ratio whatever the machine's load.
+    jest.useFakeTimers({ doNotFake: ["nextTick", "queueMicrotask"] });
     let sawDown = false;
-    for (let i = 0; i < 40; i++) {
-      sawDown ||= monitor.isDown("db");
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    try {
+      const starting = monitor.start();
+      await jest.advanceTimersByTimeAsync(80);
+      await starting;
+      for (let i = 0; i < 40; i++) {
+        sawDown ||= monitor.isDown("db");
+        await jest.advanceTimersByTimeAsync(10);
+      }
+      monitor.stop();
+    } finally {
+      jest.useRealTimers();
     }
-    monitor.stop();
     expect(sawDown).toBe(false);
     expect(changes).toEqual(["SERVING"]);
   });
@@ -128,14 +136,26 @@ describe("HealthMonitor", () => {
       return calls === 2 ? new Promise((_, reject) => setTimeout(() => reject(new Error("late failure")), 60)) : Promise.resolve("pong");
     };
     const monitor = new HealthMonitor([{ name: "db", check }], silent, { intervalMs: 10, silenceLimitMs: 200 });
-    await monitor.start();
+    // Every change is recorded: a moment down between two samples cannot go unseen.
+    const changes: ServingStatus[] = [];
+    monitor.on("change", (status) => changes.push(status));
+    // Fake timers: the late failure lands after exactly five later checks have answered, whatever the load.
+    jest.useFakeTimers({ doNotFake: ["nextTick", "queueMicrotask"] });
     let sawDown = false;
-    for (let i = 0; i < 15; i++) {
-      sawDown ||= monitor.isDown("db");
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    try {
+      const starting = monitor.start();
+      await jest.advanceTimersByTimeAsync(5);
+      await starting;
+      for (let i = 0; i < 15; i++) {
+        sawDown ||= monitor.isDown("db");
+        await jest.advanceTimersByTimeAsync(10);
+      }
+      monitor.stop();
+    } finally {
+      jest.useRealTimers();
     }
-    monitor.stop();
-    expect(calls).toBeGreaterThan(5);
+    expect(calls).toBe(16);
+    expect(changes).toEqual(["SERVING"]);
     expect(sawDown).toBe(false);
   });
 
