@@ -75,10 +75,21 @@ describe("SigningKeys with documents written by earlier builds", () => {
   }
 
   /** What every verifier does with the JWKS: the key that signs now verifies its tokens. */
-  async function expectUsableForSignIn(keys: SigningKeys) {
+  async function expectUsableForSignIn(keys: SigningKeys, database: Db) {
     const published = await keys.published();
     expect(published.length).toBeGreaterThanOrEqual(2);
-    for (const jwk of published) await expect(publicKeyFromJwk(jwk)).resolves.toBeDefined();
+    // Each published JWK is the public half of the private key stored under its kid: same modulus and exponent.
+    const stored = await database
+      .collection<{ kid: string; privatePem: string }>("signing_keys")
+      .find({ kid: { $in: published.map((jwk) => jwk.kid) } })
+      .toArray();
+    for (const jwk of published) {
+      const document = stored.find((candidate) => candidate.kid === jwk.kid);
+      if (!document) throw new Error(`published kid ${jwk.kid} has no stored key`);
+      const { n, e } = createPublicKey(document.privatePem).export({ format: "jwk" });
+      const { n: publishedN, e: publishedE } = (await publicKeyFromJwk(jwk)).export({ format: "jwk" });
+      expect({ kid: jwk.kid, n: publishedN, e: publishedE }).toEqual({ kid: jwk.kid, n, e });
+    }
     const signing = await keys.current();
     const now = Math.floor(Date.now() / 1000);
     const claims = { iss: "i", aud: "a", sub: "u1", tenant: "t", roles: ["admin"], jti: "j", sid: "s", iat: now, exp: now + 60 };
@@ -91,7 +102,7 @@ describe("SigningKeys with documents written by earlier builds", () => {
     const { database, epoch, keys } = await keysInFreshDatabase((epoch) =>
       [epoch - 1, epoch, epoch + 1].map((e) => ({ _id: String(e), kid: `old-${e}`, privatePem: rsaPem(2048), jwk: {}, createTime: new Date() })),
     );
-    await expectUsableForSignIn(keys);
+    await expectUsableForSignIn(keys, database);
     expect((await keys.published()).map((jwk) => jwk.kid).sort()).toEqual([`old-${epoch - 1}`, `old-${epoch}`, `old-${epoch + 1}`]);
     expect((await keys.current()).kid).toBe(`old-${epoch}`);
     expect(warnings.map((warning) => warning.fields.reason)).toEqual([
@@ -103,7 +114,7 @@ describe("SigningKeys with documents written by earlier builds", () => {
     const stored = await database.collection("signing_keys").find({}).toArray();
     for (const document of stored) expect(document.jwk).toMatchObject({ kty: "RSA", alg: "RS256", kid: document.kid, n: expect.any(String) });
     warnings.length = 0;
-    await expectUsableForSignIn(new SigningKeys(database, period, () => epoch * period * 1000 + 1000, log));
+    await expectUsableForSignIn(new SigningKeys(database, period, () => epoch * period * 1000 + 1000, log), database);
     expect(warnings).toEqual([]);
   });
 
@@ -114,7 +125,7 @@ describe("SigningKeys with documents written by earlier builds", () => {
         return { _id: String(e), kid: `r-${e}`, privatePem, jwk: jwkOf17dd9b4(privatePem, `r-${e}`), createTime: new Date() };
       }),
     );
-    await expectUsableForSignIn(keys);
+    await expectUsableForSignIn(keys, database);
     expect((await keys.current()).kid).toBe(`r-${epoch}`);
     expect(warnings).toEqual([]);
     expect(await database.collection("signing_keys").countDocuments()).toBe(3);
@@ -127,7 +138,7 @@ describe("SigningKeys with documents written by earlier builds", () => {
         return { _id: String(e), kid: `weak-${e}`, privatePem, jwk: jwkOf17dd9b4(privatePem, `weak-${e}`), createTime: new Date() };
       }),
     );
-    await expectUsableForSignIn(keys);
+    await expectUsableForSignIn(keys, database);
     const kids = (await keys.published()).map((jwk) => jwk.kid);
     expect(kids).toHaveLength(2); // a new current key and the next one; the weak previous one is withdrawn
     expect(kids).not.toContain(`weak-${epoch - 1}`);
