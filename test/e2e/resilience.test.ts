@@ -31,7 +31,8 @@ const SERVICES = ["auth", "users", "leads"] as const;
 type Datastore = "ferretdb" | "redis";
 /** Health check names (services/platform/src/mongo.ts, redis.ts), as errors name them. */
 const DEPENDENCY: Record<Datastore, string> = { ferretdb: "mongodb", redis: "redis" };
-const FAST_MS = 1_000;
+/** "At once": each refusal measured 0-21 ms on the 2-core test host; half a second leaves room for a busy suite and is still no timeout. */
+const FAST_MS = 500;
 
 let mesh: RunningMesh;
 let tenant: RegisteredTenant;
@@ -217,7 +218,7 @@ describe.each([
   ["the database", "ferretdb"],
   ["redis", "redis"],
 ] as const)("losing %s", (_, datastore) => {
-  it("every service goes NOT_SERVING within 2 s, calls fail in under 1 s over REST and gRPC, and all recovers", async () => {
+  it("every service goes NOT_SERVING within 2 s, calls fail in under 0.5 s over REST and gRPC, and all recovers", async () => {
     const flips = await lose(datastore);
     expect(Object.entries(flips).filter(([, ms]) => ms > 2_000)).toEqual([]);
     // At once, not after Envoy's own health check has caught up: requests in that window reach the services.
@@ -236,7 +237,7 @@ describe.each([
   ["a database", "ferretdb"],
   ["a redis", "redis"],
 ] as const)("%s that hangs instead of refusing", (_, datastore) => {
-  it("is known down within 2 s, after which calls fail in under 1 s; calls caught in the hang end by themselves", async () => {
+  it("is known down within 2 s, after which calls fail in under 0.5 s; calls caught in the hang end by themselves", async () => {
     const leads = leadClient(`127.0.0.1:${mesh.services.leads.grpc}`, tenant.accessToken, { certificates: mesh.tls });
     try {
       await leads.client.getLead({ id: leadId });
