@@ -19,6 +19,13 @@ describe("clientAddress", () => {
     expect(clientAddress({ metadata: forwarded, peer: "ipv4:198.51.100.20:5000" }, proxies)).toBe("198.51.100.20");
   });
 
+  it("falls back to the TCP peer for a forwarded hop that is not an address, and never keys an unparseable peer as empty", () => {
+    const garbage = Metadata({ "x-forwarded-for": "6.6.6.6, garbage" });
+    expectClientKey(clientAddress({ metadata: garbage, peer: "ipv4:127.0.0.1:5000" }, proxies), "127.0.0.1");
+    expect(clientAddress({ metadata: Metadata(), peer: "" }, proxies)).toBe("peer:unknown");
+    expect(clientAddress({ metadata: Metadata(), peer: "unix:/tmp/socket" }, proxies)).toBe("peer:unix:/tmp/socket");
+  });
+
   it("uses the TCP peer for direct calls", () => {
     expect(clientAddress({ metadata: Metadata(), peer: "ipv4:10.1.2.3:41234" }, proxies)).toBe("10.1.2.3");
   });

@@ -5,7 +5,7 @@
  * peer address. IPv6 clients are grouped by /64, the block one subscriber
  * typically controls, so rotating addresses inside it gains nothing.
  */
-import { BlockList, isIPv6 } from "node:net";
+import { BlockList, isIP, isIPv6 } from "node:net";
 import type { CallContext } from "nice-grpc-common";
 
 export function trustedProxies(cidrs: string[]): BlockList {
@@ -38,11 +38,18 @@ function expandIPv6(address: string): string[] | undefined {
   return left.length === 8 ? left : undefined;
 }
 
+/**
+ * Never "" and never a non-address from a proxy: a forwarded hop that is not
+ * an IP address falls back to the TCP peer, and a peer that is not one (a
+ * Unix socket, an unknown transport) keys on its raw description, so such
+ * callers never share one bucket with every other unparseable caller.
+ */
 export function clientAddress(context: Pick<CallContext, "metadata" | "peer">, proxies: BlockList): string {
   const peer = peerAddress(context.peer);
+  if (isIP(peer) === 0) return `peer:${context.peer.slice(0, 100) || "unknown"}`;
   const family = isIPv6(peer) ? "ipv6" : "ipv4";
   const forwarded = context.metadata.get("x-forwarded-for");
-  const lastHop = forwarded?.split(",").pop()?.trim();
-  const viaProxy = lastHop && proxies.check(peer, family);
-  return throttleKey((viaProxy ? lastHop : peer).slice(0, 100));
+  const lastHop = forwarded?.split(",").pop()?.trim() ?? "";
+  const viaProxy = isIP(lastHop) !== 0 && proxies.check(peer, family);
+  return throttleKey(viaProxy ? lastHop : peer);
 }
