@@ -26,13 +26,14 @@ import {
   ensureRevisionClaimIndexes,
   etagOf,
   fetchPage,
+  findIn,
   type MongoQuery,
   type RevisionClaim,
   type RevisionedWrite,
   RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
+import { type Collection, type Db, ObjectId } from "mongodb";
 import type { BuyerInput, CriteriaInput } from "./domain/buyer-fields";
 import { type CounterKeys, counterKeys } from "./domain/calendar";
 import { isLedgerRecord, ledgerEntryType } from "./domain/ledger";
@@ -147,19 +148,7 @@ export class BuyerStore {
   list(tenantId: string, query: MongoQuery, showDeleted: boolean, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const scope: MongoQuery = showDeleted ? { tenantId } : { tenantId, deleteTime: null };
     const combined = Object.keys(query).length === 0 ? scope : { $and: [scope, query] };
-    return fetchPage<BuyerDocument>(
-      (filter, sort, limit) =>
-        this.buyers
-          .find(filter as Filter<BuyerDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      combined,
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    return fetchPage<BuyerDocument>(findIn(this.buyers), combined, order, pageSize, cursor, fingerprint);
   }
 
   /**
@@ -182,12 +171,7 @@ export class BuyerStore {
    */
   async listLedger(buyer: BuyerDocument, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const page = await fetchPage<RevisionClaim>(
-      (filter, sort, limit) =>
-        this.claims
-          .find(filter as Filter<RevisionClaim>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
+      findIn(this.claims),
       { tenantId: buyer.tenantId, subjectId: buyer._id, revision: { $lte: buyer.revision }, entry: { $exists: true } },
       LEDGER_ORDER,
       pageSize,

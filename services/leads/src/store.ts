@@ -17,6 +17,7 @@ import {
   ensureRevisionClaimIndexes,
   etagOf,
   fetchPage,
+  findIn,
   isDuplicateKey,
   type MongoQuery,
   type RevisionClaim,
@@ -24,7 +25,7 @@ import {
   RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
+import { type Collection, type Db, ObjectId } from "mongodb";
 import type { ActivityDetail } from "./domain/activity-rules";
 import type { LeadInput } from "./domain/lead-fields";
 import type { DistributionClaim, SaleRecord } from "./domain/sale-rules";
@@ -138,19 +139,7 @@ export class LeadStore {
   list(tenantId: string, query: MongoQuery, showDeleted: boolean, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const scope: MongoQuery = showDeleted ? { tenantId } : { tenantId, deleteTime: null };
     const combined = Object.keys(query).length === 0 ? scope : { $and: [scope, query] };
-    return fetchPage<LeadDocument>(
-      (filter, sort, limit) =>
-        this.leads
-          .find(filter as Filter<LeadDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      combined,
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    return fetchPage<LeadDocument>(findIn(this.leads), combined, order, pageSize, cursor, fingerprint);
   }
 
   /** Read-modify-write with optimistic concurrency (see RevisionedWrites.write). */
@@ -182,19 +171,7 @@ export class LeadStore {
   }
 
   async listActivities(tenantId: string, leadId: string, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
-    const page = await fetchPage<ActivityDocument>(
-      (filter, sort, limit) =>
-        this.activities
-          .find(filter as Filter<ActivityDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      { tenantId, leadId },
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    const page = await fetchPage<ActivityDocument>(findIn(this.activities), { tenantId, leadId }, order, pageSize, cursor, fingerprint);
     return { activities: page.items.map(toActivity), nextPageToken: page.nextPageToken };
   }
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { PageCursor } from "@leadmesh/contracts/common/v1/pagination";
+import type { Collection, Filter } from "mongodb";
 import { InvalidPageTokenError, type Violations } from "./errors";
 import type { MongoQuery } from "./filter";
 
@@ -112,6 +113,16 @@ export function mongoSort(order: SortOrder): Record<string, 1 | -1> {
  * Runs one page: fetches pageSize + 1 items to learn whether another page
  * exists without a count query, and builds the next token from the last item.
  */
+/** fetchPage's `find` over a MongoDB collection (filter, sort, limit), the one every store's list uses. */
+export function findIn<T extends { _id: string }>(collection: Collection<T>) {
+  return (query: MongoQuery, sort: Record<string, 1 | -1>, limit: number): Promise<T[]> =>
+    collection
+      .find(query as Filter<T>)
+      .sort(sort)
+      .limit(limit)
+      .toArray() as Promise<T[]>;
+}
+
 export async function fetchPage<T extends { _id: string }>(
   find: (query: MongoQuery, sort: Record<string, 1 | -1>, limit: number) => Promise<T[]>,
   query: MongoQuery,

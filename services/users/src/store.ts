@@ -26,6 +26,7 @@ import {
   ensureRevisionClaimIndexes,
   etagOf,
   fetchPage,
+  findIn,
   isDuplicateKey,
   type MongoQuery,
   type RevisionClaim,
@@ -33,7 +34,7 @@ import {
   RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import { type Collection, type Db, type Filter, ObjectId } from "mongodb";
+import { type Collection, type Db, ObjectId } from "mongodb";
 import { type DepartmentInput, departmentNameKey } from "./domain/department-rules";
 import { type ChainLink, MAX_CHAIN_DEPTH } from "./domain/hierarchy";
 import { DEFAULT_TIME_ZONE, type TenantChanges, type TenantInput } from "./domain/tenant-rules";
@@ -152,19 +153,7 @@ export class UserStore {
 
   list(tenantId: string, query: MongoQuery, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
     const combined = Object.keys(query).length === 0 ? { tenantId } : { $and: [{ tenantId }, query] };
-    return fetchPage<UserDocument>(
-      (filter, sort, limit) =>
-        this.users
-          .find(filter as Filter<UserDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      combined,
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    return fetchPage<UserDocument>(findIn(this.users), combined, order, pageSize, cursor, fingerprint);
   }
 
   /** Read-modify-write with optimistic concurrency (see RevisionedWrites.write). */
@@ -262,19 +251,7 @@ export class DepartmentStore {
   }
 
   list(tenantId: string, order: SortOrder, pageSize: number, cursor: PageCursor | undefined, fingerprint: string) {
-    return fetchPage<DepartmentDocument>(
-      (filter, sort, limit) =>
-        this.departments
-          .find(filter as Filter<DepartmentDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      { tenantId },
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    return fetchPage<DepartmentDocument>(findIn(this.departments), { tenantId }, order, pageSize, cursor, fingerprint);
   }
 
   /** Returns the updated department, or null when it does not exist. Throws ALREADY_EXISTS when renamed onto a taken name. */

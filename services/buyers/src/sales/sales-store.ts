@@ -21,6 +21,7 @@ import {
   ensureRevisionClaimIndexes,
   etagOf,
   fetchPage,
+  findIn,
   isDuplicateKey,
   type MongoQuery,
   type RevisionClaim,
@@ -29,7 +30,7 @@ import {
   RevisionedWrites,
   type SortOrder,
 } from "@leadmesh/platform";
-import type { Collection, Db, Filter } from "mongodb";
+import type { Collection, Db } from "mongodb";
 import { toAmount } from "../domain/money";
 
 export const SALES_COLLECTION = "lead_sales";
@@ -141,19 +142,7 @@ export class SaleStore {
   ) {
     const scope: MongoQuery = buyerId === undefined ? { tenantId } : { tenantId, buyerId };
     const combined = Object.keys(query).length === 0 ? scope : { $and: [scope, query] };
-    return fetchPage<SaleDocument>(
-      (filter, sort, limit) =>
-        this.sales
-          .find(filter as Filter<SaleDocument>)
-          .sort(sort)
-          .limit(limit)
-          .toArray(),
-      combined,
-      order,
-      pageSize,
-      cursor,
-      fingerprint,
-    );
+    return fetchPage<SaleDocument>(findIn(this.sales), combined, order, pageSize, cursor, fingerprint);
   }
 
   /**
